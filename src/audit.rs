@@ -1,0 +1,126 @@
+//! The access audit log's write path: entries are queued in memory and written in batches by a
+//! background task, so auditing adds no database round trip to a request. The queue is
+//! bounded; the writer drains it on graceful shutdown. A crash loses at most what was queued
+//! since the last batch (the writer flushes at least every 200 ms).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+pub const QUEUE_CAPACITY: usize = 100_000;
+const BATCH: usize = 2_000;
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub organization_id: Option<Uuid>,
+    pub at: DateTime<Utc>,
+    pub key_prefix: Option<String>,
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: Option<i64>,
+    pub status: u16,
+    pub request_id: String,
+    pub client_address: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<AuditEntry>,
+    rx: Arc<Mutex<Option<mpsc::Receiver<AuditEntry>>>>,
+}
+
+impl Default for AuditSink {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl AuditSink {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        AuditSink { tx, rx: Arc::new(Mutex::new(Some(rx))) }
+    }
+
+    /// Queues an entry without waiting; if the queue is full the entry is dropped and logged.
+    pub fn record(&self, entry: AuditEntry) {
+        if self.tx.try_send(entry).is_err() {
+            tracing::error!("audit queue full or closed: an audit entry was dropped");
+        }
+    }
+
+    /// Writes queued entries in batches until `shutdown`, then drains what is left.
+    pub async fn run_writer(self, db: sqlx::PgPool, shutdown: tokio_util::sync::CancellationToken) {
+        let Some(mut rx) = self.rx.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                n = rx.recv_many(&mut buf, BATCH) => { if n == 0 { break; } }
+                _ = shutdown.cancelled() => {
+                    while let Ok(e) = rx.try_recv() { buf.push(e); }
+                    write_batch(&db, &mut buf).await;
+                    break;
+                }
+            }
+            write_batch(&db, &mut buf).await;
+            // Gather a little more before the next write.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+async fn write_batch(db: &sqlx::PgPool, buf: &mut Vec<AuditEntry>) {
+    while !buf.is_empty() {
+        let take = buf.len().min(BATCH);
+        let batch: Vec<AuditEntry> = buf.drain(..take).collect();
+        let mut attempt = 0;
+        loop {
+            match insert(db, &batch).await {
+                Ok(()) => break,
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "audit write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, lost = batch.len(), "audit entries could not be written");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn insert(db: &sqlx::PgPool, batch: &[AuditEntry]) -> Result<(), sqlx::Error> {
+    let orgs: Vec<Option<Uuid>> = batch.iter().map(|e| e.organization_id).collect();
+    let ats: Vec<DateTime<Utc>> = batch.iter().map(|e| e.at).collect();
+    let prefixes: Vec<Option<String>> = batch.iter().map(|e| e.key_prefix.clone()).collect();
+    let actions: Vec<String> = batch.iter().map(|e| e.action.to_string()).collect();
+    let types: Vec<String> = batch.iter().map(|e| e.resource_type.to_string()).collect();
+    let ids: Vec<Option<i64>> = batch.iter().map(|e| e.resource_id).collect();
+    let statuses: Vec<i16> = batch.iter().map(|e| e.status as i16).collect();
+    let request_ids: Vec<String> = batch.iter().map(|e| e.request_id.clone()).collect();
+    let addrs: Vec<Option<String>> = batch.iter().map(|e| e.client_address.clone()).collect();
+    sqlx::query!(
+        "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, status,
+                                   request_id, client_address)
+         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                              $7::smallint[], $8::text[], $9::text[])",
+        &orgs as &[Option<Uuid>],
+        &ats,
+        &prefixes as &[Option<String>],
+        &actions,
+        &types,
+        &ids as &[Option<i64>],
+        &statuses,
+        &request_ids,
+        &addrs as &[Option<String>],
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Storage of organizations and API keys.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::keys::{self, NewKey};
+use super::Permission;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    #[error("organization {0} not found")]
+    UnknownOrganization(Uuid),
+    #[error("no key with prefix or id {0:?}")]
+    UnknownKey(String),
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// One key as `klinivo key list` shows it (never the secret).
+#[derive(Debug, Clone)]
+pub struct KeySummary {
+    pub id: i64,
+    pub name: String,
+    pub key_prefix: String,
+    pub permissions: Vec<String>,
+    pub rate_limit_per_minute: Option<i32>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn create_organization(db: &PgPool, name: &str, timezone: &str) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar!("INSERT INTO organizations (name, timezone) VALUES ($1, $2) RETURNING id", name, timezone)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn organization_exists(db: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar!("SELECT 1 AS one FROM organizations WHERE id = $1", id).fetch_optional(db).await?.is_some())
+}
+
+pub struct KeySpec<'a> {
+    pub organization_id: Uuid,
+    pub name: &'a str,
+    pub permissions: &'a [Permission],
+    pub expires_at: Option<DateTime<Utc>>,
+    pub rate_limit_per_minute: Option<i32>,
+    pub rotated_from: Option<i64>,
+}
+
+/// Creates a key and returns its secret, which exists nowhere else afterwards.
+pub async fn create_key(db: &PgPool, spec: KeySpec<'_>) -> Result<NewKey, KeyStoreError> {
+    if !organization_exists(db, spec.organization_id).await? {
+        return Err(KeyStoreError::UnknownOrganization(spec.organization_id));
+    }
+    let key = keys::generate();
+    let permissions: Vec<String> = spec.permissions.iter().map(|p| p.as_str().to_string()).collect();
+    sqlx::query!(
+        "INSERT INTO api_keys (organization_id, name, key_prefix, key_hash, permissions, expires_at,
+                               rate_limit_per_minute, rotated_from)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        spec.organization_id,
+        spec.name,
+        key.prefix,
+        &key.hash[..],
+        &permissions,
+        spec.expires_at,
+        spec.rate_limit_per_minute,
+        spec.rotated_from,
+    )
+    .execute(db)
+    .await?;
+    Ok(key)
+}
+
+pub async fn list_keys(db: &PgPool, organization_id: Uuid) -> Result<Vec<KeySummary>, KeyStoreError> {
+    if !organization_exists(db, organization_id).await? {
+        return Err(KeyStoreError::UnknownOrganization(organization_id));
+    }
+    Ok(sqlx::query_as!(
+        KeySummary,
+        "SELECT id, name, key_prefix, permissions, rate_limit_per_minute, expires_at, revoked_at,
+                last_used_at, created_at
+         FROM api_keys WHERE organization_id = $1 ORDER BY id",
+        organization_id
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// Revokes by display prefix (`kv_abc12345`) or numeric id; returns the prefix.
+pub async fn revoke_key(db: &PgPool, prefix_or_id: &str) -> Result<String, KeyStoreError> {
+    let id: Option<i64> = prefix_or_id.parse().ok();
+    sqlx::query_scalar!(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+         WHERE key_prefix = $1 OR id = $2 RETURNING key_prefix",
+        prefix_or_id,
+        id
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| KeyStoreError::UnknownKey(prefix_or_id.to_string()))
+}
+
+/// Issues a replacement with the same name, permissions and limit; the old key stays valid
+/// for `grace` and then expires.
+pub async fn rotate_key(db: &PgPool, prefix: &str, grace: chrono::Duration) -> Result<NewKey, KeyStoreError> {
+    let old = sqlx::query!(
+        "SELECT id, organization_id, name, permissions, rate_limit_per_minute, expires_at FROM api_keys
+         WHERE key_prefix = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+        prefix
+    )
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| KeyStoreError::UnknownKey(prefix.to_string()))?;
+    let permissions: Vec<Permission> = old.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
+    let new = create_key(
+        db,
+        KeySpec {
+            organization_id: old.organization_id,
+            name: &old.name,
+            permissions: &permissions,
+            expires_at: old.expires_at,
+            rate_limit_per_minute: old.rate_limit_per_minute,
+            rotated_from: Some(old.id),
+        },
+    )
+    .await?;
+    let until = Utc::now() + grace;
+    sqlx::query!(
+        "UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $2), $2) WHERE id = $1",
+        old.id,
+        until
+    )
+    .execute(db)
+    .await?;
+    Ok(new)
+}
+
+/// What the fused lookup returns: the key, and this request's place in its window.
+pub struct KeyLookup {
+    pub key_id: i64,
+    pub organization_id: Uuid,
+    pub key_prefix: String,
+    pub permissions: Vec<String>,
+    pub rate_limit_per_minute: Option<i32>,
+    /// Requests counted in this window, this one included.
+    pub count: i32,
+    /// Start of the current one-minute window (database clock, shared by all instances).
+    pub window_start: DateTime<Utc>,
+}
+
+/// One statement per request: find a live key by hash and count this request in its window.
+pub async fn authenticate_and_count(db: &PgPool, hash: &[u8; 32]) -> Result<Option<KeyLookup>, sqlx::Error> {
+    sqlx::query_as!(
+        KeyLookup,
+        r#"WITH k AS (
+               SELECT id, organization_id, key_prefix, permissions, rate_limit_per_minute
+               FROM api_keys
+               WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())
+           ), c AS (
+               INSERT INTO rate_limit_counters AS r (api_key_id, window_start, count)
+               SELECT id, date_trunc('minute', now()), 1 FROM k
+               ON CONFLICT (api_key_id) DO UPDATE
+                   SET count = CASE WHEN r.window_start >= EXCLUDED.window_start THEN r.count + 1 ELSE 1 END,
+                       window_start = GREATEST(r.window_start, EXCLUDED.window_start)
+               RETURNING count, window_start
+           )
+           SELECT k.id AS "key_id!", k.organization_id AS "organization_id!", k.key_prefix AS "key_prefix!",
+                  k.permissions AS "permissions!", k.rate_limit_per_minute,
+                  c.count AS "count!", c.window_start AS "window_start!"
+           FROM k CROSS JOIN c"#,
+        &hash[..]
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// Writes the batched `lastUsedAt` values (one statement for all keys seen since the last flush).
+pub async fn record_last_used(db: &PgPool, ids: &[i64], at: &[DateTime<Utc>]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE api_keys k SET last_used_at = u.at
+         FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at)
+         WHERE k.id = u.id AND (k.last_used_at IS NULL OR k.last_used_at < u.at)",
+        ids,
+        at
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Background tasks every `klinivo serve` runs, each stopped by the same token.
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::http::layers::{auth, idempotency};
+use crate::state::AppState;
+
+pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(auth::last_used_flusher(state.clone(), stop.clone())),
+        tokio::spawn(state.audit.clone().run_writer(state.db.clone(), stop.clone())),
+        tokio::spawn(purge_loop(state.clone(), stop.clone())),
+    ]
+}
+
+/// Hourly: expired idempotency records.
+async fn purge_loop(state: AppState, stop: CancellationToken) {
+    loop {
+        match idempotency::purge_expired(&state.db).await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `klinivo org create` and `klinivo key create|list|revoke|rotate`.
+
+use chrono::{Duration, Utc};
+use clap::Subcommand;
+use uuid::Uuid;
+
+use super::database;
+use crate::auth::store::{self, KeySpec, KeyStoreError};
+use crate::auth::Permission;
+use crate::config::Config;
+
+#[derive(Subcommand)]
+pub enum OrgCommand {
+    /// Create an organization; prints only its id.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// IANA time zone, e.g. Europe/Berlin.
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a key; prints only the key (shown this once).
+    Create {
+        #[arg(long)]
+        org: Uuid,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated permissions, or `all`.
+        #[arg(long)]
+        permissions: String,
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        expires_in_days: Option<u32>,
+        /// Requests per minute for this key (default: KLINIVO_RATE_LIMIT_PER_MINUTE).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000_000))]
+        rate_limit: Option<u32>,
+    },
+    /// List an organization's keys (never the secrets).
+    List {
+        #[arg(long)]
+        org: Uuid,
+    },
+    /// Revoke a key by its prefix (kv_xxxxxxxx) or id; refused at once on every instance.
+    Revoke { prefix_or_id: String },
+    /// Issue a replacement with the same name and permissions; prints only the new key. The
+    /// old key keeps working for the grace period, then expires.
+    Rotate {
+        prefix: String,
+        /// Hours the old key stays valid (0 = expire now).
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u32,
+    },
+}
+
+fn describe(e: KeyStoreError) -> String {
+    match e {
+        KeyStoreError::Db(e) => format!("database error: {e}"),
+        other => other.to_string(),
+    }
+}
+
+pub async fn org(config: &Config, command: OrgCommand) -> Result<(), String> {
+    match command {
+        OrgCommand::Create { name, timezone } => {
+            let name = name.trim();
+            if name.is_empty() || name.len() > 200 {
+                return Err("--name must be 1 to 200 characters".into());
+            }
+            if timezone.parse::<chrono_tz::Tz>().is_err() {
+                return Err(format!("--timezone {timezone:?} is not an IANA time zone (e.g. Europe/Berlin)"));
+            }
+            let db = database::open(config).await?;
+            let result = store::create_organization(&db.pool, name, &timezone).await;
+            db.close().await;
+            let id = result.map_err(|e| format!("database error: {e}"))?;
+            eprintln!("created organization {name:?}");
+            println!("{id}");
+            Ok(())
+        }
+    }
+}
+
+pub async fn key(config: &Config, command: KeyCommand) -> Result<(), String> {
+    // Validate arguments before touching the database.
+    let permissions = match &command {
+        KeyCommand::Create { permissions, name, .. } => {
+            if name.trim().is_empty() || name.len() > 200 {
+                return Err("--name must be 1 to 200 characters".into());
+            }
+            Some(Permission::parse_list(permissions)?)
+        }
+        _ => None,
+    };
+    let db = database::open(config).await?;
+    let result = run_key(&db.pool, command, permissions).await;
+    db.close().await;
+    result
+}
+
+async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<Vec<Permission>>) -> Result<(), String> {
+    match command {
+        KeyCommand::Create { org, name, expires_in_days, rate_limit, .. } => {
+            let permissions = permissions.unwrap_or_default();
+            let key = store::create_key(
+                pool,
+                KeySpec {
+                    organization_id: org,
+                    name: name.trim(),
+                    permissions: &permissions,
+                    expires_at: expires_in_days.map(|d| Utc::now() + Duration::days(d as i64)),
+                    rate_limit_per_minute: rate_limit.map(|r| r as i32),
+                    rotated_from: None,
+                },
+            )
+            .await
+            .map_err(describe)?;
+            eprintln!("created key {} — store it now, it will not be shown again", key.prefix);
+            println!("{}", key.secret);
+        }
+        KeyCommand::List { org } => {
+            let keys = store::list_keys(pool, org).await.map_err(describe)?;
+            println!("{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} PERMISSIONS", "ID", "PREFIX", "NAME", "STATUS", "EXPIRES", "LAST USED");
+            let now = Utc::now();
+            for k in keys {
+                let status = if k.revoked_at.is_some() {
+                    "revoked"
+                } else if k.expires_at.is_some_and(|e| e <= now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                let fmt = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} {}",
+                    k.id,
+                    k.key_prefix,
+                    k.name,
+                    status,
+                    fmt(k.expires_at),
+                    fmt(k.last_used_at),
+                    k.permissions.join(",")
+                );
+            }
+        }
+        KeyCommand::Revoke { prefix_or_id } => {
+            let prefix = store::revoke_key(pool, prefix_or_id.trim()).await.map_err(describe)?;
+            eprintln!("revoked {prefix}");
+        }
+        KeyCommand::Rotate { prefix, grace_hours } => {
+            let key = store::rotate_key(pool, prefix.trim(), Duration::hours(grace_hours as i64))
+                .await
+                .map_err(describe)?;
+            eprintln!("created {} to replace {prefix}; the old key expires in {grace_hours} h", key.prefix);
+            println!("{}", key.secret);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The command line: `serve`, `migrate`, `org`, `key`, `clinic import`, `demo`, `openapi`.
+//! Machine-readable results go to stdout (scripts capture them with `$(...)`); everything for
+//! humans goes to stderr.
+
+mod database;
+mod keys;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Parser)]
+#[command(name = "klinivo", version, about = "The Klinivo public API server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API and the webhook dispatcher.
+    Serve,
+    /// Apply database migrations.
+    Migrate,
+    /// Manage organizations.
+    Org {
+        #[command(subcommand)]
+        command: keys::OrgCommand,
+    },
+    /// Manage API keys.
+    Key {
+        #[command(subcommand)]
+        command: keys::KeyCommand,
+    },
+    /// Write the OpenAPI document to a file (default: openapi.json).
+    Openapi {
+        #[arg(default_value = "openapi.json")]
+        path: std::path::PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("klinivo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::telemetry::init(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("klinivo: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => serve::run(config).await,
+            Command::Migrate => database::migrate_only(&config).await,
+            Command::Org { command } => keys::org(&config, command).await,
+            Command::Key { command } => keys::key(&config, command).await,
+            Command::Openapi { path } => write_openapi(&path),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("klinivo: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The OpenAPI document exactly as `GET /api/v1/openapi.json` serves it.
+pub fn openapi_json() -> String {
+    let (_, doc) = crate::api::router().split_for_parts();
+    let doc = crate::api::finish_openapi(doc);
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn write_openapi(path: &std::path::Path) -> Result<(), String> {
+    std::fs::write(path, openapi_json()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
+/// Creates the demo organization (the resources issue extends this into a full demo clinic).
+pub async fn demo_org(pool: &sqlx::PgPool) -> Result<uuid::Uuid, String> {
+    crate::auth::store::create_organization(pool, "Demo Clinic", "America/New_York")
+        .await
+        .map_err(|e| format!("database error: {e}"))
+}

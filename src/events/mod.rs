@@ -1,0 +1,147 @@
+//! Event types and the transactional outbox writer.
+//!
+//! `record` is called inside the transaction of the change that causes the event. In the same
+//! statement it fans the event out into one pending delivery per enabled subscription of the
+//! organization that selects its type, and notifies the dispatchers — a committed change
+//! always has its event and deliveries; a rolled-back one has neither.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+/// The channel dispatchers LISTEN on; a notification means "new deliveries are due".
+pub const NOTIFY_CHANNEL: &str = "klinivo_deliveries";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum EventType {
+    #[serde(rename = "patient.created")]
+    PatientCreated,
+    #[serde(rename = "patient.updated")]
+    PatientUpdated,
+    #[serde(rename = "appointment.scheduled")]
+    AppointmentScheduled,
+    #[serde(rename = "appointment.confirmed")]
+    AppointmentConfirmed,
+    #[serde(rename = "appointment.completed")]
+    AppointmentCompleted,
+    #[serde(rename = "appointment.cancelled")]
+    AppointmentCancelled,
+    #[serde(rename = "appointment.no_show")]
+    AppointmentNoShow,
+    #[serde(rename = "appointment.rescheduled")]
+    AppointmentRescheduled,
+    #[serde(rename = "consultation.ended")]
+    ConsultationEnded,
+    #[serde(rename = "soap_note.created")]
+    SoapNoteCreated,
+    #[serde(rename = "intake.started")]
+    IntakeStarted,
+    #[serde(rename = "intake.completed")]
+    IntakeCompleted,
+    #[serde(rename = "webhook.test")]
+    WebhookTest,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 13] = [
+        EventType::PatientCreated,
+        EventType::PatientUpdated,
+        EventType::AppointmentScheduled,
+        EventType::AppointmentConfirmed,
+        EventType::AppointmentCompleted,
+        EventType::AppointmentCancelled,
+        EventType::AppointmentNoShow,
+        EventType::AppointmentRescheduled,
+        EventType::ConsultationEnded,
+        EventType::SoapNoteCreated,
+        EventType::IntakeStarted,
+        EventType::IntakeCompleted,
+        EventType::WebhookTest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::PatientCreated => "patient.created",
+            EventType::PatientUpdated => "patient.updated",
+            EventType::AppointmentScheduled => "appointment.scheduled",
+            EventType::AppointmentConfirmed => "appointment.confirmed",
+            EventType::AppointmentCompleted => "appointment.completed",
+            EventType::AppointmentCancelled => "appointment.cancelled",
+            EventType::AppointmentNoShow => "appointment.no_show",
+            EventType::AppointmentRescheduled => "appointment.rescheduled",
+            EventType::ConsultationEnded => "consultation.ended",
+            EventType::SoapNoteCreated => "soap_note.created",
+            EventType::IntakeStarted => "intake.started",
+            EventType::IntakeCompleted => "intake.completed",
+            EventType::WebhookTest => "webhook.test",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// `evt_<uuid>`, the public form of an event id.
+pub fn public_id(id: Uuid) -> String {
+    format!("evt_{}", id)
+}
+
+pub fn parse_public_id(s: &str) -> Option<Uuid> {
+    s.strip_prefix("evt_").and_then(|u| Uuid::parse_str(u).ok())
+}
+
+/// An event as delivered and as `GET /events` returns it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    #[schema(example = "evt_6c1f0e56-2d7b-4a4e-9a53-1c1a0f6f3f1e")]
+    pub id: String,
+    #[serde(rename = "type")]
+    #[schema(value_type = String, example = "appointment.confirmed")]
+    pub event_type: String,
+    pub created_at: DateTime<Utc>,
+    pub organization_id: Uuid,
+    /// The resource as `GET` returned it when the event happened.
+    pub data: serde_json::Value,
+}
+
+impl Event {
+    /// The exact bytes that are signed and delivered.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+}
+
+/// Records an event inside the caller's transaction and fans it out to subscriptions.
+pub async fn record(
+    conn: &mut PgConnection,
+    organization_id: Uuid,
+    event_type: EventType,
+    data: &impl Serialize,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::new_v4();
+    let data = serde_json::to_value(data).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query!(
+        r#"WITH e AS (
+               INSERT INTO events (id, organization_id, type, data) VALUES ($1, $2, $3, $4)
+               RETURNING id, organization_id, type
+           ), d AS (
+               INSERT INTO webhook_deliveries (organization_id, webhook_id, event_id)
+               SELECT s.organization_id, s.id, e.id
+               FROM webhook_subscriptions s JOIN e ON s.organization_id = e.organization_id
+               WHERE s.enabled AND e.type = ANY (s.events)
+               RETURNING 1
+           )
+           SELECT pg_notify($5, '') FROM (SELECT count(*) AS n FROM d) x WHERE x.n > 0"#,
+        id,
+        organization_id,
+        event_type.as_str(),
+        data,
+        NOTIFY_CHANNEL,
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(id)
+}

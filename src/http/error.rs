@@ -1,0 +1,197 @@
+//! The one error type: its variants are the contract's error codes.
+//!
+//! Database and internal errors become a logged 500 whose body says nothing of the cause.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::auth::Permission;
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), message: message.into() }
+    }
+}
+
+/// The JSON body of every non-2xx response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": "not_found", "message": "Patient not found"}))]
+pub struct ErrorBody {
+    pub error: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<FieldError>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    InvalidJson(String),
+    #[error("{message}")]
+    Validation { message: String, details: Vec<FieldError> },
+    #[error("The cursor is not valid for this list")]
+    InvalidCursor,
+    #[error("{0}")]
+    InvalidWebhookUrl(String),
+    #[error("Missing API key: send it in the X-API-Key header")]
+    MissingApiKey,
+    #[error("Invalid or expired API key")]
+    InvalidApiKey,
+    #[error("This API key lacks the {0} permission")]
+    InsufficientPermission(Permission),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("No such route")]
+    RouteNotFound,
+    #[error("Method not allowed for this route")]
+    MethodNotAllowed,
+    #[error("The provider already has an appointment in that time slot")]
+    SlotUnavailable,
+    #[error("{0}")]
+    InvalidStateTransition(String),
+    #[error("A request with this Idempotency-Key is still being processed")]
+    IdempotencyKeyInUse,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Request body exceeds the 1 MiB limit")]
+    PayloadTooLarge,
+    #[error("This Idempotency-Key was used with a different request")]
+    IdempotencyKeyMismatch,
+    #[error("Rate limit exceeded; retry after the window resets")]
+    RateLimited,
+    #[error("Too many failed authentication attempts from this address; slow down")]
+    AuthThrottled,
+    #[error("The service is temporarily unavailable")]
+    ServiceUnavailable,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let detail = FieldError::new(field, message);
+        ApiError::Validation { message: format!("{}: {}", detail.field, detail.message), details: vec![detail] }
+    }
+
+    pub fn from_details(details: Vec<FieldError>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("{}: {}", one.field, one.message),
+            _ => format!("{} fields are invalid", details.len()),
+        };
+        ApiError::Validation { message, details }
+    }
+
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        ApiError::Internal(e.into())
+    }
+
+    pub fn transition(message: impl Into<String>) -> Self {
+        ApiError::InvalidStateTransition(message.into())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        use ApiError::*;
+        match self {
+            InvalidJson(_) | Validation { .. } | InvalidCursor | InvalidWebhookUrl(_) => StatusCode::BAD_REQUEST,
+            MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
+            InsufficientPermission(_) => StatusCode::FORBIDDEN,
+            NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            SlotUnavailable | InvalidStateTransition(_) | IdempotencyKeyInUse | Conflict(_) => StatusCode::CONFLICT,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            RateLimited | AuthThrottled => StatusCode::TOO_MANY_REQUESTS,
+            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        use ApiError::*;
+        match self {
+            InvalidJson(_) => "invalid_json",
+            Validation { .. } => "validation_error",
+            InvalidCursor => "invalid_cursor",
+            InvalidWebhookUrl(_) => "invalid_webhook_url",
+            MissingApiKey => "missing_api_key",
+            InvalidApiKey => "invalid_api_key",
+            InsufficientPermission(_) => "insufficient_permission",
+            NotFound(_) | RouteNotFound => "not_found",
+            MethodNotAllowed => "method_not_allowed",
+            SlotUnavailable => "slot_unavailable",
+            InvalidStateTransition(_) => "invalid_state_transition",
+            IdempotencyKeyInUse => "idempotency_key_in_use",
+            Conflict(_) => "conflict",
+            PayloadTooLarge => "payload_too_large",
+            IdempotencyKeyMismatch => "idempotency_key_mismatch",
+            RateLimited | AuthThrottled => "rate_limit_exceeded",
+            ServiceUnavailable => "service_unavailable",
+            Internal(_) => "internal_error",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let details = match self {
+            ApiError::Validation { details, .. } => Some(details.clone()),
+            _ => None,
+        };
+        let message = match self {
+            ApiError::Internal(_) => "An internal error occurred; it has been logged".to_string(),
+            other => other.to_string(),
+        };
+        ErrorBody { error: self.code(), message, details }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            // Logged here, inside the request's span; the cause never reaches the client.
+            ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            ApiError::ServiceUnavailable => tracing::warn!("service unavailable"),
+            _ => {}
+        }
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if matches!(self, ApiError::AuthThrottled) {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        }
+        response
+    }
+}
+
+/// Maps constraint names and connection failures to the contract; everything else is a 500.
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        match &e {
+            sqlx::Error::Database(db) => {
+                match db.constraint() {
+                    Some("appointments_no_overlap") => return ApiError::SlotUnavailable,
+                    Some("consultations_one_per_appointment") => {
+                        return ApiError::Conflict("This appointment already has a consultation".into())
+                    }
+                    _ => {}
+                }
+                match db.code().as_deref() {
+                    // unique_violation
+                    Some("23505") => ApiError::Conflict("A record with these values already exists".into()),
+                    // exclusion_violation on any other constraint
+                    Some("23P01") => ApiError::SlotUnavailable,
+                    // serialization_failure / deadlock_detected: safe to retry
+                    Some("40001") | Some("40P01") => ApiError::ServiceUnavailable,
+                    _ => ApiError::internal(e),
+                }
+            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::ServiceUnavailable,
+            _ => ApiError::internal(e),
+        }
+    }
+}

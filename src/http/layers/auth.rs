@@ -1,0 +1,183 @@
+//! Authentication fused with rate limiting.
+//!
+//! `X-API-Key` → shape and checksum (no database) → SHA-256 → one statement that finds the live
+//! key *and* counts the request in its one-minute window (`auth::store::authenticate_and_count`).
+//! Because every request consults the database, a revoked or expired key is refused at once on
+//! every instance, and the window's budget is shared by all instances. A key already over its
+//! limit is turned away from memory until its window resets. Failed authentications are never
+//! counted against a key, and a per-address throttle bounds what a flood of bad keys can cost.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use super::rate_limit::{self, Window};
+use crate::auth::{keys, store, AuthenticatedKey, Permission};
+use crate::http::error::ApiError;
+use crate::state::AppState;
+
+/// Failed authentications one address may make per minute before it is throttled.
+pub const FAILED_AUTH_PER_MINUTE: u32 = 100;
+const MAX_TRACKED_ADDRESSES: usize = 100_000;
+
+pub struct Authenticator {
+    default_limit: u32,
+    /// Keys over their limit: hash → (limit, window end). Only valid keys ever enter.
+    over_limit: Mutex<HashMap<[u8; 32], (u32, i64)>>,
+    /// `lastUsedAt` values waiting for the next batched write.
+    last_used: Mutex<HashMap<i64, DateTime<Utc>>>,
+    /// Failed authentications per address in the current minute.
+    failures: Mutex<(i64, HashMap<IpAddr, u32>)>,
+}
+
+impl Authenticator {
+    pub fn new(default_limit: u32) -> Self {
+        Authenticator {
+            default_limit,
+            over_limit: Mutex::new(HashMap::new()),
+            last_used: Mutex::new(HashMap::new()),
+            failures: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    fn cached_over_limit(&self, hash: &[u8; 32], now: i64) -> Option<Window> {
+        let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(hash) {
+            Some(&(limit, reset)) if now < reset => Some(Window { limit, remaining: 0, reset }),
+            Some(_) => {
+                map.remove(hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_over_limit(&self, hash: [u8; 32], window: &Window, now: i64) {
+        let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() > 10_000 {
+            map.retain(|_, (_, reset)| *reset > now);
+        }
+        map.insert(hash, (window.limit, window.reset));
+    }
+
+    fn throttled(&self, addr: Option<IpAddr>, minute: i64) -> bool {
+        let Some(addr) = addr else { return false };
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if f.0 != minute {
+            *f = (minute, HashMap::new());
+        }
+        f.1.get(&addr).is_some_and(|&n| n >= FAILED_AUTH_PER_MINUTE)
+    }
+
+    fn record_failure(&self, addr: Option<IpAddr>, minute: i64) {
+        let Some(addr) = addr else { return };
+        let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if f.0 != minute {
+            *f = (minute, HashMap::new());
+        }
+        if f.1.len() < MAX_TRACKED_ADDRESSES || f.1.contains_key(&addr) {
+            *f.1.entry(addr).or_insert(0) += 1;
+        }
+    }
+
+    fn touch(&self, key_id: i64) {
+        let mut map = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(key_id, Utc::now());
+    }
+
+    /// Writes the `lastUsedAt` values gathered since the last call, in one statement.
+    pub async fn flush_last_used(&self, db: &sqlx::PgPool) -> Result<(), sqlx::Error> {
+        let batch: Vec<(i64, DateTime<Utc>)> = {
+            let mut map = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
+            map.drain().collect()
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (ids, ats): (Vec<i64>, Vec<DateTime<Utc>>) = batch.into_iter().unzip();
+        store::record_last_used(db, &ids, &ats).await
+    }
+
+    pub fn default_limit(&self) -> u32 {
+        self.default_limit
+    }
+}
+
+/// Runs the `lastUsedAt` flush every few seconds until shutdown, and once more at the end.
+pub async fn last_used_flusher(state: AppState, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.cancelled() => break,
+        }
+        if let Err(e) = state.auth.flush_last_used(&state.db).await {
+            tracing::warn!(error = %e, "could not record key last use");
+        }
+    }
+    let _ = state.auth.flush_last_used(&state.db).await;
+}
+
+/// The client's address, for the failed-authentication throttle and the audit log.
+pub fn client_ip(req: &Request) -> Option<IpAddr> {
+    req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
+}
+
+pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let now = Utc::now().timestamp();
+    let minute = now / 60;
+    let addr = client_ip(&req);
+    let Some(raw) = req.headers().get("x-api-key") else {
+        return ApiError::MissingApiKey.into_response();
+    };
+    let secret = raw.to_str().unwrap_or("").trim();
+    if secret.is_empty() {
+        return ApiError::MissingApiKey.into_response();
+    }
+    if state.auth.throttled(addr, minute) {
+        return ApiError::AuthThrottled.into_response();
+    }
+    if !keys::is_well_formed(secret) {
+        state.auth.record_failure(addr, minute);
+        return ApiError::InvalidApiKey.into_response();
+    }
+    let hash = keys::hash(secret);
+    if let Some(window) = state.auth.cached_over_limit(&hash, now) {
+        return rate_limit::too_many(&window, now);
+    }
+    let found = match store::authenticate_and_count(&state.db, &hash).await {
+        Ok(found) => found,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some(found) = found else {
+        state.auth.record_failure(addr, minute);
+        return ApiError::InvalidApiKey.into_response();
+    };
+    let limit = found
+        .rate_limit_per_minute
+        .and_then(|l| u32::try_from(l).ok())
+        .unwrap_or(state.auth.default_limit);
+    let window = Window::after(limit, found.count, found.window_start);
+    if found.count as i64 > limit as i64 {
+        state.auth.remember_over_limit(hash, &window, now);
+        return rate_limit::too_many(&window, now);
+    }
+    state.auth.touch(found.key_id);
+    let key = AuthenticatedKey {
+        key_id: found.key_id,
+        organization_id: found.organization_id,
+        key_prefix: found.key_prefix,
+        permissions: found.permissions.iter().filter_map(|p| Permission::parse(p)).collect(),
+        rate_limit_per_minute: limit,
+    };
+    tracing::Span::current().record("key_prefix", key.key_prefix.as_str());
+    req.extensions_mut().insert(key);
+    let mut response = next.run(req).await;
+    rate_limit::set_headers(response.headers_mut(), &window);
+    response
+}

@@ -1,0 +1,8 @@
+//! The tower layers every request passes through.
+
+pub mod auth;
+pub mod idempotency;
+pub mod metrics;
+pub mod rate_limit;
+pub mod request_id;
+pub mod timeout;

@@ -1,0 +1,64 @@
+//! The HTTP surface: the router (the API's table of contents), errors, extractors, layers.
+
+pub mod error;
+pub mod extract;
+pub mod layers;
+pub mod ops;
+pub mod pagination;
+pub mod response;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::api;
+use crate::state::AppState;
+use error::ApiError;
+use layers::{auth, idempotency, metrics, request_id, timeout};
+
+/// Request bodies above this are `413 payload_too_large`.
+pub const BODY_LIMIT: usize = 1024 * 1024;
+
+/// The whole application: `/api/v1` behind authentication and the write layer, the operator
+/// endpoints beside it, and the layers every request passes through.
+pub fn app(state: AppState) -> Router {
+    let (api_routes, openapi) = api::router().split_for_parts();
+    let openapi_json = std::sync::Arc::new(api::finish_openapi(openapi));
+    let api_routes = api_routes
+        .route_layer(from_fn_with_state(state.clone(), idempotency::write_transaction))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .with_state(state.clone());
+
+    Router::new()
+        .merge(api_routes)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = openapi_json.clone();
+                async move { axum::Json(doc.as_ref().clone()) }
+            }),
+        )
+        .merge(ops::router().with_state(state.clone()))
+        .merge(api::docs::router())
+        .fallback(|| async { ApiError::RouteNotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(from_fn(timeout::timeout))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(from_fn_with_state(state.clone(), metrics::track))
+        .layer(from_fn(request_id::request_id))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+}

@@ -1,0 +1,43 @@
+//! Unauthenticated operator endpoints: liveness, readiness, metrics.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers and every migration this build knows is applied.
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match crate::db::check_ready(&state.db).await {
+        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))).into_response(),
+        Err(reason) => {
+            tracing::warn!(reason = %reason, "not ready");
+            let body = json!({"error": "service_unavailable", "message": reason});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut body = state.metrics.render();
+    body.push_str(&format!(
+        "# TYPE klinivo_db_pool_connections gauge\nklinivo_db_pool_connections {}\nklinivo_db_pool_idle_connections {}\n",
+        state.db.size(),
+        state.db.num_idle()
+    ));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+}
