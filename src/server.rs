@@ -22,9 +22,20 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Serves until `shutdown` fires, then: stop accepting, finish in-flight requests, stop the
 /// background tasks (in-flight webhook deliveries finish, audit entries are flushed).
 pub async fn run(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = crate::http::app(state.clone());
+    run_app(app, state, listener, shutdown).await
+}
+
+/// As `run`, with any router (tests mount extra routes behind the same layers).
+pub async fn run_app(
+    app: axum::Router,
+    state: AppState,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
     let background = CancellationToken::new();
     let tasks = crate::background::spawn(state.clone(), background.clone());
-    serve_http(state, listener, shutdown).await;
+    serve_http(app, listener, shutdown).await;
     background.cancel();
     for task in tasks {
         let _ = task.await;
@@ -33,8 +44,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: CancellationT
     Ok(())
 }
 
-async fn serve_http(state: AppState, listener: TcpListener, shutdown: CancellationToken) {
-    let app = crate::http::app(state);
+async fn serve_http(app: axum::Router, listener: TcpListener, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
     loop {
         let (stream, peer) = tokio::select! {

@@ -28,7 +28,7 @@ pub async fn open(config: &Config) -> Result<Database, String> {
     let (url, embedded) = match &config.database_url {
         Some(url) => (url.expose().clone(), None),
         None => {
-            let pg = embedded::EmbeddedPostgres::start(&config.data_dir, embedded::Options { ephemeral: false })
+            let pg = embedded::EmbeddedPostgres::start(&config.data_dir, embedded::Options::default())
                 .await
                 .map_err(|e| e.to_string())?;
             (pg.url().to_string(), Some(pg))

@@ -33,9 +33,12 @@ fn fail(message: impl Into<String>) -> EmbeddedError {
     EmbeddedError::Failed(message.into())
 }
 
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
     /// Trade durability for speed (tests only): fsync and synchronous commit off.
     pub ephemeral: bool,
+    /// Listen on this port instead of a free one chosen at start.
+    pub port: Option<u16>,
 }
 
 /// A running private cluster; dropping it (or calling `stop`) shuts down what this process started.
@@ -141,7 +144,10 @@ impl EmbeddedPostgres {
             tracing::info!(port, "reusing the PostgreSQL already running in the data directory");
             EmbeddedPostgres { url: url_for(port, "klinivo"), admin_url: url_for(port, "postgres"), child_pid: None, exited: None }
         } else {
-            let port = free_port()?;
+            let port = match options.port {
+                Some(p) => p,
+                None => free_port()?,
+            };
             let (pid, exited) = spawn_postgres(&bin, &data_dir, &pgdata, port, &user, &options)?;
             EmbeddedPostgres {
                 url: url_for(port, "klinivo"),

@@ -21,18 +21,27 @@ use crate::state::AppState;
 use error::ApiError;
 use layers::{auth, idempotency, metrics, request_id, timeout};
 
+/// Puts routes behind authentication (with rate limiting) and the write-transaction layer.
+pub fn protect(routes: Router<AppState>, state: &AppState) -> Router {
+    routes
+        .route_layer(from_fn_with_state(state.clone(), idempotency::write_transaction))
+        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
+        .with_state(state.clone())
+}
+
 /// Request bodies above this are `413 payload_too_large`.
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
 /// The whole application: `/api/v1` behind authentication and the write layer, the operator
 /// endpoints beside it, and the layers every request passes through.
 pub fn app(state: AppState) -> Router {
+    finish(app_routes(&state), state)
+}
+
+fn app_routes(state: &AppState) -> Router {
     let (api_routes, openapi) = api::router().split_for_parts();
     let openapi_json = std::sync::Arc::new(api::finish_openapi(openapi));
-    let api_routes = api_routes
-        .route_layer(from_fn_with_state(state.clone(), idempotency::write_transaction))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
-        .with_state(state.clone());
+    let api_routes = protect(api_routes, state);
 
     Router::new()
         .merge(api_routes)
@@ -45,6 +54,11 @@ pub fn app(state: AppState) -> Router {
         )
         .merge(ops::router().with_state(state.clone()))
         .merge(api::docs::router())
+}
+
+/// The layers every request passes through, around any set of routes (tests mount their own).
+pub fn finish(routes: Router, state: AppState) -> Router {
+    routes
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
