@@ -1,8 +1,19 @@
 //! The resources of `/api/v1`, one module each with its own `router()`. This file is the
 //! table of contents of the API.
 
+pub mod appointments;
+pub mod audit_events;
+pub mod availability;
+pub mod common;
+pub mod consultations;
 pub mod docs;
+pub mod events;
 pub mod health;
+pub mod intake;
+pub mod locations;
+pub mod patients;
+pub mod providers;
+pub mod webhooks;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::OpenApi;
@@ -27,7 +38,18 @@ struct ApiDoc;
 
 /// Every `/api/v1` route with its OpenAPI description.
 pub fn router() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new().merge(health::router());
+    let v1 = OpenApiRouter::new()
+        .merge(health::router())
+        .merge(patients::router())
+        .merge(locations::router())
+        .merge(providers::router())
+        .merge(availability::router())
+        .merge(appointments::router())
+        .merge(consultations::router())
+        .merge(intake::router())
+        .merge(webhooks::router())
+        .merge(events::router())
+        .merge(audit_events::router());
     OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
 }
 

@@ -3,7 +3,15 @@
 
 mod helpers;
 
+mod appointments;
+mod availability;
+mod clinic;
+mod consultations;
 mod foundation;
+mod idempotency;
+mod intake;
+mod patients;
 mod process;
 mod rate_limit;
-mod idempotency;
+mod tenancy;
+mod webhooks;
