@@ -2,6 +2,7 @@
 
 use axum::Json;
 use serde::Serialize;
+use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
@@ -34,6 +35,7 @@ pub struct HealthResponse {
     path = "/health",
     tag = "Health",
     security(("ApiKey" = [])),
+    extensions(("x-permission" = json!(null))),
     responses(
         (status = 200, description = "The key is valid", body = HealthResponse),
         (status = 401, description = "Missing or invalid key", body = ErrorBody),

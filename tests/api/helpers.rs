@@ -368,3 +368,93 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A minimal clinic written straight to the database (there is no public write API for it):
+/// one location in America/New_York and one provider working there Monday–Friday 09:00–17:00.
+pub struct SeededClinic {
+    pub location_id: i64,
+    pub provider_id: i64,
+}
+
+pub async fn seed_clinic(db: &PgPool, org: Uuid) -> SeededClinic {
+    seed_clinic_in_zone(db, org, "America/New_York").await
+}
+
+pub async fn seed_clinic_in_zone(db: &PgPool, org: Uuid, timezone: &str) -> SeededClinic {
+    let suffix = Uuid::new_v4().simple().to_string();
+    let location_id: i64 = sqlx::query_scalar(
+        "INSERT INTO locations (organization_id, import_key, name, timezone, phone, address_city, address_country)
+         VALUES ($1, $2, 'Main Street Clinic', $3, '+12125550100', 'New York', 'US') RETURNING id",
+    )
+    .bind(org)
+    .bind(format!("loc-{suffix}"))
+    .bind(timezone)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    let provider_id: i64 = sqlx::query_scalar(
+        "INSERT INTO providers (organization_id, import_key, first_name, last_name, title, specialty, email)
+         VALUES ($1, $2, 'Ada', 'Lovelace', 'MD', 'Family Medicine', 'ada@example.test') RETURNING id",
+    )
+    .bind(org)
+    .bind(format!("prov-{suffix}"))
+    .fetch_one(db)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO provider_locations (organization_id, provider_id, location_id) VALUES ($1, $2, $3)")
+        .bind(org)
+        .bind(provider_id)
+        .bind(location_id)
+        .execute(db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO working_hours (organization_id, provider_id, location_id, weekday, start_time, end_time)
+         SELECT $1, $2, $3, d, '09:00', '17:00' FROM generate_series(1, 5) AS d",
+    )
+    .bind(org)
+    .bind(provider_id)
+    .bind(location_id)
+    .execute(db)
+    .await
+    .unwrap();
+    SeededClinic { location_id, provider_id }
+}
+
+/// A patient written straight to the database; returns its id.
+pub async fn seed_patient(db: &PgPool, org: Uuid) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO patients (organization_id, first_name, last_name, date_of_birth, sex, email, phone)
+         VALUES ($1, 'Grace', 'Hopper', '1985-12-09', 'female', 'grace@example.test', '+14155550123') RETURNING id",
+    )
+    .bind(org)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// An appointment written straight to the database; returns its id.
+pub async fn seed_appointment(
+    db: &PgPool,
+    org: Uuid,
+    clinic: &SeededClinic,
+    patient_id: i64,
+    starts_at: chrono::DateTime<chrono::Utc>,
+    minutes: i64,
+    status: &str,
+) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO appointments (organization_id, patient_id, provider_id, location_id, starts_at, ends_at, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+    )
+    .bind(org)
+    .bind(patient_id)
+    .bind(clinic.provider_id)
+    .bind(clinic.location_id)
+    .bind(starts_at)
+    .bind(starts_at + chrono::Duration::minutes(minutes))
+    .bind(status)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
