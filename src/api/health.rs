@@ -2,7 +2,6 @@
 
 use axum::Json;
 use serde::Serialize;
-use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
