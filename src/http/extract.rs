@@ -54,9 +54,12 @@ fn field_error(path: &str, message: &str) -> ApiError {
     let message = message.split(" at line ").next().unwrap_or(message).to_string();
     let base = if path == "." { "" } else { path };
     let field = if let Some(rest) = message.strip_prefix("unknown field `") {
+        // serde_path_to_error's path already ends with the unknown field's name.
         let name = rest.split('`').next().unwrap_or(rest);
         if base.is_empty() {
             name.to_string()
+        } else if base == name || base.ends_with(&format!(".{name}")) {
+            base.to_string()
         } else {
             format!("{base}.{name}")
         }

@@ -38,7 +38,8 @@ pub fn app(state: AppState) -> Router {
     finish(app_routes(&state), state)
 }
 
-fn app_routes(state: &AppState) -> Router {
+/// The routes of the application without the outer layers.
+pub fn app_routes(state: &AppState) -> Router {
     let (api_routes, openapi) = api::router().split_for_parts();
     let openapi_json = std::sync::Arc::new(api::finish_openapi(openapi));
     let api_routes = protect(api_routes, state);

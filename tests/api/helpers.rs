@@ -165,6 +165,25 @@ impl TestApp {
 
     /// Runs another server instance over an existing database.
     pub async fn spawn_on(db_url: String, configure: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::spawn_full(db_url, configure, None).await
+    }
+
+    /// The real application plus extra routes mounted behind the same authentication and
+    /// write-transaction layers (to test the layers with handlers that misbehave on purpose).
+    pub async fn spawn_with_routes(extra: axum::Router<AppState>) -> TestApp {
+        TestApp::spawn_full(fresh_database().await, |_| {}, Some(extra)).await
+    }
+
+    /// Another instance over an existing database, with the same extra routes.
+    pub async fn spawn_on_with_routes(db_url: String, extra: axum::Router<AppState>) -> TestApp {
+        TestApp::spawn_full(db_url, |_| {}, Some(extra)).await
+    }
+
+    async fn spawn_full(
+        db_url: String,
+        configure: impl FnOnce(&mut Config),
+        extra: Option<axum::Router<AppState>>,
+    ) -> TestApp {
         let mut config = test_config();
         configure(&mut config);
         let db = klinivo::db::connect(&db_url, config.db_max_connections).await.unwrap();
@@ -176,7 +195,12 @@ impl TestApp {
             let state = state.clone();
             let shutdown = shutdown.clone();
             async move {
-                klinivo::server::run(state, listener, shutdown).await.unwrap();
+                let routes = match extra {
+                    Some(extra) => klinivo::http::app_routes(&state).merge(klinivo::http::protect(extra, &state)),
+                    None => klinivo::http::app_routes(&state),
+                };
+                let app = klinivo::http::finish(routes, state.clone());
+                klinivo::server::run_app(app, state, listener, shutdown).await.unwrap();
             }
         });
         let org_id = store::create_organization(&db, "Test Clinic", "UTC").await.unwrap();

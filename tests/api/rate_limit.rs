@@ -1,1 +1,162 @@
-//! (filled below)
+//! Rate limiting: per-key fixed windows shared by every instance.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use klinivo::auth::permissions::ReadPatients;
+use klinivo::auth::Permission;
+use klinivo::http::extract::Auth;
+use klinivo::AppState;
+use reqwest::Method;
+
+use crate::helpers::*;
+
+fn header(r: &reqwest::Response, name: &str) -> i64 {
+    r.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("missing {name}"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+async fn limited_key(app: &TestApp, limit: i32) -> String {
+    create_key_in(&app.db, app.org_id, &Permission::ALL, Some(limit)).await
+}
+
+#[tokio::test]
+async fn headers_on_success_and_client_errors() {
+    let guarded = axum::Router::<AppState>::new().route("/api/v1/guarded", get(|_: Auth<ReadPatients>| async { "ok" }));
+    let app = TestApp::spawn_with_routes(guarded).await;
+    let key = limited_key(&app, 10).await;
+    let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ratelimit-limit"), 10);
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 9);
+    let reset = header(&r, "x-ratelimit-reset");
+    let now = chrono::Utc::now().timestamp();
+    assert!(reset > now && reset <= now + 60 && reset % 60 == 0, "reset {reset} now {now}");
+
+    // A 403 is still an authenticated response, and counts.
+    let weak = create_key_in(&app.db, app.org_id, &[Permission::ReadAppointments], Some(10)).await;
+    let r = app.request_as(&weak, Method::GET, "/guarded").send().await.unwrap();
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 9);
+    expect_error(r, 403, "insufficient_permission").await;
+    let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 8);
+}
+
+#[tokio::test]
+async fn past_the_limit_is_429_with_retry_after() {
+    let app = TestApp::spawn().await;
+    let key = limited_key(&app, 5).await;
+    for i in 0..5 {
+        let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+        assert_eq!(r.status(), 200, "request {i}");
+        assert_eq!(header(&r, "x-ratelimit-remaining"), 4 - i);
+    }
+    for _ in 0..3 {
+        let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+        assert_eq!(header(&r, "x-ratelimit-limit"), 5);
+        assert_eq!(header(&r, "x-ratelimit-remaining"), 0);
+        let retry = header(&r, "retry-after");
+        assert!((1..=60).contains(&retry));
+        expect_error(r, 429, "rate_limit_exceeded").await;
+    }
+    // Other keys have their own budget.
+    let r = app.get("/health").await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn the_default_limit_comes_from_configuration() {
+    let app = TestApp::spawn_with(|c| c.rate_limit_per_minute = 3).await;
+    let key = app.key_with(&[Permission::ReadPatients]).await;
+    for _ in 0..3 {
+        let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+        assert_eq!(header(&r, "x-ratelimit-limit"), 3);
+        assert_eq!(r.status(), 200);
+    }
+    let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+    expect_error(r, 429, "rate_limit_exceeded").await;
+}
+
+#[tokio::test]
+async fn two_instances_share_one_budget() {
+    let a = TestApp::spawn().await;
+    let b = TestApp::spawn_on(a.db_url.clone(), |_| {}).await;
+    let key = limited_key(&a, 20).await;
+    let mut handles = Vec::new();
+    for i in 0..30 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        let req = app.request_as(&key, Method::GET, "/health");
+        handles.push(tokio::spawn(async move { req.send().await.unwrap().status().as_u16() }));
+    }
+    let mut ok = 0;
+    let mut limited = 0;
+    for h in handles {
+        match h.await.unwrap() {
+            200 => ok += 1,
+            429 => limited += 1,
+            s => panic!("unexpected {s}"),
+        }
+    }
+    // Unless the minute turned over mid-burst, exactly 20 pass.
+    let turned_over = ok > 20;
+    if !turned_over {
+        assert_eq!((ok, limited), (20, 10));
+    }
+}
+
+#[tokio::test]
+async fn the_window_resets_at_the_next_minute() {
+    let app = TestApp::spawn().await;
+    let key = limited_key(&app, 2).await;
+    let mut reset = 0;
+    for _ in 0..3 {
+        let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+        reset = header(&r, "x-ratelimit-reset");
+    }
+    let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+    if r.status() == 200 {
+        return; // the minute turned over during the burst; nothing left to observe
+    }
+    assert_eq!(r.status(), 429);
+    let wait = reset - chrono::Utc::now().timestamp();
+    tokio::time::sleep(Duration::from_millis((wait.max(0) as u64) * 1000 + 300)).await;
+    let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 1);
+    assert_eq!(header(&r, "x-ratelimit-reset"), reset + 60);
+}
+
+#[tokio::test]
+async fn failed_authentication_costs_no_budget_and_floods_are_throttled() {
+    let app = TestApp::spawn().await;
+    let key = limited_key(&app, 50).await;
+    // Well-formed keys with valid checksums, unknown to the server: each is one indexed lookup.
+    for _ in 0..20 {
+        let bogus = klinivo::auth::keys::generate().secret;
+        let r = app.request_as(&bogus, Method::GET, "/health").send().await.unwrap();
+        expect_error(r, 401, "invalid_api_key").await;
+    }
+    let counters: i64 = sqlx::query_scalar("SELECT count(*) FROM rate_limit_counters").fetch_one(&app.db).await.unwrap();
+    assert_eq!(counters, 0, "failed authentications must not create counters");
+    let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
+    assert_eq!(header(&r, "x-ratelimit-remaining"), 49);
+
+    // Past the per-address threshold, the address is turned away without database work.
+    let mut throttled = false;
+    for i in 0..(klinivo::http::layers::auth::FAILED_AUTH_PER_MINUTE + 5) {
+        let r = app.request_as(&format!("kv_garbage{i}"), Method::GET, "/health").send().await.unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+            expect_error(r, 429, "rate_limit_exceeded").await;
+            throttled = true;
+            break;
+        }
+        assert_eq!(r.status(), 401);
+    }
+    assert!(throttled, "a flood of bad keys was never throttled");
+}
