@@ -1,9 +1,123 @@
-//! (to be written)
+//! `GET /audit-events`: the organization's access audit log (READ_AUDIT_LOG).
 
-use utoipa_axum::router::OpenApiRouter;
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::permissions::ReadAuditLog;
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{Auth, Query};
+use crate::http::pagination::PageRequest;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(list))
+}
+
+/// One access to a record: who (key prefix), what, when, from where, with which outcome.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    #[schema(example = "kv_abc12345")]
+    pub key_prefix: Option<String>,
+    /// read | list | create | update | transition | denied
+    #[schema(example = "read")]
+    pub action: String,
+    /// patient | appointment | consultation | soap_note | prescription | intake_form
+    #[schema(example = "patient")]
+    pub resource_type: String,
+    pub resource_id: Option<i64>,
+    /// The HTTP status of the response.
+    #[schema(example = 200)]
+    pub status: i16,
+    pub request_id: String,
+    #[schema(example = "203.0.113.7")]
+    pub client_address: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEventList {
+    pub data: Vec<AuditEvent>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// patient | appointment | consultation | soap_note | prescription | intake_form
+    resource_type: Option<String>,
+    resource_id: Option<i64>,
+    key_prefix: Option<String>,
+    /// Entries at or after this instant.
+    from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    to: Option<DateTime<Utc>>,
+    /// 1–200, default 50.
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+const RESOURCE_TYPES: [&str; 6] = ["patient", "appointment", "consultation", "soap_note", "prescription", "intake_form"];
+
+/// List audit events
+///
+/// The organization's access audit log, oldest first: every read, list, change and denied
+/// attempt on patients, appointments, consultations, SOAP notes, prescriptions and intake forms.
+#[utoipa::path(
+    get,
+    path = "/audit-events",
+    tag = "Audit log",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("READ_AUDIT_LOG"))),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = AuditEventList),
+        (status = 400, description = "Invalid filter or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks READ_AUDIT_LOG", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+async fn list(
+    auth: Auth<ReadAuditLog>,
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<AuditEventList>> {
+    if let Some(t) = &q.resource_type {
+        if !RESOURCE_TYPES.contains(&t.as_str()) {
+            return Err(ApiError::validation("resourceType", format!("must be one of {}", RESOURCE_TYPES.join(", "))));
+        }
+    }
+    let page = PageRequest::new(q.limit, q.cursor.as_deref(), None)?;
+    let rows = sqlx::query_as!(
+        AuditEvent,
+        "SELECT id, at, key_prefix, action, resource_type, resource_id, status, request_id, client_address
+         FROM audit_events
+         WHERE organization_id = $1 AND id > $2
+           AND ($3::text IS NULL OR resource_type = $3)
+           AND ($4::bigint IS NULL OR resource_id = $4)
+           AND ($5::text IS NULL OR key_prefix = $5)
+           AND ($6::timestamptz IS NULL OR at >= $6)
+           AND ($7::timestamptz IS NULL OR at < $7)
+         ORDER BY id LIMIT $8",
+        auth.organization_id,
+        page.after_id,
+        q.resource_type,
+        q.resource_id,
+        q.key_prefix,
+        q.from,
+        q.to,
+        page.fetch(),
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let page = page.finish(rows, |e| (e.id, e.at));
+    Ok(Json(AuditEventList { data: page.data, next_cursor: page.next_cursor }))
 }

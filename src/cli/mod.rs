@@ -79,9 +79,7 @@ pub fn main() -> ExitCode {
 
 /// The OpenAPI document exactly as `GET /api/v1/openapi.json` serves it.
 pub fn openapi_json() -> String {
-    let (_, doc) = crate::api::router().split_for_parts();
-    let doc = crate::api::finish_openapi(doc);
-    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&crate::api::openapi_document()).unwrap_or_default();
     text.push('\n');
     text
 }

@@ -41,7 +41,7 @@ pub fn app(state: AppState) -> Router {
 /// The routes of the application without the outer layers.
 pub fn app_routes(state: &AppState) -> Router {
     let (api_routes, openapi) = api::router().split_for_parts();
-    let openapi_json = std::sync::Arc::new(api::finish_openapi(openapi));
+    let openapi_json = std::sync::Arc::new(api::openapi::finish(openapi));
     let api_routes = protect(api_routes, state);
 
     Router::new()
@@ -73,6 +73,7 @@ pub fn finish(routes: Router, state: AppState) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ))
+        .layer(from_fn_with_state(state.clone(), crate::audit::middleware::audit))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(request_id::request_id))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))

@@ -9,6 +9,7 @@ mod clinic;
 mod consultations;
 mod foundation;
 mod idempotency;
+mod openapi;
 mod intake;
 mod patients;
 mod process;

@@ -176,8 +176,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         rate_limit_per_minute: limit,
     };
     tracing::Span::current().record("key_prefix", key.key_prefix.as_str());
-    req.extensions_mut().insert(key);
+    req.extensions_mut().insert(key.clone());
     let mut response = next.run(req).await;
     rate_limit::set_headers(response.headers_mut(), &window);
+    // For the layers outside this one (the audit log).
+    response.extensions_mut().insert(key);
     response
 }

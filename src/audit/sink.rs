@@ -1,7 +1,8 @@
-//! The access audit log's write path: entries are queued in memory and written in batches by a
+//! The audit log's write path: entries are queued in memory and written in batches by a
 //! background task, so auditing adds no database round trip to a request. The queue is
 //! bounded; the writer drains it on graceful shutdown. A crash loses at most what was queued
-//! since the last batch (the writer flushes at least every 200 ms).
+//! since the last batch: the writer writes whatever is queued every ~20 ms, so at most the entries
+//! of the last few tens of milliseconds (and never more than `QUEUE_CAPACITY`).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -1,0 +1,223 @@
+//! The OpenAPI 3.1 document: the route annotations, plus what every operation shares and the
+//! annotations cannot say once — the security scheme, the rate-limit, request-id and idempotency
+//! headers, the error responses every layer can produce, the operator endpoints, and the webhook
+//! event payloads.
+
+use serde_json::{json, Map, Value};
+
+use crate::events::EventType;
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    })
+}
+
+fn header(description: &str, schema: Value) -> Value {
+    json!({"description": description, "schema": schema})
+}
+
+/// Turns the annotated document into the published one.
+pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
+    let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
+    doc["openapi"] = json!("3.1.0");
+    doc["servers"] = json!([{"url": "/", "description": "This server"}]);
+    let components = doc["components"].as_object_mut().map(std::mem::take).unwrap_or_default();
+    let mut components = Value::Object(components);
+    components["securitySchemes"] = json!({
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+                   "description": "An API key of the form kv_…, created with `klinivo key create`."}
+    });
+    components["headers"] = json!({
+        "X-RateLimit-Limit": header("Requests allowed per one-minute window for this key", json!({"type": "integer"})),
+        "X-RateLimit-Remaining": header("Requests left in the current window", json!({"type": "integer"})),
+        "X-RateLimit-Reset": header("Unix time (seconds) when the window resets", json!({"type": "integer"})),
+        "X-Request-Id": header("The request's id (yours if you sent a valid one)", json!({"type": "string"})),
+        "Retry-After": header("Seconds until the window resets", json!({"type": "integer"})),
+        "Idempotent-Replayed": header("`true` when this is the stored response of an earlier request with the same Idempotency-Key", json!({"type": "string", "enum": ["true"]})),
+        "Location": header("URL of the created resource", json!({"type": "string"})),
+    });
+    components["parameters"] = json!({
+        "IdempotencyKey": {
+            "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes the request safe to retry: a repeat with the same key and the same request replays the first response (kept 24 hours, scoped to the API key); the same key with a different request is 422; while the first is running, 409.",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x20-\\x7E]+$"}
+        },
+        "RequestId": {
+            "name": "X-Request-Id", "in": "header", "required": false,
+            "description": "Your id for this request (letters, digits, `-_.:`, up to 128); echoed in the response and the logs.",
+            "schema": {"type": "string", "maxLength": 128}
+        }
+    });
+    doc["components"] = components;
+
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, op) in item.iter_mut() {
+                decorate(method, op);
+            }
+        }
+        add_operator_endpoints(paths);
+    }
+    doc["webhooks"] = webhooks(&doc["components"]["schemas"]);
+    doc
+}
+
+fn decorate(method: &str, op: &mut Value) {
+    let secured = op.get("security").is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()));
+    let writes = matches!(method, "post" | "patch");
+    let params = op["parameters"].as_array_mut().map(std::mem::take).unwrap_or_default();
+    let mut params = params;
+    params.push(json!({"$ref": "#/components/parameters/RequestId"}));
+    if secured && writes {
+        params.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+    }
+    op["parameters"] = Value::Array(params);
+
+    if let Some(permission) = op.get("x-permission").and_then(Value::as_str).map(str::to_string) {
+        let description = op["description"].as_str().unwrap_or("").to_string();
+        op["description"] = json!(format!("{description}\n\n**Permission:** `{permission}`").trim().to_string());
+    }
+
+    let responses = op["responses"].as_object_mut().map(std::mem::take).unwrap_or_default();
+    let mut responses: Map<String, Value> = responses;
+    if secured {
+        responses.entry("401").or_insert_with(|| error_response("Missing, invalid, revoked or expired API key (`missing_api_key`, `invalid_api_key`)"));
+        responses.entry("429").or_insert_with(|| error_response("Rate limit exceeded (`rate_limit_exceeded`)"));
+        if op.get("x-permission").is_some_and(|p| !p.is_null()) {
+            responses.entry("403").or_insert_with(|| error_response("The key lacks the permission (`insufficient_permission`)"));
+        }
+    }
+    if writes || method == "put" {
+        responses.entry("400").or_insert_with(|| error_response("Malformed JSON or invalid fields (`invalid_json`, `validation_error`)"));
+        responses.entry("413").or_insert_with(|| error_response("Body over 1 MiB (`payload_too_large`)"));
+    }
+    if secured && writes {
+        responses.entry("409").or_insert_with(|| error_response("Conflict"));
+        responses.entry("422").or_insert_with(|| error_response("The Idempotency-Key was used with a different request (`idempotency_key_mismatch`)"));
+        if let Some(r) = responses.get_mut("409") {
+            let d = r["description"].as_str().unwrap_or("").to_string();
+            if !d.contains("idempotency_key_in_use") {
+                r["description"] = json!(format!("{d}; or a request with this Idempotency-Key is still running (`idempotency_key_in_use`)"));
+            }
+        }
+    }
+    responses.entry("503").or_insert_with(|| error_response("Temporarily unavailable, e.g. the database is unreachable (`service_unavailable`); retry"));
+    responses.entry("500").or_insert_with(|| error_response("Internal error (`internal_error`); details are logged, never returned"));
+
+    for (status, response) in responses.iter_mut() {
+        let headers = response["headers"].as_object_mut().map(std::mem::take).unwrap_or_default();
+        let mut headers = headers;
+        headers.insert("X-Request-Id".into(), json!({"$ref": "#/components/headers/X-Request-Id"}));
+        if secured && status != "401" && !status.starts_with('5') {
+            for h in ["X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"] {
+                headers.insert(h.into(), json!({"$ref": format!("#/components/headers/{h}")}));
+            }
+        }
+        if status == "429" {
+            headers.insert("Retry-After".into(), json!({"$ref": "#/components/headers/Retry-After"}));
+        }
+        if secured && writes && status.starts_with('2') {
+            headers.insert("Idempotent-Replayed".into(), json!({"$ref": "#/components/headers/Idempotent-Replayed"}));
+        }
+        if status == "201" {
+            headers.insert("Location".into(), json!({"$ref": "#/components/headers/Location"}));
+        }
+        response["headers"] = Value::Object(headers);
+    }
+    op["responses"] = Value::Object(responses);
+}
+
+fn add_operator_endpoints(paths: &mut Map<String, Value>) {
+    let plain = |summary: &str, description: &str, ok: Value| {
+        json!({"get": {
+            "tags": ["Operations"], "summary": summary, "description": description, "security": [],
+            "parameters": [{"$ref": "#/components/parameters/RequestId"}],
+            "responses": ok
+        }})
+    };
+    let status_body = |example: &str| json!({"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string", "example": example}}, "required": ["status"]}}});
+    paths.insert("/healthz".into(), plain("Liveness", "The process is alive. No key needed.", json!({"200": {"description": "Alive", "content": status_body("ok")}})));
+    paths.insert("/readyz".into(), plain("Readiness", "The database is reachable and migrated. No key needed.", json!({
+        "200": {"description": "Ready", "content": status_body("ready")},
+        "503": error_response("Not ready (`service_unavailable`)")
+    })));
+    paths.insert("/metrics".into(), plain("Prometheus metrics", "Requests by route template and status, latency histograms, webhook counters. No key needed.", json!({
+        "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    })));
+    paths.insert("/api/v1/openapi.json".into(), plain("This document", "The OpenAPI 3.1 document. No key needed.", json!({
+        "200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}
+    })));
+    paths.insert("/docs".into(), plain("API reference page", "Renders this document for people; served entirely by this server. No key needed.", json!({
+        "200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+    })));
+}
+
+/// The resource schema each event carries in `data`.
+fn data_schema(event: EventType, schemas: &Value) -> Value {
+    let name = match event {
+        EventType::PatientCreated | EventType::PatientUpdated => "Patient",
+        EventType::ConsultationEnded => "Consultation",
+        EventType::SoapNoteCreated => "SoapNote",
+        EventType::IntakeStarted | EventType::IntakeCompleted => "IntakeForm",
+        EventType::WebhookTest => "",
+        _ => "Appointment",
+    };
+    if !name.is_empty() && schemas.get(name).is_some() {
+        json!({"$ref": format!("#/components/schemas/{name}")})
+    } else {
+        json!({"type": "object", "description": "The resource as its GET endpoint returns it"})
+    }
+}
+
+fn webhooks(schemas: &Value) -> Value {
+    let mut out = Map::new();
+    for event in EventType::ALL {
+        let name = event.as_str();
+        let summary = match event {
+            EventType::PatientCreated => "A patient was registered",
+            EventType::PatientUpdated => "A patient's details changed",
+            EventType::AppointmentScheduled => "An appointment was booked",
+            EventType::AppointmentConfirmed => "An appointment was confirmed",
+            EventType::AppointmentCompleted => "An appointment was completed (its consultation ended)",
+            EventType::AppointmentCancelled => "An appointment was cancelled",
+            EventType::AppointmentNoShow => "The patient did not arrive",
+            EventType::AppointmentRescheduled => "An appointment moved to another time",
+            EventType::ConsultationEnded => "A provider finished a consultation",
+            EventType::SoapNoteCreated => "A SOAP note was saved",
+            EventType::IntakeStarted => "A patient started an intake form",
+            EventType::IntakeCompleted => "A patient completed an intake form",
+            EventType::WebhookTest => "Sent only by POST /webhooks/{id}/test",
+        };
+        let hdr = |n: &str, d: &str| json!({"name": n, "in": "header", "required": true, "description": d, "schema": {"type": "string"}});
+        out.insert(name.into(), json!({"post": {
+            "summary": summary,
+            "description": "Delivered as an HTTP POST with the event as the body. Verify `X-Klinivo-Signature` (`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + \".\" + body)>`) or the Standard Webhooks headers; answer 2xx within the timeout. Failed deliveries are retried after 1, 2, 4, 8 and 16 minutes, then dead-lettered. Delivery is at least once: deduplicate on the event id.",
+            "parameters": [
+                hdr("X-Klinivo-Signature", "t=<unix seconds of this attempt>,v1=<hex HMAC-SHA256 of t + \".\" + body, keyed with the whole secret>"),
+                hdr("X-Klinivo-Event", "The event type"),
+                hdr("X-Klinivo-Event-Id", "evt_<uuid>: deduplicate on it"),
+                hdr("X-Klinivo-Delivery-Id", "The delivery's id"),
+                hdr("X-Klinivo-Attempt", "1 for the first attempt"),
+                hdr("webhook-id", "Standard Webhooks: the event id"),
+                hdr("webhook-timestamp", "Standard Webhooks: the same t"),
+                hdr("webhook-signature", "Standard Webhooks: v1,<base64 HMAC-SHA256(base64-decoded secret after whsec_, id + \".\" + t + \".\" + body)>")
+            ],
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                "type": "object",
+                "required": ["id", "type", "createdAt", "organizationId", "data"],
+                "properties": {
+                    "id": {"type": "string", "example": "evt_6c1f0e56-2d7b-4a4e-9a53-1c1a0f6f3f1e"},
+                    "type": {"type": "string", "const": name},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                    "organizationId": {"type": "string", "format": "uuid"},
+                    "data": data_schema(event, schemas)
+                }
+            }}}},
+            "responses": {"200": {"description": "Any 2xx acknowledges the delivery"}}
+        }}));
+    }
+    Value::Object(out)
+}

@@ -1,0 +1,7 @@
+//! The access audit log: who read or changed which patient record, when, from where, with which
+//! outcome — never the record's content.
+
+pub mod middleware;
+mod sink;
+
+pub use sink::{AuditEntry, AuditSink, QUEUE_CAPACITY};
