@@ -64,7 +64,8 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-const RESOURCE_TYPES: [&str; 6] = ["patient", "appointment", "consultation", "soap_note", "prescription", "intake_form"];
+const RESOURCE_TYPES: [&str; 6] =
+    ["patient", "appointment", "consultation", "soap_note", "prescription", "intake_form"];
 
 /// List audit events
 ///

@@ -46,8 +46,8 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
         },
         "RequestId": {
             "name": "X-Request-Id", "in": "header", "required": false,
-            "description": "Your id for this request (letters, digits, `-_.:`, up to 128); echoed in the response and the logs.",
-            "schema": {"type": "string", "maxLength": 128}
+            "description": "Your id for this request; echoed in the response and the logs. An id of letters, digits and `-_.:` up to 128 characters is kept; anything else is replaced by a generated id.",
+            "schema": {"type": "string"}
         }
     });
     doc["components"] = components;
@@ -84,28 +84,42 @@ fn decorate(method: &str, op: &mut Value) {
     let responses = op["responses"].as_object_mut().map(std::mem::take).unwrap_or_default();
     let mut responses: Map<String, Value> = responses;
     if secured {
-        responses.entry("401").or_insert_with(|| error_response("Missing, invalid, revoked or expired API key (`missing_api_key`, `invalid_api_key`)"));
+        responses.entry("401").or_insert_with(|| {
+            error_response("Missing, invalid, revoked or expired API key (`missing_api_key`, `invalid_api_key`)")
+        });
         responses.entry("429").or_insert_with(|| error_response("Rate limit exceeded (`rate_limit_exceeded`)"));
         if op.get("x-permission").is_some_and(|p| !p.is_null()) {
-            responses.entry("403").or_insert_with(|| error_response("The key lacks the permission (`insufficient_permission`)"));
+            responses
+                .entry("403")
+                .or_insert_with(|| error_response("The key lacks the permission (`insufficient_permission`)"));
         }
     }
     if writes || method == "put" {
-        responses.entry("400").or_insert_with(|| error_response("Malformed JSON or invalid fields (`invalid_json`, `validation_error`)"));
+        responses
+            .entry("400")
+            .or_insert_with(|| error_response("Malformed JSON or invalid fields (`invalid_json`, `validation_error`)"));
         responses.entry("413").or_insert_with(|| error_response("Body over 1 MiB (`payload_too_large`)"));
     }
     if secured && writes {
         responses.entry("409").or_insert_with(|| error_response("Conflict"));
-        responses.entry("422").or_insert_with(|| error_response("The Idempotency-Key was used with a different request (`idempotency_key_mismatch`)"));
+        responses.entry("422").or_insert_with(|| {
+            error_response("The Idempotency-Key was used with a different request (`idempotency_key_mismatch`)")
+        });
         if let Some(r) = responses.get_mut("409") {
             let d = r["description"].as_str().unwrap_or("").to_string();
             if !d.contains("idempotency_key_in_use") {
-                r["description"] = json!(format!("{d}; or a request with this Idempotency-Key is still running (`idempotency_key_in_use`)"));
+                r["description"] = json!(format!(
+                    "{d}; or a request with this Idempotency-Key is still running (`idempotency_key_in_use`)"
+                ));
             }
         }
     }
-    responses.entry("503").or_insert_with(|| error_response("Temporarily unavailable, e.g. the database is unreachable (`service_unavailable`); retry"));
-    responses.entry("500").or_insert_with(|| error_response("Internal error (`internal_error`); details are logged, never returned"));
+    responses.entry("503").or_insert_with(|| {
+        error_response("Temporarily unavailable, e.g. the database is unreachable (`service_unavailable`); retry")
+    });
+    responses
+        .entry("500")
+        .or_insert_with(|| error_response("Internal error (`internal_error`); details are logged, never returned"));
 
     for (status, response) in responses.iter_mut() {
         let headers = response["headers"].as_object_mut().map(std::mem::take).unwrap_or_default();
@@ -139,20 +153,48 @@ fn add_operator_endpoints(paths: &mut Map<String, Value>) {
         }})
     };
     let status_body = |example: &str| json!({"application/json": {"schema": {"type": "object", "properties": {"status": {"type": "string", "example": example}}, "required": ["status"]}}});
-    paths.insert("/healthz".into(), plain("Liveness", "The process is alive. No key needed.", json!({"200": {"description": "Alive", "content": status_body("ok")}})));
-    paths.insert("/readyz".into(), plain("Readiness", "The database is reachable and migrated. No key needed.", json!({
-        "200": {"description": "Ready", "content": status_body("ready")},
-        "503": error_response("Not ready (`service_unavailable`)")
-    })));
+    paths.insert(
+        "/healthz".into(),
+        plain(
+            "Liveness",
+            "The process is alive. No key needed.",
+            json!({"200": {"description": "Alive", "content": status_body("ok")}}),
+        ),
+    );
+    paths.insert(
+        "/readyz".into(),
+        plain(
+            "Readiness",
+            "The database is reachable and migrated. No key needed.",
+            json!({
+                "200": {"description": "Ready", "content": status_body("ready")},
+                "503": error_response("Not ready (`service_unavailable`)")
+            }),
+        ),
+    );
     paths.insert("/metrics".into(), plain("Prometheus metrics", "Requests by route template and status, latency histograms, webhook counters. No key needed.", json!({
         "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
     })));
-    paths.insert("/api/v1/openapi.json".into(), plain("This document", "The OpenAPI 3.1 document. No key needed.", json!({
-        "200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}
-    })));
-    paths.insert("/docs".into(), plain("API reference page", "Renders this document for people; served entirely by this server. No key needed.", json!({
-        "200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
-    })));
+    paths.insert(
+        "/api/v1/openapi.json".into(),
+        plain(
+            "This document",
+            "The OpenAPI 3.1 document. No key needed.",
+            json!({
+                "200": {"description": "The document", "content": {"application/json": {"schema": {"type": "object"}}}}
+            }),
+        ),
+    );
+    paths.insert(
+        "/docs".into(),
+        plain(
+            "API reference page",
+            "Renders this document for people; served entirely by this server. No key needed.",
+            json!({
+                "200": {"description": "An HTML page", "content": {"text/html": {"schema": {"type": "string"}}}}
+            }),
+        ),
+    );
 }
 
 /// The resource schema each event carries in `data`.

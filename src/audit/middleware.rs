@@ -97,7 +97,9 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
         .headers()
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
-        .filter(|k| k.len() >= 11 && k.starts_with("kv_") && k[..11].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .filter(|k| {
+            k.len() >= 11 && k.starts_with("kv_") && k[..11].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
         .map(|k| k[..11].to_string());
 
     let response = next.run(req).await;

@@ -129,13 +129,9 @@ pub async fn rotate_key(db: &PgPool, prefix: &str, grace: chrono::Duration) -> R
     )
     .await?;
     let until = Utc::now() + grace;
-    sqlx::query!(
-        "UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $2), $2) WHERE id = $1",
-        old.id,
-        until
-    )
-    .execute(db)
-    .await?;
+    sqlx::query!("UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $2), $2) WHERE id = $1", old.id, until)
+        .execute(db)
+        .await?;
     Ok(new)
 }
 

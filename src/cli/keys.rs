@@ -122,7 +122,10 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
         }
         KeyCommand::List { org } => {
             let keys = store::list_keys(pool, org).await.map_err(describe)?;
-            println!("{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} PERMISSIONS", "ID", "PREFIX", "NAME", "STATUS", "EXPIRES", "LAST USED");
+            println!(
+                "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} PERMISSIONS",
+                "ID", "PREFIX", "NAME", "STATUS", "EXPIRES", "LAST USED"
+            );
             let now = Utc::now();
             for k in keys {
                 let status = if k.revoked_at.is_some() {
@@ -132,7 +135,9 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
                 } else {
                     "active"
                 };
-                let fmt = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into());
+                let fmt = |t: Option<chrono::DateTime<Utc>>| {
+                    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into())
+                };
                 println!(
                     "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} {}",
                     k.id,
@@ -150,9 +155,8 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
             eprintln!("revoked {prefix}");
         }
         KeyCommand::Rotate { prefix, grace_hours } => {
-            let key = store::rotate_key(pool, prefix.trim(), Duration::hours(grace_hours as i64))
-                .await
-                .map_err(describe)?;
+            let key =
+                store::rotate_key(pool, prefix.trim(), Duration::hours(grace_hours as i64)).await.map_err(describe)?;
             eprintln!("created {} to replace {prefix}; the old key expires in {grace_hours} h", key.prefix);
             println!("{}", key.secret);
         }

@@ -142,7 +142,12 @@ impl EmbeddedPostgres {
 
         let mut cluster = if let Some(port) = running_cluster(&pgdata) {
             tracing::info!(port, "reusing the PostgreSQL already running in the data directory");
-            EmbeddedPostgres { url: url_for(port, "klinivo"), admin_url: url_for(port, "postgres"), child_pid: None, exited: None }
+            EmbeddedPostgres {
+                url: url_for(port, "klinivo"),
+                admin_url: url_for(port, "postgres"),
+                child_pid: None,
+                exited: None,
+            }
         } else {
             let port = match options.port {
                 Some(p) => p,
@@ -186,7 +191,7 @@ impl EmbeddedPostgres {
                     )));
                 }
             }
-            if sqlx::PgPool::connect(&self.admin_url).await.map(|p| drop(p)).is_ok() {
+            if sqlx::PgPool::connect(&self.admin_url).await.map(drop).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -329,9 +334,7 @@ fn spawn_postgres(
             }
         })
         .map_err(|e| fail(e.to_string()))?;
-    let pid = pid_rx
-        .recv()
-        .map_err(|e| fail(e.to_string()))?
-        .map_err(|e| fail(format!("cannot start postgres: {e}")))?;
+    let pid =
+        pid_rx.recv().map_err(|e| fail(e.to_string()))?.map_err(|e| fail(format!("cannot start postgres: {e}")))?;
     Ok((pid, exit_rx))
 }

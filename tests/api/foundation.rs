@@ -78,12 +78,14 @@ async fn revocation_reaches_every_instance() {
 #[tokio::test]
 async fn keys_are_stored_hashed_and_last_use_is_batched() {
     let app = TestApp::spawn().await;
-    let rows: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT key_prefix, key_hash FROM api_keys").fetch_all(&app.db).await.unwrap();
+    let rows: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT key_prefix, key_hash FROM api_keys").fetch_all(&app.db).await.unwrap();
     for (prefix, hash) in &rows {
         assert_eq!(prefix.len(), 11);
         assert_eq!(hash.len(), 32);
     }
-    let dump: String = sqlx::query_scalar("SELECT string_agg(t::text, ' ') FROM api_keys t").fetch_one(&app.db).await.unwrap();
+    let dump: String =
+        sqlx::query_scalar("SELECT string_agg(t::text, ' ') FROM api_keys t").fetch_one(&app.db).await.unwrap();
     assert!(!dump.contains(&app.key[3..]), "the key's secret part is stored in clear");
 
     assert_eq!(app.get("/health").await.status(), 200);
@@ -122,7 +124,10 @@ async fn operator_endpoints_need_no_key() {
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let text = r.text().await.unwrap();
-    assert!(text.contains("klinivo_http_requests_total{route=\"/api/v1/health\",method=\"GET\",status=\"200\"}"), "{text}");
+    assert!(
+        text.contains("klinivo_http_requests_total{route=\"/api/v1/health\",method=\"GET\",status=\"200\"}"),
+        "{text}"
+    );
     assert!(text.contains("klinivo_http_request_duration_seconds_bucket"));
     assert!(!text.contains(&app.key[..11]), "metrics must not carry key prefixes");
 }

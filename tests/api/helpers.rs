@@ -144,13 +144,14 @@ pub struct TestApp {
 }
 
 pub fn test_config() -> Config {
-    let mut config = Config::default();
-    config.rate_limit_per_minute = 100_000;
-    config.webhook_allow_private = true;
-    config.webhook_retry_unit = Duration::from_millis(200);
-    config.webhook_timeout = Duration::from_millis(2_000);
-    config.db_max_connections = 10;
-    config
+    Config {
+        rate_limit_per_minute: 100_000,
+        webhook_allow_private: true,
+        webhook_retry_unit: Duration::from_millis(200),
+        webhook_timeout: Duration::from_millis(2_000),
+        db_max_connections: 10,
+        ..Config::default()
+    }
 }
 
 impl TestApp {
@@ -323,9 +324,19 @@ impl DbProxy {
 
     /// The same database URL, through the proxy.
     pub fn url(&self, db_url: &str) -> String {
-        let opts: sqlx::postgres::PgConnectOptions = db_url.parse().unwrap();
-        let original = format!("{}:{}", opts.get_host(), opts.get_port());
-        db_url.replacen(&original, &format!("127.0.0.1:{}", self.port), 1)
+        // Replace the authority's host[:port] (after any user info) with the proxy's address.
+        let scheme_end = db_url.find("://").map(|i| i + 3).unwrap_or(0);
+        let rest = &db_url[scheme_end..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let host_start = authority.rfind('@').map(|i| i + 1).unwrap_or(0);
+        format!(
+            "{}{}127.0.0.1:{}{}",
+            &db_url[..scheme_end],
+            &authority[..host_start],
+            self.port,
+            &rest[authority_end..]
+        )
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {

@@ -25,9 +25,13 @@ async fn widget(auth: Auth<WritePatients>, mut tx: Tx, Json(body): Json<Value>) 
         Some("reject") => Err(ApiError::validation("mode", "rejected on purpose after the write")),
         Some("slow") => {
             tokio::time::sleep(Duration::from_millis(1500)).await;
-            Ok(Created { location: format!("/api/v1/widgets/{id}"), body: json!({"id": id.to_string()}) }.into_response())
+            Ok(Created { location: format!("/api/v1/widgets/{id}"), body: json!({"id": id.to_string()}) }
+                .into_response())
         }
-        _ => Ok(Created { location: format!("/api/v1/widgets/{id}"), body: json!({"id": id.to_string()}) }.into_response()),
+        _ => {
+            Ok(Created { location: format!("/api/v1/widgets/{id}"), body: json!({"id": id.to_string()}) }
+                .into_response())
+        }
     }
 }
 
@@ -264,7 +268,8 @@ async fn malformed_json_and_unknown_fields_are_400() {
     };
     expect_error(post_raw("{\"name\": ").await.unwrap(), 400, "invalid_json").await;
     expect_error(post_raw("").await.unwrap(), 400, "invalid_json").await;
-    let body = expect_error(post_raw(r#"{"name": "a", "nickname": "b"}"#).await.unwrap(), 400, "validation_error").await;
+    let body =
+        expect_error(post_raw(r#"{"name": "a", "nickname": "b"}"#).await.unwrap(), 400, "validation_error").await;
     assert_eq!(body["details"][0]["field"], "nickname");
     let body = expect_error(post_raw(r#"{"name": "a", "age": "old"}"#).await.unwrap(), 400, "validation_error").await;
     assert_eq!(body["details"][0]["field"], "age");

@@ -63,10 +63,7 @@ pub const CONTRACT: &[(&str, &str)] = &[
 fn the_committed_document_matches_the_code() {
     let generated = klinivo::cli::openapi_json();
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.json")).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "openapi.json is out of date: run `cargo run -- openapi` and commit the result"
-    );
+    assert!(committed == generated, "openapi.json is out of date: run `cargo run -- openapi` and commit the result");
 }
 
 #[tokio::test]

@@ -98,7 +98,18 @@ async fn cli_prints_only_ids_and_keys_on_stdout() {
     assert_eq!(lines.len(), 1);
     let org = uuid::Uuid::parse_str(&lines[0]).expect("stdout is the organization id");
 
-    let out = run(&["key", "create", "--org", &lines[0], "--name", "EHR sync", "--permissions", "READ_PATIENTS,READ_APPOINTMENTS", "--rate-limit", "100"]);
+    let out = run(&[
+        "key",
+        "create",
+        "--org",
+        &lines[0],
+        "--name",
+        "EHR sync",
+        "--permissions",
+        "READ_PATIENTS,READ_APPOINTMENTS",
+        "--rate-limit",
+        "100",
+    ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines = stdout_lines(&out);
     assert_eq!(lines.len(), 1);
@@ -167,7 +178,9 @@ async fn sigterm_stops_the_server_and_exits_zero() {
     let mut inflight = Vec::new();
     for _ in 0..50 {
         let c = client.clone();
-        inflight.push(tokio::spawn(async move { c.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status().as_u16()) }));
+        inflight.push(tokio::spawn(async move {
+            c.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| r.status().as_u16())
+        }));
     }
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(40)).await;
@@ -215,7 +228,10 @@ async fn serve_without_database_url_runs_its_own_postgres() {
             break;
         }
         printed.push_str(&line);
-        key = line.split_whitespace().find(|w| w.starts_with("kv_") && klinivo::auth::keys::is_well_formed(w)).map(str::to_string);
+        key = line
+            .split_whitespace()
+            .find(|w| w.starts_with("kv_") && klinivo::auth::keys::is_well_formed(w))
+            .map(str::to_string);
     }
     let key = key.unwrap_or_else(|| panic!("no key printed: {printed}"));
     // The printed curl line works verbatim.
@@ -228,7 +244,10 @@ async fn serve_without_database_url_runs_its_own_postgres() {
             break;
         }
     }
-    assert!(curl_line.contains(&format!("X-API-Key: {key}")) && curl_line.contains(&format!(":{port}/api/v1/health")), "{curl_line}");
+    assert!(
+        curl_line.contains(&format!("X-API-Key: {key}")) && curl_line.contains(&format!(":{port}/api/v1/health")),
+        "{curl_line}"
+    );
     let client = reqwest::Client::new();
     let health = |k: String| {
         let c = client.clone();

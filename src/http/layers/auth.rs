@@ -5,7 +5,10 @@
 //! Because every request consults the database, a revoked or expired key is refused at once on
 //! every instance, and the window's budget is shared by all instances. A key already over its
 //! limit is turned away from memory until its window resets. Failed authentications are never
-//! counted against a key, and a per-address throttle bounds what a flood of bad keys can cost.
+//! counted against a key, and a per-address throttle bounds what a flood of bad keys can cost:
+//! past the threshold, an address's requests with keys not recently seen valid are refused
+//! without a database lookup, while keys that authenticated recently keep working (so one
+//! misbehaving client behind a shared address or load balancer cannot lock out the others).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,6 +28,9 @@ use crate::state::AppState;
 /// Failed authentications one address may make per minute before it is throttled.
 pub const FAILED_AUTH_PER_MINUTE: u32 = 100;
 const MAX_TRACKED_ADDRESSES: usize = 100_000;
+/// Keys that authenticated within this many seconds pass a throttled address.
+const KNOWN_GOOD_SECONDS: i64 = 600;
+const MAX_KNOWN_GOOD: usize = 100_000;
 
 pub struct Authenticator {
     default_limit: u32,
@@ -34,6 +40,8 @@ pub struct Authenticator {
     last_used: Mutex<HashMap<i64, DateTime<Utc>>>,
     /// Failed authentications per address in the current minute.
     failures: Mutex<(i64, HashMap<IpAddr, u32>)>,
+    /// Hashes of keys that authenticated recently → until when they count as known.
+    known_good: Mutex<HashMap<[u8; 32], i64>>,
 }
 
 impl Authenticator {
@@ -43,7 +51,28 @@ impl Authenticator {
             over_limit: Mutex::new(HashMap::new()),
             last_used: Mutex::new(HashMap::new()),
             failures: Mutex::new((0, HashMap::new())),
+            known_good: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn is_known_good(&self, hash: &[u8; 32], now: i64) -> bool {
+        let map = self.known_good.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash).is_some_and(|&until| until > now)
+    }
+
+    fn set_known_good(&self, hash: [u8; 32], good: bool, now: i64) {
+        let mut map = self.known_good.lock().unwrap_or_else(|e| e.into_inner());
+        if !good {
+            map.remove(&hash);
+            return;
+        }
+        if map.len() >= MAX_KNOWN_GOOD && !map.contains_key(&hash) {
+            map.retain(|_, until| *until > now);
+            if map.len() >= MAX_KNOWN_GOOD {
+                return;
+            }
+        }
+        map.insert(hash, now + KNOWN_GOOD_SECONDS);
     }
 
     fn cached_over_limit(&self, hash: &[u8; 32], now: i64) -> Option<Window> {
@@ -139,14 +168,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     if secret.is_empty() {
         return ApiError::MissingApiKey.into_response();
     }
-    if state.auth.throttled(addr, minute) {
-        return ApiError::AuthThrottled.into_response();
-    }
     if !keys::is_well_formed(secret) {
         state.auth.record_failure(addr, minute);
         return ApiError::InvalidApiKey.into_response();
     }
     let hash = keys::hash(secret);
+    if state.auth.throttled(addr, minute) && !state.auth.is_known_good(&hash, now) {
+        return ApiError::AuthThrottled.into_response();
+    }
     if let Some(window) = state.auth.cached_over_limit(&hash, now) {
         return rate_limit::too_many(&window, now);
     }
@@ -156,12 +185,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     let Some(found) = found else {
         state.auth.record_failure(addr, minute);
+        state.auth.set_known_good(hash, false, now);
         return ApiError::InvalidApiKey.into_response();
     };
-    let limit = found
-        .rate_limit_per_minute
-        .and_then(|l| u32::try_from(l).ok())
-        .unwrap_or(state.auth.default_limit);
+    state.auth.set_known_good(hash, true, now);
+    let limit = found.rate_limit_per_minute.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.auth.default_limit);
     let window = Window::after(limit, found.count, found.window_start);
     if found.count as i64 > limit as i64 {
         state.auth.remember_over_limit(hash, &window, now);

@@ -73,7 +73,11 @@ impl Metrics {
         for ((route, method), h) in rows {
             let labels = format!("route=\"{route}\",method=\"{method}\"");
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", h.counts[i]);
+                let _ = writeln!(
+                    out,
+                    "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
+                    h.counts[i]
+                );
             }
             let _ = writeln!(out, "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
             let _ = writeln!(out, "klinivo_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);

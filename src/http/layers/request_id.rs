@@ -20,11 +20,8 @@ fn acceptable(v: &HeaderValue) -> Option<String> {
 }
 
 pub async fn request_id(mut req: Request, next: Next) -> Response {
-    let id = req
-        .headers()
-        .get(HEADER)
-        .and_then(acceptable)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let id =
+        req.headers().get(HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let span = tracing::info_span!(
