@@ -163,7 +163,7 @@ async fn get_availability(
     else {
         return Ok(Json(Availability { provider_id: id, duration_minutes: minutes, data: Vec::new() }));
     };
-    let busy: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query!(
+    let busy: Vec<slots::Interval> = sqlx::query!(
         "SELECT starts_at, ends_at FROM appointments
          WHERE organization_id = $1 AND provider_id = $2
            AND starts_at >= $3 AND starts_at < $4 AND ends_at > $5

@@ -25,6 +25,9 @@ pub struct Block {
     pub end: NaiveTime,
 }
 
+/// A half-open busy interval `[start, end)`.
+pub type Interval = (DateTime<Utc>, DateTime<Utc>);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Slot {
     pub starts_at: DateTime<Utc>,
@@ -82,7 +85,7 @@ pub fn candidate_slots(
 }
 
 /// Drops the slots that overlap any busy interval (half-open: touching is not overlapping).
-pub fn without_busy(slots: Vec<Slot>, busy: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<Slot> {
+pub fn without_busy(slots: Vec<Slot>, busy: &[Interval]) -> Vec<Slot> {
     let merged = merge(busy);
     slots
         .into_iter()
@@ -95,10 +98,10 @@ pub fn without_busy(slots: Vec<Slot>, busy: &[(DateTime<Utc>, DateTime<Utc>)]) -
 }
 
 /// Sorted, disjoint busy intervals.
-fn merge(busy: &[(DateTime<Utc>, DateTime<Utc>)]) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+fn merge(busy: &[Interval]) -> Vec<Interval> {
     let mut sorted: Vec<_> = busy.iter().copied().filter(|(s, e)| s < e).collect();
     sorted.sort();
-    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::with_capacity(sorted.len());
+    let mut merged: Vec<Interval> = Vec::with_capacity(sorted.len());
     for (start, end) in sorted {
         match merged.last_mut() {
             Some(last) if start <= last.1 => last.1 = last.1.max(end),
@@ -115,7 +118,7 @@ pub fn free_slots(
     to: NaiveDate,
     duration: Duration,
     not_before: DateTime<Utc>,
-    busy: &[(DateTime<Utc>, DateTime<Utc>)],
+    busy: &[Interval],
 ) -> Vec<Slot> {
     without_busy(candidate_slots(blocks, from, to, duration, not_before), busy)
 }
