@@ -17,8 +17,10 @@ pub enum ClinicCommand {
     /// Import locations, providers and working hours from a clinic file (docs/clinic-import.md).
     /// Idempotent; prints a JSON summary (counts and the ids of the file's keys) on stdout.
     Import {
+        /// The organization to set up.
         #[arg(long)]
         org: Uuid,
+        /// The clinic file (JSON), e.g. examples/clinic.json.
         file: PathBuf,
     },
 }

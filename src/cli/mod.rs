@@ -44,6 +44,7 @@ enum Command {
     /// Seed a demo clinic into an organization, or into a new one whose full-permission key is
     /// then printed alone on stdout.
     Demo {
+        /// Seed this existing organization instead (prints nothing on stdout).
         #[arg(long)]
         org: Option<uuid::Uuid>,
     },
