@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod background;
 pub mod cli;
+pub mod clinic;
 pub mod config;
 pub mod db;
 pub mod events;

@@ -2,6 +2,7 @@
 //! Machine-readable results go to stdout (scripts capture them with `$(...)`); everything for
 //! humans goes to stderr.
 
+mod clinic;
 mod database;
 mod keys;
 mod serve;
@@ -35,6 +36,18 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeyCommand,
     },
+    /// Clinic set-up: locations, providers and their working hours.
+    Clinic {
+        #[command(subcommand)]
+        command: clinic::ClinicCommand,
+    },
+    /// Seed a demo clinic into an organization, or into a new one whose full-permission key is
+    /// then printed alone on stdout.
+    Demo {
+        /// Seed this existing organization instead (prints nothing on stdout).
+        #[arg(long)]
+        org: Option<uuid::Uuid>,
+    },
     /// Write the OpenAPI document to a file (default: openapi.json).
     Openapi {
         #[arg(default_value = "openapi.json")]
@@ -65,6 +78,8 @@ pub fn main() -> ExitCode {
             Command::Migrate => database::migrate_only(&config).await,
             Command::Org { command } => keys::org(&config, command).await,
             Command::Key { command } => keys::key(&config, command).await,
+            Command::Clinic { command } => clinic::clinic(&config, command).await,
+            Command::Demo { org } => clinic::demo(&config, org).await,
             Command::Openapi { path } => write_openapi(&path),
         }
     });
@@ -90,9 +105,7 @@ fn write_openapi(path: &std::path::Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Creates the demo organization (the resources issue extends this into a full demo clinic).
+/// Creates the demo organization with the full demo clinic (`klinivo demo`'s data).
 pub async fn demo_org(pool: &sqlx::PgPool) -> Result<uuid::Uuid, String> {
-    crate::auth::store::create_organization(pool, "Demo Clinic", "America/New_York")
-        .await
-        .map_err(|e| format!("database error: {e}"))
+    clinic::demo_org(pool).await
 }
