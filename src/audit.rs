@@ -41,10 +41,7 @@ impl Default for AuditSink {
 impl AuditSink {
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
-        AuditSink {
-            tx,
-            rx: Arc::new(Mutex::new(Some(rx))),
-        }
+        AuditSink { tx, rx: Arc::new(Mutex::new(Some(rx))) }
     }
 
     /// Queues an entry without waiting; if the queue is full the entry is dropped and logged.

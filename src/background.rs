@@ -11,12 +11,7 @@ use crate::state::AppState;
 pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(auth::last_used_flusher(state.clone(), stop.clone())),
-        tokio::spawn(
-            state
-                .audit
-                .clone()
-                .run_writer(state.db.clone(), stop.clone()),
-        ),
+        tokio::spawn(state.audit.clone().run_writer(state.db.clone(), stop.clone())),
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
     ]
 }

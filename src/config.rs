@@ -89,31 +89,24 @@ impl Config {
         let mut config = Config::default();
         if let Some(url) = get("DATABASE_URL") {
             if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(err(
-                    "DATABASE_URL",
-                    "must start with postgres:// or postgresql://",
-                ));
+                return Err(err("DATABASE_URL", "must start with postgres:// or postgresql://"));
             }
             config.database_url = Some(Secret::new(url));
         }
         if let Some(v) = get("KLINIVO_BIND") {
-            config.bind = v.trim().parse().map_err(|_| {
-                err(
-                    "KLINIVO_BIND",
-                    &format!("expected host:port such as 127.0.0.1:8080, got {v:?}"),
-                )
-            })?;
+            config.bind = v
+                .trim()
+                .parse()
+                .map_err(|_| err("KLINIVO_BIND", &format!("expected host:port such as 127.0.0.1:8080, got {v:?}")))?;
         }
         if let Some(v) = get("KLINIVO_DATA_DIR") {
             config.data_dir = PathBuf::from(v);
         }
         if let Some(v) = get("KLINIVO_RATE_LIMIT_PER_MINUTE") {
-            config.rate_limit_per_minute =
-                positive("KLINIVO_RATE_LIMIT_PER_MINUTE", &v, 1_000_000_000)? as u32;
+            config.rate_limit_per_minute = positive("KLINIVO_RATE_LIMIT_PER_MINUTE", &v, 1_000_000_000)? as u32;
         }
         if let Some(v) = get("KLINIVO_WEBHOOK_TIMEOUT_MS") {
-            config.webhook_timeout =
-                Duration::from_millis(positive("KLINIVO_WEBHOOK_TIMEOUT_MS", &v, 600_000)?);
+            config.webhook_timeout = Duration::from_millis(positive("KLINIVO_WEBHOOK_TIMEOUT_MS", &v, 600_000)?);
         }
         if let Some(v) = get("KLINIVO_WEBHOOK_RETRY_UNIT_MS") {
             config.webhook_retry_unit =
@@ -123,12 +116,7 @@ impl Config {
             config.webhook_allow_private = match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
                 "false" | "0" | "no" => false,
-                _ => {
-                    return Err(err(
-                        "KLINIVO_WEBHOOK_ALLOW_PRIVATE",
-                        "expected true or false",
-                    ))
-                }
+                _ => return Err(err("KLINIVO_WEBHOOK_ALLOW_PRIVATE", "expected true or false")),
             };
         }
         if let Some(v) = get("KLINIVO_DB_MAX_CONNECTIONS") {
@@ -151,19 +139,13 @@ impl Config {
 }
 
 fn err(var: &'static str, message: &str) -> ConfigError {
-    ConfigError {
-        var,
-        message: message.to_string(),
-    }
+    ConfigError { var, message: message.to_string() }
 }
 
 fn positive(var: &'static str, value: &str, max: u64) -> Result<u64, ConfigError> {
     match value.trim().parse::<u64>() {
         Ok(n) if n >= 1 && n <= max => Ok(n),
-        _ => Err(err(
-            var,
-            &format!("expected a whole number from 1 to {max}, got {value:?}"),
-        )),
+        _ => Err(err(var, &format!("expected a whole number from 1 to {max}, got {value:?}"))),
     }
 }
 
@@ -172,16 +154,8 @@ mod tests {
     use super::*;
 
     fn with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let pairs: Vec<(String, String)> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        })
+        let pairs: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
     #[test]

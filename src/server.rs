@@ -21,11 +21,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves until `shutdown` fires, then: stop accepting, finish in-flight requests, stop the
 /// background tasks (in-flight webhook deliveries finish, audit entries are flushed).
-pub async fn run(
-    state: AppState,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
+pub async fn run(state: AppState, listener: TcpListener, shutdown: CancellationToken) -> std::io::Result<()> {
     let app = crate::http::app(state.clone());
     run_app(app, state, listener, shutdown).await
 }
@@ -63,21 +59,16 @@ async fn serve_http(app: axum::Router, listener: TcpListener, shutdown: Cancella
             _ = shutdown.cancelled() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service =
-            app.clone()
-                .map_request(move |req: axum::http::Request<hyper::body::Incoming>| {
-                    let mut req = req.map(Body::new);
-                    req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-                    req
-                });
+        let service = app.clone().map_request(move |req: axum::http::Request<hyper::body::Incoming>| {
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+            req
+        });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
             .keep_alive(true)
-            .serve_connection(
-                TokioIo::new(stream),
-                hyper_util::service::TowerToHyperService::new(service),
-            );
+            .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;

@@ -32,15 +32,13 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = <bytes::Bytes as FromRequest<S>>::from_request(req, state)
-            .await
-            .map_err(|e| {
-                if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
-                } else {
-                    ApiError::InvalidJson("Could not read the request body".into())
-                }
-            })?;
+        let bytes = <bytes::Bytes as FromRequest<S>>::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidJson("Could not read the request body".into())
+            }
+        })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(NoBody);
         }
@@ -51,12 +49,7 @@ impl<S: Send + Sync> FromRequest<S> for NoBody {
 
 /// A required text field: trimmed, non-empty, at most `max` characters. Problems are pushed
 /// onto `details`.
-pub fn required_text(
-    details: &mut Vec<FieldError>,
-    field: &str,
-    value: &str,
-    max: usize,
-) -> String {
+pub fn required_text(details: &mut Vec<FieldError>, field: &str, value: &str, max: usize) -> String {
     let value = value.trim();
     if value.is_empty() {
         details.push(FieldError::new(field, "must not be empty"));
@@ -67,12 +60,7 @@ pub fn required_text(
 }
 
 /// An optional text field: trimmed; blank means absent; at most `max` characters.
-pub fn optional_text(
-    details: &mut Vec<FieldError>,
-    field: &str,
-    value: Option<&str>,
-    max: usize,
-) -> Option<String> {
+pub fn optional_text(details: &mut Vec<FieldError>, field: &str, value: Option<&str>, max: usize) -> Option<String> {
     let value = value.map(str::trim).filter(|v| !v.is_empty())?;
     check_text(details, field, value, max);
     Some(value.to_string())
@@ -81,10 +69,7 @@ pub fn optional_text(
 /// Length in characters, and no NUL (PostgreSQL text cannot hold it).
 fn check_text(details: &mut Vec<FieldError>, field: &str, value: &str, max: usize) {
     if value.chars().count() > max {
-        details.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        details.push(FieldError::new(field, format!("must be at most {max} characters")));
     } else if value.contains('\0') {
         details.push(FieldError::new(field, "must not contain NUL characters"));
     }

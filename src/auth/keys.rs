@@ -25,15 +25,9 @@ pub struct NewKey {
 
 pub fn generate() -> NewKey {
     let mut rng = rand::thread_rng();
-    let random: String = (0..RANDOM_LEN)
-        .map(|_| BASE62[rng.gen_range(0..62)] as char)
-        .collect();
+    let random: String = (0..RANDOM_LEN).map(|_| BASE62[rng.gen_range(0..62)] as char).collect();
     let secret = format!("{KEY_PREFIX}{random}{}", checksum(random.as_bytes()));
-    NewKey {
-        prefix: secret[..DISPLAY_PREFIX_LEN].to_string(),
-        hash: hash(&secret),
-        secret,
-    }
+    NewKey { prefix: secret[..DISPLAY_PREFIX_LEN].to_string(), hash: hash(&secret), secret }
 }
 
 pub fn hash(secret: &str) -> [u8; 32] {
@@ -69,11 +63,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &byte in data {
         crc ^= byte as u32;
         for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc

@@ -2,19 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    utoipa::ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Permission {
     ReadPatients,
@@ -71,10 +59,7 @@ impl Permission {
                 Some(_) => {}
                 None => {
                     let known: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
-                    return Err(format!(
-                        "unknown permission {part:?}; known: {} (or all)",
-                        known.join(", ")
-                    ));
+                    return Err(format!("unknown permission {part:?}; known: {} (or all)", known.join(", ")));
                 }
             }
         }

@@ -31,27 +31,14 @@ pub struct KeySummary {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create_organization(
-    db: &PgPool,
-    name: &str,
-    timezone: &str,
-) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar!(
-        "INSERT INTO organizations (name, timezone) VALUES ($1, $2) RETURNING id",
-        name,
-        timezone
-    )
-    .fetch_one(db)
-    .await
+pub async fn create_organization(db: &PgPool, name: &str, timezone: &str) -> Result<Uuid, sqlx::Error> {
+    sqlx::query_scalar!("INSERT INTO organizations (name, timezone) VALUES ($1, $2) RETURNING id", name, timezone)
+        .fetch_one(db)
+        .await
 }
 
 pub async fn organization_exists(db: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar!("SELECT 1 AS one FROM organizations WHERE id = $1", id)
-            .fetch_optional(db)
-            .await?
-            .is_some(),
-    )
+    Ok(sqlx::query_scalar!("SELECT 1 AS one FROM organizations WHERE id = $1", id).fetch_optional(db).await?.is_some())
 }
 
 pub struct KeySpec<'a> {
@@ -69,11 +56,7 @@ pub async fn create_key(db: &PgPool, spec: KeySpec<'_>) -> Result<NewKey, KeySto
         return Err(KeyStoreError::UnknownOrganization(spec.organization_id));
     }
     let key = keys::generate();
-    let permissions: Vec<String> = spec
-        .permissions
-        .iter()
-        .map(|p| p.as_str().to_string())
-        .collect();
+    let permissions: Vec<String> = spec.permissions.iter().map(|p| p.as_str().to_string()).collect();
     sqlx::query!(
         "INSERT INTO api_keys (organization_id, name, key_prefix, key_hash, permissions, expires_at,
                                rate_limit_per_minute, rotated_from)
@@ -92,10 +75,7 @@ pub async fn create_key(db: &PgPool, spec: KeySpec<'_>) -> Result<NewKey, KeySto
     Ok(key)
 }
 
-pub async fn list_keys(
-    db: &PgPool,
-    organization_id: Uuid,
-) -> Result<Vec<KeySummary>, KeyStoreError> {
+pub async fn list_keys(db: &PgPool, organization_id: Uuid) -> Result<Vec<KeySummary>, KeyStoreError> {
     if !organization_exists(db, organization_id).await? {
         return Err(KeyStoreError::UnknownOrganization(organization_id));
     }
@@ -126,11 +106,7 @@ pub async fn revoke_key(db: &PgPool, prefix_or_id: &str) -> Result<String, KeySt
 
 /// Issues a replacement with the same name, permissions and limit; the old key stays valid
 /// for `grace` and then expires.
-pub async fn rotate_key(
-    db: &PgPool,
-    prefix: &str,
-    grace: chrono::Duration,
-) -> Result<NewKey, KeyStoreError> {
+pub async fn rotate_key(db: &PgPool, prefix: &str, grace: chrono::Duration) -> Result<NewKey, KeyStoreError> {
     let old = sqlx::query!(
         "SELECT id, organization_id, name, permissions, rate_limit_per_minute, expires_at FROM api_keys
          WHERE key_prefix = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
@@ -139,11 +115,7 @@ pub async fn rotate_key(
     .fetch_optional(db)
     .await?
     .ok_or_else(|| KeyStoreError::UnknownKey(prefix.to_string()))?;
-    let permissions: Vec<Permission> = old
-        .permissions
-        .iter()
-        .filter_map(|p| Permission::parse(p))
-        .collect();
+    let permissions: Vec<Permission> = old.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
     let new = create_key(
         db,
         KeySpec {
@@ -181,10 +153,7 @@ pub struct KeyLookup {
 }
 
 /// One statement per request: find a live key by hash and count this request in its window.
-pub async fn authenticate_and_count(
-    db: &PgPool,
-    hash: &[u8; 32],
-) -> Result<Option<KeyLookup>, sqlx::Error> {
+pub async fn authenticate_and_count(db: &PgPool, hash: &[u8; 32]) -> Result<Option<KeyLookup>, sqlx::Error> {
     sqlx::query_as!(
         KeyLookup,
         r#"WITH k AS (
@@ -210,11 +179,7 @@ pub async fn authenticate_and_count(
 }
 
 /// Writes the batched `lastUsedAt` values (one statement for all keys seen since the last flush).
-pub async fn record_last_used(
-    db: &PgPool,
-    ids: &[i64],
-    at: &[DateTime<Utc>],
-) -> Result<(), sqlx::Error> {
+pub async fn record_last_used(db: &PgPool, ids: &[i64], at: &[DateTime<Utc>]) -> Result<(), sqlx::Error> {
     sqlx::query!(
         "UPDATE api_keys k SET last_used_at = u.at
          FROM unnest($1::bigint[], $2::timestamptz[]) AS u(id, at)

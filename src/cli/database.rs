@@ -28,17 +28,14 @@ pub async fn open(config: &Config) -> Result<Database, String> {
     let (url, embedded) = match &config.database_url {
         Some(url) => (url.expose().clone(), None),
         None => {
-            let pg =
-                embedded::EmbeddedPostgres::start(&config.data_dir, embedded::Options::default())
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let pg = embedded::EmbeddedPostgres::start(&config.data_dir, embedded::Options::default())
+                .await
+                .map_err(|e| e.to_string())?;
             (pg.url().to_string(), Some(pg))
         }
     };
     let pool = connect_with_retry(&url, config.db_max_connections).await?;
-    db::migrate(&pool)
-        .await
-        .map_err(|e| format!("migration failed: {e}"))?;
+    db::migrate(&pool).await.map_err(|e| format!("migration failed: {e}"))?;
     Ok(Database { pool, embedded })
 }
 

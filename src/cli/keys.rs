@@ -70,9 +70,7 @@ pub async fn org(config: &Config, command: OrgCommand) -> Result<(), String> {
                 return Err("--name must be 1 to 200 characters".into());
             }
             if timezone.parse::<chrono_tz::Tz>().is_err() {
-                return Err(format!(
-                    "--timezone {timezone:?} is not an IANA time zone (e.g. Europe/Berlin)"
-                ));
+                return Err(format!("--timezone {timezone:?} is not an IANA time zone (e.g. Europe/Berlin)"));
             }
             let db = database::open(config).await?;
             let result = store::create_organization(&db.pool, name, &timezone).await;
@@ -88,9 +86,7 @@ pub async fn org(config: &Config, command: OrgCommand) -> Result<(), String> {
 pub async fn key(config: &Config, command: KeyCommand) -> Result<(), String> {
     // Validate arguments before touching the database.
     let permissions = match &command {
-        KeyCommand::Create {
-            permissions, name, ..
-        } => {
+        KeyCommand::Create { permissions, name, .. } => {
             if name.trim().is_empty() || name.len() > 200 {
                 return Err("--name must be 1 to 200 characters".into());
             }
@@ -104,19 +100,9 @@ pub async fn key(config: &Config, command: KeyCommand) -> Result<(), String> {
     result
 }
 
-async fn run_key(
-    pool: &sqlx::PgPool,
-    command: KeyCommand,
-    permissions: Option<Vec<Permission>>,
-) -> Result<(), String> {
+async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<Vec<Permission>>) -> Result<(), String> {
     match command {
-        KeyCommand::Create {
-            org,
-            name,
-            expires_in_days,
-            rate_limit,
-            ..
-        } => {
+        KeyCommand::Create { org, name, expires_in_days, rate_limit, .. } => {
             let permissions = permissions.unwrap_or_default();
             let key = store::create_key(
                 pool,
@@ -131,18 +117,12 @@ async fn run_key(
             )
             .await
             .map_err(describe)?;
-            eprintln!(
-                "created key {} — store it now, it will not be shown again",
-                key.prefix
-            );
+            eprintln!("created key {} — store it now, it will not be shown again", key.prefix);
             println!("{}", key.secret);
         }
         KeyCommand::List { org } => {
             let keys = store::list_keys(pool, org).await.map_err(describe)?;
-            println!(
-                "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} PERMISSIONS",
-                "ID", "PREFIX", "NAME", "STATUS", "EXPIRES", "LAST USED"
-            );
+            println!("{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} PERMISSIONS", "ID", "PREFIX", "NAME", "STATUS", "EXPIRES", "LAST USED");
             let now = Utc::now();
             for k in keys {
                 let status = if k.revoked_at.is_some() {
@@ -152,10 +132,7 @@ async fn run_key(
                 } else {
                     "active"
                 };
-                let fmt = |t: Option<chrono::DateTime<Utc>>| {
-                    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                        .unwrap_or_else(|| "-".into())
-                };
+                let fmt = |t: Option<chrono::DateTime<Utc>>| t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into());
                 println!(
                     "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} {}",
                     k.id,
@@ -169,22 +146,14 @@ async fn run_key(
             }
         }
         KeyCommand::Revoke { prefix_or_id } => {
-            let prefix = store::revoke_key(pool, prefix_or_id.trim())
-                .await
-                .map_err(describe)?;
+            let prefix = store::revoke_key(pool, prefix_or_id.trim()).await.map_err(describe)?;
             eprintln!("revoked {prefix}");
         }
-        KeyCommand::Rotate {
-            prefix,
-            grace_hours,
-        } => {
+        KeyCommand::Rotate { prefix, grace_hours } => {
             let key = store::rotate_key(pool, prefix.trim(), Duration::hours(grace_hours as i64))
                 .await
                 .map_err(describe)?;
-            eprintln!(
-                "created {} to replace {prefix}; the old key expires in {grace_hours} h",
-                key.prefix
-            );
+            eprintln!("created {} to replace {prefix}; the old key expires in {grace_hours} h", key.prefix);
             println!("{}", key.secret);
         }
     }

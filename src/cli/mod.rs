@@ -52,10 +52,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             eprintln!("klinivo: cannot start the runtime: {e}");
@@ -90,8 +87,7 @@ pub fn openapi_json() -> String {
 }
 
 fn write_openapi(path: &std::path::Path) -> Result<(), String> {
-    std::fs::write(path, openapi_json())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::write(path, openapi_json()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }

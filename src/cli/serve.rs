@@ -59,16 +59,8 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
     )
     .await
     .map_err(|e| e.to_string())?;
-    let host = if config.bind.ip().is_unspecified() {
-        "localhost".to_string()
-    } else {
-        config.bind.ip().to_string()
-    };
-    let host = if host == "127.0.0.1" {
-        "localhost".to_string()
-    } else {
-        host
-    };
+    let host = if config.bind.ip().is_unspecified() { "localhost".to_string() } else { config.bind.ip().to_string() };
+    let host = if host == "127.0.0.1" { "localhost".to_string() } else { host };
     println!();
     println!("Klinivo demo organization {org} is ready. Its API key (shown only this once):");
     println!();
@@ -76,11 +68,7 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
     println!();
     println!("Try it:");
     println!();
-    println!(
-        "    curl -H \"X-API-Key: {}\" http://{host}:{}/api/v1/health",
-        key.secret,
-        config.bind.port()
-    );
+    println!("    curl -H \"X-API-Key: {}\" http://{host}:{}/api/v1/health", key.secret, config.bind.port());
     println!();
     Ok(())
 }

@@ -68,10 +68,7 @@ pub fn find_binaries() -> Result<PathBuf, EmbeddedError> {
         })
         .collect();
     versions.sort();
-    versions
-        .pop()
-        .map(|(_, bin)| bin)
-        .ok_or(EmbeddedError::NotInstalled)
+    versions.pop().map(|(_, bin)| bin).ok_or(EmbeddedError::NotInstalled)
 }
 
 /// The unprivileged account PostgreSQL runs as when we are root.
@@ -106,9 +103,7 @@ fn command(bin: &Path, program: &str, user: &Option<(u32, u32, String)>) -> Comm
 
 fn free_port() -> Result<u16, EmbeddedError> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| fail(format!("no free port: {e}")))?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|e| fail(e.to_string()))
+    l.local_addr().map(|a| a.port()).map_err(|e| fail(e.to_string()))
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -128,14 +123,10 @@ fn running_cluster(pgdata: &Path) -> Option<u16> {
 impl EmbeddedPostgres {
     /// Initialises the cluster on first use, starts it (or joins a running one), and makes
     /// sure the `klinivo` database exists.
-    pub async fn start(
-        data_dir: &Path,
-        options: Options,
-    ) -> Result<EmbeddedPostgres, EmbeddedError> {
+    pub async fn start(data_dir: &Path, options: Options) -> Result<EmbeddedPostgres, EmbeddedError> {
         let bin = find_binaries()?;
         let user = run_as();
-        fs::create_dir_all(data_dir)
-            .map_err(|e| fail(format!("cannot create {}: {e}", data_dir.display())))?;
+        fs::create_dir_all(data_dir).map_err(|e| fail(format!("cannot create {}: {e}", data_dir.display())))?;
         let data_dir = data_dir.canonicalize().map_err(|e| fail(e.to_string()))?;
         let pgdata = data_dir.join("postgres");
         let password_file = data_dir.join("password");
@@ -147,20 +138,11 @@ impl EmbeddedPostgres {
             .map_err(|e| fail(format!("cannot read {}: {e}", password_file.display())))?
             .trim()
             .to_string();
-        let url_for =
-            |port: u16, db: &str| format!("postgres://klinivo:{password}@127.0.0.1:{port}/{db}");
+        let url_for = |port: u16, db: &str| format!("postgres://klinivo:{password}@127.0.0.1:{port}/{db}");
 
         let mut cluster = if let Some(port) = running_cluster(&pgdata) {
-            tracing::info!(
-                port,
-                "reusing the PostgreSQL already running in the data directory"
-            );
-            EmbeddedPostgres {
-                url: url_for(port, "klinivo"),
-                admin_url: url_for(port, "postgres"),
-                child_pid: None,
-                exited: None,
-            }
+            tracing::info!(port, "reusing the PostgreSQL already running in the data directory");
+            EmbeddedPostgres { url: url_for(port, "klinivo"), admin_url: url_for(port, "postgres"), child_pid: None, exited: None }
         } else {
             let port = match options.port {
                 Some(p) => p,
@@ -204,11 +186,7 @@ impl EmbeddedPostgres {
                     )));
                 }
             }
-            if sqlx::PgPool::connect(&self.admin_url)
-                .await
-                .map(|p| drop(p))
-                .is_ok()
-            {
+            if sqlx::PgPool::connect(&self.admin_url).await.map(|p| drop(p)).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -219,19 +197,13 @@ impl EmbeddedPostgres {
     }
 
     async fn ensure_database(&self) -> Result<(), EmbeddedError> {
-        let admin = sqlx::PgPool::connect(&self.admin_url)
+        let admin = sqlx::PgPool::connect(&self.admin_url).await.map_err(|e| fail(e.to_string()))?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'klinivo'")
+            .fetch_optional(&admin)
             .await
             .map_err(|e| fail(e.to_string()))?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = 'klinivo'")
-                .fetch_optional(&admin)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
         if exists.is_none() {
-            sqlx::query("CREATE DATABASE klinivo")
-                .execute(&admin)
-                .await
-                .map_err(|e| fail(e.to_string()))?;
+            sqlx::query("CREATE DATABASE klinivo").execute(&admin).await.map_err(|e| fail(e.to_string()))?;
         }
         admin.close().await;
         Ok(())
@@ -262,11 +234,7 @@ fn init_cluster(
     password_file: &Path,
     user: &Option<(u32, u32, String)>,
 ) -> Result<(), EmbeddedError> {
-    let password: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(32)
-        .map(char::from)
-        .collect();
+    let password: String = rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -274,37 +242,23 @@ fn init_cluster(
         .mode(0o600)
         .open(password_file)
         .map_err(|e| fail(format!("cannot write {}: {e}", password_file.display())))?;
-    f.write_all(password.as_bytes())
-        .map_err(|e| fail(e.to_string()))?;
+    f.write_all(password.as_bytes()).map_err(|e| fail(e.to_string()))?;
 
     // initdb reads the password from a file the PostgreSQL user can read; removed right after.
     let pwfile = data_dir.join(".initdb-pw");
     fs::write(&pwfile, &password).map_err(|e| fail(e.to_string()))?;
     let _ = fs::remove_dir_all(pgdata);
     fs::create_dir_all(pgdata).map_err(|e| fail(e.to_string()))?;
-    fs::set_permissions(pgdata, fs::Permissions::from_mode(0o700))
-        .map_err(|e| fail(e.to_string()))?;
+    fs::set_permissions(pgdata, fs::Permissions::from_mode(0o700)).map_err(|e| fail(e.to_string()))?;
     if let Some((uid, gid, _)) = user {
-        std::os::unix::fs::chown(pgdata, Some(*uid), Some(*gid))
-            .map_err(|e| fail(e.to_string()))?;
-        std::os::unix::fs::chown(&pwfile, Some(*uid), Some(*gid))
-            .map_err(|e| fail(e.to_string()))?;
-        fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600))
-            .map_err(|e| fail(e.to_string()))?;
+        std::os::unix::fs::chown(pgdata, Some(*uid), Some(*gid)).map_err(|e| fail(e.to_string()))?;
+        std::os::unix::fs::chown(&pwfile, Some(*uid), Some(*gid)).map_err(|e| fail(e.to_string()))?;
+        fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600)).map_err(|e| fail(e.to_string()))?;
     }
     let output = command(bin, "initdb", user)
         .arg("-D")
         .arg(pgdata)
-        .args([
-            "-U",
-            "klinivo",
-            "-A",
-            "scram-sha-256",
-            "-E",
-            "UTF8",
-            "--locale=C",
-            "--no-sync",
-        ])
+        .args(["-U", "klinivo", "-A", "scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
         .arg(format!("--pwfile={}", pwfile.display()))
         .output();
     let _ = fs::remove_file(&pwfile);
@@ -342,26 +296,12 @@ fn spawn_postgres(
     cmd.arg("-D")
         .arg(pgdata)
         .args(["-p", &port.to_string()])
-        .args([
-            "-c",
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "unix_socket_directories=",
-            "-c",
-            "max_connections=300",
-        ])
+        .args(["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=300"])
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2);
     if options.ephemeral {
-        cmd.args([
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-        ]);
+        cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
     }
     // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
     unsafe {

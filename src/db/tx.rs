@@ -32,9 +32,7 @@ impl TxSlot {
 }
 
 /// Exclusive access to the request's transaction; derefs to a connection.
-pub struct Tx(
-    OwnedMappedMutexGuard<Option<Transaction<'static, Postgres>>, Transaction<'static, Postgres>>,
-);
+pub struct Tx(OwnedMappedMutexGuard<Option<Transaction<'static, Postgres>>, Transaction<'static, Postgres>>);
 
 impl std::ops::Deref for Tx {
     type Target = PgConnection;
@@ -53,11 +51,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Tx {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let slot = parts.extensions.get::<TxSlot>().cloned().ok_or_else(|| {
-            ApiError::internal("route has no transaction: it is not behind the write layer")
-        })?;
-        let guard: OwnedMutexGuard<Option<Transaction<'static, Postgres>>> =
-            slot.0.lock_owned().await;
+        let slot = parts
+            .extensions
+            .get::<TxSlot>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("route has no transaction: it is not behind the write layer"))?;
+        let guard: OwnedMutexGuard<Option<Transaction<'static, Postgres>>> = slot.0.lock_owned().await;
         OwnedMutexGuard::try_map(guard, |t| t.as_mut())
             .map(Tx)
             .map_err(|_| ApiError::internal("transaction already taken"))

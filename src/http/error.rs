@@ -16,10 +16,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            message: message.into(),
-        }
+        FieldError { field: field.into(), message: message.into() }
     }
 }
 
@@ -38,10 +35,7 @@ pub enum ApiError {
     #[error("{0}")]
     InvalidJson(String),
     #[error("{message}")]
-    Validation {
-        message: String,
-        details: Vec<FieldError>,
-    },
+    Validation { message: String, details: Vec<FieldError> },
     #[error("The cursor is not valid for this list")]
     InvalidCursor,
     #[error("{0}")]
@@ -85,10 +79,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 impl ApiError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         let detail = FieldError::new(field, message);
-        ApiError::Validation {
-            message: format!("{}: {}", detail.field, detail.message),
-            details: vec![detail],
-        }
+        ApiError::Validation { message: format!("{}: {}", detail.field, detail.message), details: vec![detail] }
     }
 
     pub fn from_details(details: Vec<FieldError>) -> Self {
@@ -110,16 +101,12 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         use ApiError::*;
         match self {
-            InvalidJson(_) | Validation { .. } | InvalidCursor | InvalidWebhookUrl(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            InvalidJson(_) | Validation { .. } | InvalidCursor | InvalidWebhookUrl(_) => StatusCode::BAD_REQUEST,
             MissingApiKey | InvalidApiKey => StatusCode::UNAUTHORIZED,
             InsufficientPermission(_) => StatusCode::FORBIDDEN,
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            SlotUnavailable | InvalidStateTransition(_) | IdempotencyKeyInUse | Conflict(_) => {
-                StatusCode::CONFLICT
-            }
+            SlotUnavailable | InvalidStateTransition(_) | IdempotencyKeyInUse | Conflict(_) => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited | AuthThrottled => StatusCode::TOO_MANY_REQUESTS,
@@ -161,11 +148,7 @@ impl ApiError {
             ApiError::Internal(_) => "An internal error occurred; it has been logged".to_string(),
             other => other.to_string(),
         };
-        ErrorBody {
-            error: self.code(),
-            message,
-            details,
-        }
+        ErrorBody { error: self.code(), message, details }
     }
 }
 
@@ -179,9 +162,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         if matches!(self, ApiError::AuthThrottled) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         }
         response
     }
@@ -195,17 +176,13 @@ impl From<sqlx::Error> for ApiError {
                 match db.constraint() {
                     Some("appointments_no_overlap") => return ApiError::SlotUnavailable,
                     Some("consultations_one_per_appointment") => {
-                        return ApiError::Conflict(
-                            "This appointment already has a consultation".into(),
-                        )
+                        return ApiError::Conflict("This appointment already has a consultation".into())
                     }
                     _ => {}
                 }
                 match db.code().as_deref() {
                     // unique_violation
-                    Some("23505") => {
-                        ApiError::Conflict("A record with these values already exists".into())
-                    }
+                    Some("23505") => ApiError::Conflict("A record with these values already exists".into()),
                     // exclusion_violation on any other constraint
                     Some("23P01") => ApiError::SlotUnavailable,
                     // serialization_failure / deadlock_detected: safe to retry
@@ -213,9 +190,7 @@ impl From<sqlx::Error> for ApiError {
                     _ => ApiError::internal(e),
                 }
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                ApiError::ServiceUnavailable
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::ServiceUnavailable,
             _ => ApiError::internal(e),
         }
     }

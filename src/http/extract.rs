@@ -32,9 +32,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidJson(
-            "The request body must be a JSON object".into(),
-        ));
+        return Err(ApiError::InvalidJson("The request body must be a JSON object".into()));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -47,18 +45,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             _ => field_error(&path, &inner.to_string()),
         }
     })?;
-    de.end()
-        .map_err(|e| ApiError::InvalidJson(format!("Malformed JSON: {e}")))?;
+    de.end().map_err(|e| ApiError::InvalidJson(format!("Malformed JSON: {e}")))?;
     Ok(value)
 }
 
 /// Turns a serde message into a field-level validation error.
 fn field_error(path: &str, message: &str) -> ApiError {
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_string();
+    let message = message.split(" at line ").next().unwrap_or(message).to_string();
     let base = if path == "." { "" } else { path };
     let field = if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or(rest);
@@ -98,12 +91,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let query = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(Query)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                field_error(&path, &e.into_inner().to_string())
-            })
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| {
+            let path = e.path().to_string();
+            field_error(&path, &e.into_inner().to_string())
+        })
     }
 }
 
@@ -139,19 +130,12 @@ impl<S: Send + Sync, P: RequiredPermission> FromRequestParts<S> for Auth<P> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let key = parts
-            .extensions
-            .get::<AuthenticatedKey>()
-            .cloned()
-            .ok_or(ApiError::MissingApiKey)?;
+        let key = parts.extensions.get::<AuthenticatedKey>().cloned().ok_or(ApiError::MissingApiKey)?;
         if let Some(needed) = P::PERMISSION {
             if !key.has(needed) {
                 return Err(ApiError::InsufficientPermission(needed));
             }
         }
-        Ok(Auth {
-            key,
-            _permission: PhantomData,
-        })
+        Ok(Auth { key, _permission: PhantomData })
     }
 }

@@ -24,10 +24,7 @@ use layers::{auth, idempotency, metrics, request_id, timeout};
 /// Puts routes behind authentication (with rate limiting) and the write-transaction layer.
 pub fn protect(routes: Router<AppState>, state: &AppState) -> Router {
     routes
-        .route_layer(from_fn_with_state(
-            state.clone(),
-            idempotency::write_transaction,
-        ))
+        .route_layer(from_fn_with_state(state.clone(), idempotency::write_transaction))
         .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
         .with_state(state.clone())
 }
@@ -66,10 +63,7 @@ pub fn finish(routes: Router, state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(timeout::timeout))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("no-store"),
-        ))
+        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -80,7 +74,5 @@ pub fn finish(routes: Router, state: AppState) -> Router {
         ))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(request_id::request_id))
-        .layer(CatchPanicLayer::custom(|_| {
-            ApiError::internal("handler panicked").into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
 }

@@ -39,11 +39,5 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         state.db.size(),
         state.db.num_idle()
     ));
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        body,
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
 }

@@ -33,17 +33,9 @@ impl PageRequest {
     ) -> Result<PageRequest, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::validation(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
+            return Err(ApiError::validation("limit", format!("must be between 1 and {MAX_LIMIT}")));
         }
-        let mut page = PageRequest {
-            limit,
-            updated_since,
-            after_id: 0,
-            after_updated: None,
-        };
+        let mut page = PageRequest { limit, updated_since, after_id: 0, after_updated: None };
         if let Some(cursor) = cursor.filter(|c| !c.is_empty()) {
             match (decode(cursor)?, updated_since) {
                 (Position::Id(id), None) => page.after_id = id,
@@ -77,18 +69,11 @@ impl PageRequest {
         let next_cursor = match rows.last() {
             Some(last) if more => {
                 let (id, updated) = key(last);
-                Some(encode(if self.by_updated() {
-                    Position::Updated(updated, id)
-                } else {
-                    Position::Id(id)
-                }))
+                Some(encode(if self.by_updated() { Position::Updated(updated, id) } else { Position::Id(id) }))
             }
             _ => None,
         };
-        Page {
-            data: rows,
-            next_cursor,
-        }
+        Page { data: rows, next_cursor }
     }
 }
 
@@ -113,21 +98,13 @@ fn encode(p: Position) -> String {
 }
 
 fn decode(cursor: &str) -> Result<Position, ApiError> {
-    let raw = URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| ApiError::InvalidCursor)?;
+    let raw = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| ApiError::InvalidCursor)?;
     let raw = String::from_utf8(raw).map_err(|_| ApiError::InvalidCursor)?;
     let mut parts = raw.split(':');
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
-        (Some("i"), Some(id), None, None) => id
-            .parse()
-            .map(Position::Id)
-            .map_err(|_| ApiError::InvalidCursor),
+        (Some("i"), Some(id), None, None) => id.parse().map(Position::Id).map_err(|_| ApiError::InvalidCursor),
         (Some("u"), Some(micros), Some(id), None) => {
-            let at = micros
-                .parse()
-                .ok()
-                .and_then(DateTime::<Utc>::from_timestamp_micros);
+            let at = micros.parse().ok().and_then(DateTime::<Utc>::from_timestamp_micros);
             match (at, id.parse()) {
                 (Some(at), Ok(id)) => Ok(Position::Updated(at, id)),
                 _ => Err(ApiError::InvalidCursor),
@@ -148,10 +125,7 @@ mod tests {
         assert_eq!(p.data, vec![1, 2]);
         let next = PageRequest::new(Some(2), p.next_cursor.as_deref(), None).unwrap();
         assert_eq!(next.after_id, 2);
-        assert!(matches!(
-            PageRequest::new(None, Some("!!"), None),
-            Err(ApiError::InvalidCursor)
-        ));
+        assert!(matches!(PageRequest::new(None, Some("!!"), None), Err(ApiError::InvalidCursor)));
         // An id cursor is not valid for an updatedSince listing.
         assert!(PageRequest::new(None, p.next_cursor.as_deref(), Some(Utc::now())).is_err());
         assert!(PageRequest::new(Some(0), None, None).is_err());

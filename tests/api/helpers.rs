@@ -52,15 +52,10 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 fn stale_dirs_cleanup(root: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
+    let Ok(entries) = std::fs::read_dir(root) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
-        if let Some(pid) = name
-            .strip_prefix("klinivo-tests-")
-            .and_then(|p| p.parse::<i32>().ok())
-        {
+        if let Some(pid) = name.strip_prefix("klinivo-tests-").and_then(|p| p.parse::<i32>().ok()) {
             // SAFETY: signal 0 only checks for existence.
             if unsafe { libc::kill(pid, 0) } != 0 {
                 let _ = std::fs::remove_dir_all(e.path());
@@ -72,32 +67,20 @@ fn stale_dirs_cleanup(root: &std::path::Path) {
 async fn cluster() -> &'static TestCluster {
     CLUSTER
         .get_or_init(|| async {
-            let (server_url, embedded) =
-                match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
-                    Some(url) => (with_database(&url, "postgres"), None),
-                    None => {
-                        let tmp = std::env::temp_dir();
-                        stale_dirs_cleanup(&tmp);
-                        let dir: PathBuf =
-                            tmp.join(format!("klinivo-tests-{}", std::process::id()));
-                        let pg = EmbeddedPostgres::start(
-                            &dir,
-                            Options {
-                                ephemeral: true,
-                                port: None,
-                            },
-                        )
+            let (server_url, embedded) = match std::env::var("DATABASE_URL").ok().filter(|s| !s.is_empty()) {
+                Some(url) => (with_database(&url, "postgres"), None),
+                None => {
+                    let tmp = std::env::temp_dir();
+                    stale_dirs_cleanup(&tmp);
+                    let dir: PathBuf = tmp.join(format!("klinivo-tests-{}", std::process::id()));
+                    let pg = EmbeddedPostgres::start(&dir, Options { ephemeral: true, port: None })
                         .await
                         .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL: {e}"));
-                        (pg.admin_url().to_string(), Some(pg))
-                    }
-                };
+                    (pg.admin_url().to_string(), Some(pg))
+                }
+            };
             let template = ensure_template(&server_url).await;
-            TestCluster {
-                server_url,
-                template,
-                _embedded: embedded.map(std::sync::Mutex::new),
-            }
+            TestCluster { server_url, template, _embedded: embedded.map(std::sync::Mutex::new) }
         })
         .await
 }
@@ -110,9 +93,7 @@ async fn ensure_template(server_url: &str) -> String {
         h.update(&m.checksum);
     }
     let template = format!("klinivo_tpl_{}", &hex::encode(h.finalize())[..16]);
-    let mut admin = PgConnection::connect(server_url)
-        .await
-        .expect("connect to test PostgreSQL");
+    let mut admin = PgConnection::connect(server_url).await.expect("connect to test PostgreSQL");
     let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
         .bind(&template)
         .fetch_optional(&mut admin)
@@ -120,24 +101,13 @@ async fn ensure_template(server_url: &str) -> String {
         .unwrap();
     if exists.is_none() {
         let building = format!("{template}_build_{}", Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE DATABASE {building}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let pool = PgPool::connect(&with_database(server_url, &building))
-            .await
-            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {building}")).execute(&mut admin).await.unwrap();
+        let pool = PgPool::connect(&with_database(server_url, &building)).await.unwrap();
         klinivo::db::migrate(&pool).await.expect("migrations apply");
         pool.close().await;
         // Another test process may have won the race; then ours is dropped.
-        if sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}"))
-            .execute(&mut admin)
-            .await
-            .is_err()
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE {building}"))
-                .execute(&mut admin)
-                .await;
+        if sqlx::query(&format!("ALTER DATABASE {building} RENAME TO {template}")).execute(&mut admin).await.is_err() {
+            let _ = sqlx::query(&format!("DROP DATABASE {building}")).execute(&mut admin).await;
         }
     }
     template
@@ -146,21 +116,11 @@ async fn ensure_template(server_url: &str) -> String {
 /// A fresh, migrated database for one test; returns its URL.
 pub async fn fresh_database() -> String {
     let cluster = cluster().await;
-    let name = format!(
-        "t_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    );
+    let name = format!("t_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
     let name = format!("{name}_{}", &Uuid::new_v4().simple().to_string()[..8]);
     let mut admin = PgConnection::connect(&cluster.server_url).await.unwrap();
     for attempt in 0.. {
-        match sqlx::query(&format!(
-            "CREATE DATABASE {name} TEMPLATE {}",
-            cluster.template
-        ))
-        .execute(&mut admin)
-        .await
-        {
+        match sqlx::query(&format!("CREATE DATABASE {name} TEMPLATE {}", cluster.template)).execute(&mut admin).await {
             Ok(_) => break,
             // "source database is being accessed by other users": another clone is in progress.
             Err(_) if attempt < 50 => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -207,9 +167,7 @@ impl TestApp {
     pub async fn spawn_on(db_url: String, configure: impl FnOnce(&mut Config)) -> TestApp {
         let mut config = test_config();
         configure(&mut config);
-        let db = klinivo::db::connect(&db_url, config.db_max_connections)
-            .await
-            .unwrap();
+        let db = klinivo::db::connect(&db_url, config.db_max_connections).await.unwrap();
         let state = AppState::new(db.clone(), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -218,30 +176,13 @@ impl TestApp {
             let state = state.clone();
             let shutdown = shutdown.clone();
             async move {
-                klinivo::server::run(state, listener, shutdown)
-                    .await
-                    .unwrap();
+                klinivo::server::run(state, listener, shutdown).await.unwrap();
             }
         });
-        let org_id = store::create_organization(&db, "Test Clinic", "UTC")
-            .await
-            .unwrap();
+        let org_id = store::create_organization(&db, "Test Clinic", "UTC").await.unwrap();
         let key = create_key_in(&db, org_id, &Permission::ALL, None).await;
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        TestApp {
-            addr,
-            db,
-            db_url,
-            client,
-            state,
-            org_id,
-            key,
-            shutdown,
-            server: Some(server),
-        }
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        TestApp { addr, db, db_url, client, state, org_id, key, shutdown, server: Some(server) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -254,9 +195,7 @@ impl TestApp {
     }
 
     pub fn request_as(&self, key: &str, method: Method, path: &str) -> RequestBuilder {
-        self.client
-            .request(method, self.url(&format!("/api/v1{path}")))
-            .header("X-API-Key", key)
+        self.client.request(method, self.url(&format!("/api/v1{path}"))).header("X-API-Key", key)
     }
 
     pub async fn get(&self, path: &str) -> Response {
@@ -264,19 +203,11 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.request(Method::POST, path)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.request(Method::POST, path).json(body).send().await.unwrap()
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Response {
-        self.request(Method::PATCH, path)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.request(Method::PATCH, path).json(body).send().await.unwrap()
     }
 
     pub async fn delete(&self, path: &str) -> Response {
@@ -284,9 +215,7 @@ impl TestApp {
     }
 
     pub async fn create_org(&self, name: &str) -> Uuid {
-        store::create_organization(&self.db, name, "UTC")
-            .await
-            .unwrap()
+        store::create_organization(&self.db, name, "UTC").await.unwrap()
     }
 
     /// A key in our organization with exactly these permissions.
@@ -297,10 +226,7 @@ impl TestApp {
     /// A second organization with its own full-permission key.
     pub async fn other_org(&self) -> (Uuid, String) {
         let org = self.create_org("Other Clinic").await;
-        (
-            org,
-            create_key_in(&self.db, org, &Permission::ALL, None).await,
-        )
+        (org, create_key_in(&self.db, org, &Permission::ALL, None).await)
     }
 
     /// Stops the server gracefully (drains requests, flushes background tasks).
@@ -318,12 +244,7 @@ impl Drop for TestApp {
     }
 }
 
-pub async fn create_key_in(
-    db: &PgPool,
-    org: Uuid,
-    permissions: &[Permission],
-    rate_limit: Option<i32>,
-) -> String {
+pub async fn create_key_in(db: &PgPool, org: Uuid, permissions: &[Permission], rate_limit: Option<i32>) -> String {
     store::create_key(
         db,
         KeySpec {
@@ -352,10 +273,7 @@ pub async fn expect_json(response: Response, status: u16) -> Value {
 pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
     let body = expect_json(response, status).await;
     assert_eq!(body["error"], code, "unexpected error body: {body}");
-    assert!(
-        body["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error without message: {body}"
-    );
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "error without message: {body}");
     body
 }
 
@@ -370,19 +288,11 @@ pub struct DbProxy {
 impl DbProxy {
     pub async fn start(db_url: &str) -> DbProxy {
         let opts: sqlx::postgres::PgConnectOptions = db_url.parse().unwrap();
-        let host = if opts.get_host() == "localhost" {
-            "127.0.0.1"
-        } else {
-            opts.get_host()
-        };
+        let host = if opts.get_host() == "localhost" { "127.0.0.1" } else { opts.get_host() };
         let target: SocketAddr = format!("{host}:{}", opts.get_port()).parse().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mut proxy = DbProxy {
-            port,
-            target,
-            stop: None,
-        };
+        let mut proxy = DbProxy { port, target, stop: None };
         proxy.serve(listener);
         proxy
     }
@@ -406,9 +316,7 @@ impl DbProxy {
                 };
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
                         _ = stop.cancelled() => {}
@@ -510,10 +418,7 @@ pub async fn seed_clinic_in_zone(db: &PgPool, org: Uuid, timezone: &str) -> Seed
     .execute(db)
     .await
     .unwrap();
-    SeededClinic {
-        location_id,
-        provider_id,
-    }
+    SeededClinic { location_id, provider_id }
 }
 
 /// A patient written straight to the database; returns its id.

@@ -24,11 +24,7 @@ pub struct Appointment {
 }
 
 /// Loads one appointment of the organization (another organization's id is `None`).
-pub async fn fetch(
-    conn: &mut PgConnection,
-    org: Uuid,
-    id: i64,
-) -> Result<Option<Appointment>, sqlx::Error> {
+pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<Appointment>, sqlx::Error> {
     sqlx::query_as!(
         Appointment,
         "SELECT id, patient_id, provider_id, location_id, starts_at, ends_at, status, reason, cancellation_reason,

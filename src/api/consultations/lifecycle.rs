@@ -80,10 +80,7 @@ pub async fn start(
     .fetch_one(&mut *tx)
     .await?;
     let consultation = reread(&mut tx, org, id).await?;
-    Ok(Created {
-        location: format!("/api/v1/consultations/{id}"),
-        body: consultation,
-    })
+    Ok(Created { location: format!("/api/v1/consultations/{id}"), body: consultation })
 }
 
 /// End a consultation
@@ -161,7 +158,5 @@ pub async fn end(
 
 /// The consultation as `GET` shows it, inside the transaction that just wrote it.
 async fn reread(conn: &mut PgConnection, org: Uuid, id: i64) -> ApiResult<ConsultationDetail> {
-    model::fetch_detail(conn, org, id)
-        .await?
-        .ok_or_else(|| ApiError::internal("consultation vanished"))
+    model::fetch_detail(conn, org, id).await?.ok_or_else(|| ApiError::internal("consultation vanished"))
 }

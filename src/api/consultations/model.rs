@@ -17,8 +17,7 @@ pub enum ConsultationStatus {
 }
 
 impl ConsultationStatus {
-    pub const ALL: [ConsultationStatus; 2] =
-        [ConsultationStatus::InProgress, ConsultationStatus::Ended];
+    pub const ALL: [ConsultationStatus; 2] = [ConsultationStatus::InProgress, ConsultationStatus::Ended];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,19 +32,12 @@ impl ConsultationStatus {
 
     /// The one definition of the legal transitions.
     pub fn can_transition(from: ConsultationStatus, to: ConsultationStatus) -> bool {
-        matches!(
-            (from, to),
-            (ConsultationStatus::InProgress, ConsultationStatus::Ended)
-        )
+        matches!((from, to), (ConsultationStatus::InProgress, ConsultationStatus::Ended))
     }
 
     /// The statuses a consultation may be in for a transition to `to`, for `status = ANY(…)`.
     pub fn allowed_from(to: ConsultationStatus) -> Vec<String> {
-        Self::ALL
-            .into_iter()
-            .filter(|&from| Self::can_transition(from, to))
-            .map(|s| s.as_str().to_string())
-            .collect()
+        Self::ALL.into_iter().filter(|&from| Self::can_transition(from, to)).map(|s| s.as_str().to_string()).collect()
     }
 }
 
@@ -84,11 +76,7 @@ pub struct ConsultationDetail {
 }
 
 /// One consultation of the organization (another organization's id is `None`).
-pub async fn fetch(
-    conn: &mut PgConnection,
-    org: Uuid,
-    id: i64,
-) -> Result<Option<Consultation>, sqlx::Error> {
+pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<Consultation>, sqlx::Error> {
     sqlx::query_as!(
         Consultation,
         "SELECT id, appointment_id, patient_id, provider_id, status, started_at, ended_at, created_at, updated_at
@@ -111,22 +99,12 @@ pub async fn fetch_detail(
     };
     let soap_notes = soap_notes::all_of(conn, org, id).await?;
     let prescriptions = prescriptions::all_of(conn, org, id).await?;
-    Ok(Some(ConsultationDetail {
-        consultation,
-        soap_notes,
-        prescriptions,
-    }))
+    Ok(Some(ConsultationDetail { consultation, soap_notes, prescriptions }))
 }
 
 /// The consultation, or `404` if the organization has none with this id.
-pub async fn require(
-    conn: &mut PgConnection,
-    org: Uuid,
-    id: i64,
-) -> Result<Consultation, ApiError> {
-    fetch(conn, org, id)
-        .await?
-        .ok_or(ApiError::NotFound("Consultation"))
+pub async fn require(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Consultation, ApiError> {
+    fetch(conn, org, id).await?.ok_or(ApiError::NotFound("Consultation"))
 }
 
 /// Parses the `status` filter: a comma-separated list of statuses.
@@ -157,22 +135,14 @@ mod tests {
         assert!(ConsultationStatus::can_transition(InProgress, Ended));
         assert!(!ConsultationStatus::can_transition(Ended, Ended));
         assert!(!ConsultationStatus::can_transition(Ended, InProgress));
-        assert_eq!(
-            ConsultationStatus::allowed_from(Ended),
-            vec!["in_progress".to_string()]
-        );
+        assert_eq!(ConsultationStatus::allowed_from(Ended), vec!["in_progress".to_string()]);
         assert!(ConsultationStatus::allowed_from(InProgress).is_empty());
     }
 
     #[test]
     fn status_filter_accepts_lists_and_rejects_unknown() {
         assert_eq!(parse_status_filter(None).unwrap(), None);
-        assert_eq!(
-            parse_status_filter(Some("ended, in_progress"))
-                .unwrap()
-                .unwrap(),
-            vec!["ended", "in_progress"]
-        );
+        assert_eq!(parse_status_filter(Some("ended, in_progress")).unwrap().unwrap(), vec!["ended", "in_progress"]);
         assert!(parse_status_filter(Some("done")).is_err());
         assert!(parse_status_filter(Some("")).is_err());
     }

@@ -97,27 +97,13 @@ fn validate(body: NewPrescription) -> Result<Valid, ApiError> {
         route: optional_text(&mut details, "route", body.route.as_deref(), 50),
         quantity: body.quantity,
         refills: body.refills.unwrap_or(0),
-        instructions: optional_text(
-            &mut details,
-            "instructions",
-            body.instructions.as_deref(),
-            2000,
-        ),
+        instructions: optional_text(&mut details, "instructions", body.instructions.as_deref(), 2000),
     };
-    if valid
-        .quantity
-        .is_some_and(|q| !(0..=MAX_QUANTITY).contains(&q))
-    {
-        details.push(FieldError::new(
-            "quantity",
-            format!("must be between 0 and {MAX_QUANTITY}"),
-        ));
+    if valid.quantity.is_some_and(|q| !(0..=MAX_QUANTITY).contains(&q)) {
+        details.push(FieldError::new("quantity", format!("must be between 0 and {MAX_QUANTITY}")));
     }
     if !(0..=MAX_REFILLS).contains(&valid.refills) {
-        details.push(FieldError::new(
-            "refills",
-            format!("must be between 0 and {MAX_REFILLS}"),
-        ));
+        details.push(FieldError::new("refills", format!("must be between 0 and {MAX_REFILLS}")));
     }
     if details.is_empty() {
         Ok(valid)
@@ -197,10 +183,7 @@ pub async fn create(
     )
     .fetch_one(&mut *tx)
     .await?;
-    Ok(Created {
-        location: format!("/api/v1/prescriptions/{}", prescription.id),
-        body: prescription,
-    })
+    Ok(Created { location: format!("/api/v1/prescriptions/{}", prescription.id), body: prescription })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -298,10 +281,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |p| (p.id, p.updated_at));
-    Ok(Json(PrescriptionList {
-        data: page.data,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(PrescriptionList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get a prescription

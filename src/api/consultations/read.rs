@@ -123,10 +123,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |c| (c.id, c.updated_at));
-    Ok(Json(ConsultationList {
-        data: page.data,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(ConsultationList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get a consultation
@@ -153,10 +150,7 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<ConsultationDetail>> {
     // One snapshot, so the notes and prescriptions belong to the consultation as read.
-    let mut tx = state
-        .db
-        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        .await?;
+    let mut tx = state.db.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     let detail = model::fetch_detail(&mut tx, auth.organization_id, id).await?;
     tx.commit().await?;
     detail.map(Json).ok_or(ApiError::NotFound("Consultation"))

@@ -84,10 +84,8 @@ fn validate(body: NewSoapNote) -> Result<Sections, ApiError> {
         && sections.assessment.is_none()
         && sections.plan.is_none();
     if all_blank {
-        details.push(FieldError::new(
-            "body",
-            "at least one of subjective, objective, assessment, plan must be non-empty",
-        ));
+        details
+            .push(FieldError::new("body", "at least one of subjective, objective, assessment, plan must be non-empty"));
     }
     if details.is_empty() {
         Ok(sections)
@@ -97,11 +95,7 @@ fn validate(body: NewSoapNote) -> Result<Sections, ApiError> {
 }
 
 /// Every note of a consultation, ascending id (for the consultation's single view).
-pub async fn all_of(
-    conn: &mut PgConnection,
-    org: Uuid,
-    consultation_id: i64,
-) -> Result<Vec<SoapNote>, sqlx::Error> {
+pub async fn all_of(conn: &mut PgConnection, org: Uuid, consultation_id: i64) -> Result<Vec<SoapNote>, sqlx::Error> {
     sqlx::query_as!(
         SoapNote,
         "SELECT id, consultation_id, author_provider_id, subjective, objective, assessment, plan, created_at,
@@ -159,10 +153,7 @@ pub async fn create(
             .fetch_one(&mut *tx)
             .await?;
             if !known {
-                return Err(ApiError::validation(
-                    "authorProviderId",
-                    "no provider with this id in the organization",
-                ));
+                return Err(ApiError::validation("authorProviderId", "no provider with this id in the organization"));
             }
             author
         }
@@ -185,13 +176,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     events::record(&mut tx, org, EventType::SoapNoteCreated, &note).await?;
-    Ok(Created {
-        location: format!(
-            "/api/v1/consultations/{consultation_id}/soap-notes/{}",
-            note.id
-        ),
-        body: note,
-    })
+    Ok(Created { location: format!("/api/v1/consultations/{consultation_id}/soap-notes/{}", note.id), body: note })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -282,10 +267,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |n| (n.id, n.updated_at));
-    Ok(Json(SoapNoteList {
-        data: page.data,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(SoapNoteList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get a SOAP note

@@ -14,9 +14,7 @@ pub fn check(answers: &Value) -> Result<(), String> {
     if !answers.is_object() {
         return Err("must be a JSON object".into());
     }
-    let size = serde_json::to_vec(answers)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(answers).map(|v| v.len()).unwrap_or(usize::MAX);
     if size > MAX_BYTES {
         return Err("must be at most 256 KiB when serialized".into());
     }
@@ -68,9 +66,7 @@ mod tests {
     #[test]
     fn objects_within_bounds_pass() {
         assert!(check(&json!({})).is_ok());
-        assert!(
-            check(&json!({"allergies": ["penicillin"], "smoker": false, "height": 1.8})).is_ok()
-        );
+        assert!(check(&json!({"allergies": ["penicillin"], "smoker": false, "height": 1.8})).is_ok());
         assert!(check(&nested(MAX_DEPTH)).is_ok());
     }
 

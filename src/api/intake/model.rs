@@ -16,11 +16,7 @@ pub enum IntakeStatus {
 }
 
 impl IntakeStatus {
-    pub const ALL: [IntakeStatus; 3] = [
-        IntakeStatus::Pending,
-        IntakeStatus::Started,
-        IntakeStatus::Completed,
-    ];
+    pub const ALL: [IntakeStatus; 3] = [IntakeStatus::Pending, IntakeStatus::Started, IntakeStatus::Completed];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -42,11 +38,7 @@ impl IntakeStatus {
 
     /// The statuses a form may be in for a transition to `to`, for `status = ANY(…)`.
     pub fn allowed_from(to: IntakeStatus) -> Vec<String> {
-        Self::ALL
-            .into_iter()
-            .filter(|&from| Self::can_transition(from, to))
-            .map(|s| s.as_str().to_string())
-            .collect()
+        Self::ALL.into_iter().filter(|&from| Self::can_transition(from, to)).map(|s| s.as_str().to_string()).collect()
     }
 }
 
@@ -72,11 +64,7 @@ pub struct IntakeForm {
 }
 
 /// One intake form of the organization (another organization's id is `None`).
-pub async fn fetch(
-    conn: &mut PgConnection,
-    org: Uuid,
-    id: i64,
-) -> Result<Option<IntakeForm>, sqlx::Error> {
+pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<IntakeForm>, sqlx::Error> {
     sqlx::query_as!(
         IntakeForm,
         "SELECT id, patient_id, appointment_id, form_type, status, answers, started_at, completed_at, created_at,
@@ -117,31 +105,16 @@ mod tests {
         for from in IntakeStatus::ALL {
             for to in IntakeStatus::ALL {
                 let legal = matches!((from, to), (Pending, Started) | (Started, Completed));
-                assert_eq!(
-                    IntakeStatus::can_transition(from, to),
-                    legal,
-                    "{from:?} → {to:?}"
-                );
+                assert_eq!(IntakeStatus::can_transition(from, to), legal, "{from:?} → {to:?}");
             }
         }
-        assert_eq!(
-            IntakeStatus::allowed_from(Completed),
-            vec!["started".to_string()]
-        );
-        assert_eq!(
-            IntakeStatus::allowed_from(Started),
-            vec!["pending".to_string()]
-        );
+        assert_eq!(IntakeStatus::allowed_from(Completed), vec!["started".to_string()]);
+        assert_eq!(IntakeStatus::allowed_from(Started), vec!["pending".to_string()]);
     }
 
     #[test]
     fn status_filter() {
-        assert_eq!(
-            parse_status_filter(Some("pending,completed"))
-                .unwrap()
-                .unwrap(),
-            vec!["pending", "completed"]
-        );
+        assert_eq!(parse_status_filter(Some("pending,completed")).unwrap().unwrap(), vec!["pending", "completed"]);
         assert!(parse_status_filter(Some("done")).is_err());
     }
 }

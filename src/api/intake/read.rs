@@ -116,10 +116,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |f| (f.id, f.updated_at));
-    Ok(Json(IntakeFormList {
-        data: page.data,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(IntakeFormList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get an intake form
@@ -144,8 +141,5 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<IntakeForm>> {
     let mut conn = state.db.acquire().await?;
-    model::fetch(&mut conn, auth.organization_id, id)
-        .await?
-        .map(Json)
-        .ok_or(ApiError::NotFound("Intake form"))
+    model::fetch(&mut conn, auth.organization_id, id).await?.map(Json).ok_or(ApiError::NotFound("Intake form"))
 }

@@ -59,12 +59,7 @@ pub async fn create(
 ) -> ApiResult<Created<IntakeForm>> {
     let org = auth.organization_id;
     let mut details = Vec::new();
-    let form_type = required_text(
-        &mut details,
-        "formType",
-        &body.form_type,
-        MAX_FORM_TYPE_CHARS,
-    );
+    let form_type = required_text(&mut details, "formType", &body.form_type, MAX_FORM_TYPE_CHARS);
     let patient_known = sqlx::query_scalar!(
         r#"SELECT EXISTS (SELECT 1 FROM patients WHERE organization_id = $1 AND id = $2) AS "known!""#,
         org,
@@ -73,10 +68,7 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     if !patient_known {
-        details.push(FieldError::new(
-            "patientId",
-            "no patient with this id in the organization",
-        ));
+        details.push(FieldError::new("patientId", "no patient with this id in the organization"));
     }
     if let Some(appointment_id) = body.appointment_id {
         let owner = sqlx::query_scalar!(
@@ -87,13 +79,10 @@ pub async fn create(
         .fetch_optional(&mut *tx)
         .await?;
         match owner {
-            None => details.push(FieldError::new(
-                "appointmentId",
-                "no appointment with this id in the organization",
-            )),
-            Some(owner) if patient_known && owner != body.patient_id => details.push(
-                FieldError::new("appointmentId", "is an appointment of another patient"),
-            ),
+            None => details.push(FieldError::new("appointmentId", "no appointment with this id in the organization")),
+            Some(owner) if patient_known && owner != body.patient_id => {
+                details.push(FieldError::new("appointmentId", "is an appointment of another patient"))
+            }
             Some(_) => {}
         }
     }
@@ -113,10 +102,7 @@ pub async fn create(
     )
     .fetch_one(&mut *tx)
     .await?;
-    Ok(Created {
-        location: format!("/api/v1/intake-forms/{}", form.id),
-        body: form,
-    })
+    Ok(Created { location: format!("/api/v1/intake-forms/{}", form.id), body: form })
 }
 
 /// Start an intake form
@@ -236,10 +222,8 @@ async fn refused(conn: &mut PgConnection, org: Uuid, id: i64, to: IntakeStatus) 
     match model::fetch(conn, org, id).await {
         Err(e) => e.into(),
         Ok(None) => ApiError::NotFound("Intake form"),
-        Ok(Some(form)) => ApiError::transition(format!(
-            "An intake form that is {} cannot become {}",
-            form.status,
-            to.as_str()
-        )),
+        Ok(Some(form)) => {
+            ApiError::transition(format!("An intake form that is {} cannot become {}", form.status, to.as_str()))
+        }
     }
 }

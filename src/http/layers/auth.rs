@@ -49,11 +49,7 @@ impl Authenticator {
     fn cached_over_limit(&self, hash: &[u8; 32], now: i64) -> Option<Window> {
         let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(hash) {
-            Some(&(limit, reset)) if now < reset => Some(Window {
-                limit,
-                remaining: 0,
-                reset,
-            }),
+            Some(&(limit, reset)) if now < reset => Some(Window { limit, remaining: 0, reset }),
             Some(_) => {
                 map.remove(hash);
                 None
@@ -129,9 +125,7 @@ pub async fn last_used_flusher(state: AppState, shutdown: tokio_util::sync::Canc
 
 /// The client's address, for the failed-authentication throttle and the audit log.
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions()
-        .get::<ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip())
+    req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
@@ -178,11 +172,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         key_id: found.key_id,
         organization_id: found.organization_id,
         key_prefix: found.key_prefix,
-        permissions: found
-            .permissions
-            .iter()
-            .filter_map(|p| Permission::parse(p))
-            .collect(),
+        permissions: found.permissions.iter().filter_map(|p| Permission::parse(p)).collect(),
         rate_limit_per_minute: limit,
     };
     tracing::Span::current().record("key_prefix", key.key_prefix.as_str());

@@ -25,16 +25,9 @@ pub const HEADER: &str = "idempotency-key";
 /// Stored responses are replayed for this long.
 pub const RETENTION_HOURS: i32 = 24;
 
-pub async fn write_transaction(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn write_transaction(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    if !matches!(
-        method,
-        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
-    ) {
+    if !matches!(method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE) {
         return next.run(req).await;
     }
     let Some(key) = req.extensions().get::<AuthenticatedKey>().cloned() else {
@@ -58,10 +51,7 @@ pub async fn write_transaction(
 fn validate_key(value: &HeaderValue) -> Result<String, ApiError> {
     let bytes = value.as_bytes();
     if bytes.is_empty() || bytes.len() > 255 || !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
-        return Err(ApiError::validation(
-            "Idempotency-Key",
-            "must be 1 to 255 printable ASCII characters",
-        ));
+        return Err(ApiError::validation("Idempotency-Key", "must be 1 to 255 printable ASCII characters"));
     }
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
@@ -74,9 +64,7 @@ async fn run(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, BODY_LIMIT)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::PayloadTooLarge)?;
     let mut tx = state.db.begin().await?;
 
     let mut request_hash = Vec::new();
@@ -117,19 +105,11 @@ async fn run(
     };
 
     let (parts, body) = response.into_parts();
-    let body = to_bytes(body, usize::MAX)
-        .await
-        .map_err(ApiError::internal)?;
+    let body = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
     if status.is_client_error() {
-        sqlx::query("ROLLBACK TO SAVEPOINT handler")
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut *tx).await?;
     }
-    let location = parts
-        .headers
-        .get(header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let location = parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
     sqlx::query!(
         "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
                                        response_location)
@@ -194,16 +174,11 @@ fn canonical(value: &serde_json::Value, h: &mut Sha256) {
     }
 }
 
-async fn try_lock(
-    tx: &mut Transaction<'static, Postgres>,
-    key_id: i64,
-    idem: &str,
-) -> Result<bool, sqlx::Error> {
+async fn try_lock(tx: &mut Transaction<'static, Postgres>, key_id: i64, idem: &str) -> Result<bool, sqlx::Error> {
     let digest = Sha256::digest(format!("{key_id}\0{idem}").as_bytes());
     let lock_id = i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]));
-    let locked: Option<bool> = sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock($1)", lock_id)
-        .fetch_one(&mut **tx)
-        .await?;
+    let locked: Option<bool> =
+        sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock($1)", lock_id).fetch_one(&mut **tx).await?;
     Ok(locked.unwrap_or(false))
 }
 
@@ -219,26 +194,16 @@ impl Stored {
         let status = StatusCode::from_u16(self.status_code as u16).unwrap_or(StatusCode::OK);
         let mut response = (status, self.response_body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
-        if let Some(location) = self
-            .response_location
-            .and_then(|l| HeaderValue::from_str(&l).ok())
-        {
+        if let Some(location) = self.response_location.and_then(|l| HeaderValue::from_str(&l).ok()) {
             headers.insert(header::LOCATION, location);
         }
         response
     }
 }
 
-async fn lookup(
-    conn: &mut PgConnection,
-    key_id: i64,
-    idem: &str,
-) -> Result<Option<Stored>, sqlx::Error> {
+async fn lookup(conn: &mut PgConnection, key_id: i64, idem: &str) -> Result<Option<Stored>, sqlx::Error> {
     sqlx::query_as!(
         Stored,
         "SELECT request_hash, status_code, response_body, response_location FROM idempotency_keys

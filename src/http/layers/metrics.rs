@@ -12,9 +12,7 @@ use axum::response::Response;
 
 use crate::state::AppState;
 
-const BUCKETS: [f64; 12] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
+const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Default)]
 struct Histogram {
@@ -34,13 +32,10 @@ impl Metrics {
     pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
         {
             let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *r.entry((route.to_string(), method.to_string(), status))
-                .or_insert(0) += 1;
+            *r.entry((route.to_string(), method.to_string(), status)).or_insert(0) += 1;
         }
         let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let h = l
-            .entry((route.to_string(), method.to_string()))
-            .or_default();
+        let h = l.entry((route.to_string(), method.to_string())).or_default();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;
@@ -78,27 +73,11 @@ impl Metrics {
         for ((route, method), h) in rows {
             let labels = format!("route=\"{route}\",method=\"{method}\"");
             for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}",
-                    h.counts[i]
-                );
+                let _ = writeln!(out, "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", h.counts[i]);
             }
-            let _ = writeln!(
-                out,
-                "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "klinivo_http_request_duration_seconds_sum{{{labels}}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "klinivo_http_request_duration_seconds_count{{{labels}}} {}",
-                h.count
-            );
+            let _ = writeln!(out, "klinivo_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "klinivo_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "klinivo_http_request_duration_seconds_count{{{labels}}} {}", h.count);
         }
         drop(latency);
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
@@ -120,11 +99,6 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let method = req.method().as_str().to_string();
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.observe(
-        &route,
-        &method,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
+    state.metrics.observe(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }

@@ -20,11 +20,7 @@ impl Window {
     /// The window after the `count`-th request of the window starting at `start`.
     pub fn after(limit: u32, count: i32, start: DateTime<Utc>) -> Window {
         let used = count.max(0) as u32;
-        Window {
-            limit,
-            remaining: limit.saturating_sub(used),
-            reset: start.timestamp() + 60,
-        }
+        Window { limit, remaining: limit.saturating_sub(used), reset: start.timestamp() + 60 }
     }
 }
 
@@ -38,9 +34,7 @@ pub fn too_many(window: &Window, now: i64) -> Response {
     let mut response = ApiError::RateLimited.into_response();
     set_headers(response.headers_mut(), window);
     let retry_after = (window.reset - now).clamp(1, 60);
-    response
-        .headers_mut()
-        .insert("retry-after", HeaderValue::from(retry_after));
+    response.headers_mut().insert("retry-after", HeaderValue::from(retry_after));
     response
 }
 

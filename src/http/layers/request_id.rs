@@ -15,10 +15,7 @@ pub struct RequestId(pub String);
 
 fn acceptable(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
-    let ok = !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     ok.then(|| s.to_string())
 }
 
@@ -29,10 +26,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         .and_then(acceptable)
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
     let span = tracing::info_span!(
         "request",
         request_id = %id,
@@ -45,10 +39,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let mut response = next.run(req).instrument(span.clone()).await;
     span.record("status", response.status().as_u16());
     span.in_scope(|| {
-        tracing::info!(
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request finished"
-        );
+        tracing::info!(latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished");
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, v);
