@@ -55,8 +55,11 @@ fn field_error(path: &str, message: &str) -> ApiError {
     let base = if path == "." { "" } else { path };
     let field = if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or(rest);
+        // The path of an unknown field already ends with its name.
         if base.is_empty() {
             name.to_string()
+        } else if base == name || base.ends_with(&format!(".{name}")) {
+            base.to_string()
         } else {
             format!("{base}.{name}")
         }
