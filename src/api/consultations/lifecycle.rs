@@ -25,6 +25,7 @@ const ALREADY_STARTED: &str = "This appointment already has a consultation";
 #[utoipa::path(
     post,
     path = "/appointments/{id}/consultation",
+    operation_id = "startConsultation",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_CONSULTATIONS"))),
@@ -94,6 +95,7 @@ pub async fn start(
 #[utoipa::path(
     post,
     path = "/consultations/{id}/end",
+    operation_id = "endConsultation",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_CONSULTATIONS"))),

@@ -137,6 +137,7 @@ pub async fn all_of(
 #[utoipa::path(
     post,
     path = "/consultations/{id}/prescriptions",
+    operation_id = "createPrescription",
     tag = "Prescriptions",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_CONSULTATIONS"))),
@@ -197,6 +198,7 @@ pub struct PrescriptionFilters {
     /// Only prescriptions updated at or after this instant; orders by `(updatedAt, id)`.
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -217,6 +219,7 @@ pub struct PrescriptionList {
 #[utoipa::path(
     get,
     path = "/prescriptions",
+    operation_id = "listPrescriptions",
     tag = "Prescriptions",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_CONSULTATIONS"))),
@@ -288,6 +291,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/prescriptions/{id}",
+    operation_id = "getPrescription",
     tag = "Prescriptions",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_CONSULTATIONS"))),

@@ -29,6 +29,7 @@ pub struct ConsultationFilters {
     /// Only consultations updated at or after this instant; orders by `(updatedAt, id)`.
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -50,6 +51,7 @@ pub struct ConsultationList {
 #[utoipa::path(
     get,
     path = "/consultations",
+    operation_id = "listConsultations",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_CONSULTATIONS"))),
@@ -132,6 +134,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/consultations/{id}",
+    operation_id = "getConsultation",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_CONSULTATIONS"))),

@@ -116,6 +116,7 @@ pub async fn all_of(conn: &mut PgConnection, org: Uuid, consultation_id: i64) ->
 #[utoipa::path(
     post,
     path = "/consultations/{id}/soap-notes",
+    operation_id = "createSoapNote",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_CONSULTATIONS"))),
@@ -186,6 +187,7 @@ pub struct SoapNoteFilters {
     /// Only notes updated at or after this instant; orders by `(updatedAt, id)`.
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -206,6 +208,7 @@ pub struct SoapNoteList {
 #[utoipa::path(
     get,
     path = "/consultations/{id}/soap-notes",
+    operation_id = "listSoapNotes",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_CONSULTATIONS"))),
@@ -276,6 +279,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/consultations/{id}/soap-notes/{noteId}",
+    operation_id = "getSoapNote",
     tag = "Consultations",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_CONSULTATIONS"))),

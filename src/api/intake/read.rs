@@ -27,6 +27,7 @@ pub struct IntakeFormFilters {
     /// Only forms updated at or after this instant; orders by `(updatedAt, id)`.
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
@@ -47,6 +48,7 @@ pub struct IntakeFormList {
 #[utoipa::path(
     get,
     path = "/intake-forms",
+    operation_id = "listIntakeForms",
     tag = "Intake forms",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_PATIENTS"))),
@@ -123,6 +125,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/intake-forms/{id}",
+    operation_id = "getIntakeForm",
     tag = "Intake forms",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_PATIENTS"))),

@@ -38,6 +38,7 @@ pub struct NewIntakeForm {
 #[utoipa::path(
     post,
     path = "/intake-forms",
+    operation_id = "createIntakeForm",
     tag = "Intake forms",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_PATIENTS"))),
@@ -112,6 +113,7 @@ pub async fn create(
 #[utoipa::path(
     post,
     path = "/intake-forms/{id}/start",
+    operation_id = "startIntakeForm",
     tag = "Intake forms",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_PATIENTS"))),
@@ -171,6 +173,7 @@ pub struct CompleteIntakeForm {
 #[utoipa::path(
     post,
     path = "/intake-forms/{id}/complete",
+    operation_id = "completeIntakeForm",
     tag = "Intake forms",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("WRITE_PATIENTS"))),

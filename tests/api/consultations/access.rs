@@ -164,3 +164,48 @@ async fn replaying_an_end_does_not_complete_twice() {
     assert_eq!(expect_json(again, 200).await, first);
     assert_eq!(types(&events(&app).await), ["consultation.ended", "appointment.completed"]);
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_clinical_endpoint_with_its_permission() {
+    let app = TestApp::spawn().await;
+    let r = app.client.get(app.url("/api/v1/openapi.json")).send().await.unwrap();
+    let doc = expect_json(r, 200).await;
+    let (read, write) = ("READ_CONSULTATIONS", "WRITE_CONSULTATIONS");
+    for (path, method, permission) in [
+        ("/api/v1/appointments/{id}/consultation", "post", write),
+        ("/api/v1/consultations/{id}/end", "post", write),
+        ("/api/v1/consultations", "get", read),
+        ("/api/v1/consultations/{id}", "get", read),
+        ("/api/v1/consultations/{id}/soap-notes", "post", write),
+        ("/api/v1/consultations/{id}/soap-notes", "get", read),
+        ("/api/v1/consultations/{id}/soap-notes/{noteId}", "get", read),
+        ("/api/v1/consultations/{id}/prescriptions", "post", write),
+        ("/api/v1/prescriptions", "get", read),
+        ("/api/v1/prescriptions/{id}", "get", read),
+        ("/api/v1/intake-forms", "post", "WRITE_PATIENTS"),
+        ("/api/v1/intake-forms", "get", "READ_PATIENTS"),
+        ("/api/v1/intake-forms/{id}", "get", "READ_PATIENTS"),
+        ("/api/v1/intake-forms/{id}/start", "post", "WRITE_PATIENTS"),
+        ("/api/v1/intake-forms/{id}/complete", "post", "WRITE_PATIENTS"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert_eq!(op["x-permission"], permission, "{method} {path}");
+        assert!(op["responses"]["403"].is_object(), "{method} {path}");
+    }
+    // Operation ids are unique across the whole document (client generators need it).
+    let mut ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let total = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "duplicate operationId in {ids:?}");
+    let schemas = &doc["components"]["schemas"];
+    for name in ["Consultation", "ConsultationDetail", "SoapNote", "Prescription", "IntakeForm", "ConsultationList"] {
+        assert!(schemas[name].is_object(), "{name}");
+    }
+}
