@@ -1,0 +1,25 @@
+//! Consultations (started from an appointment, ended with it), their SOAP notes and
+//! prescriptions.
+
+pub mod lifecycle;
+pub mod model;
+pub mod prescriptions;
+pub mod read;
+pub mod soap_notes;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(lifecycle::start))
+        .routes(routes!(lifecycle::end))
+        .routes(routes!(read::list))
+        .routes(routes!(read::get))
+        .routes(routes!(soap_notes::create, soap_notes::list))
+        .routes(routes!(soap_notes::get))
+        .routes(routes!(prescriptions::create))
+        .routes(routes!(prescriptions::list))
+        .routes(routes!(prescriptions::get))
+}

@@ -1,0 +1,149 @@
+//! The consultation as the API shows it, its lifecycle, and how to load it.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::prescriptions::{self, Prescription};
+use super::soap_notes::{self, SoapNote};
+use crate::http::error::{ApiError, FieldError};
+
+/// The consultation lifecycle: `in_progress → ended`, nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsultationStatus {
+    InProgress,
+    Ended,
+}
+
+impl ConsultationStatus {
+    pub const ALL: [ConsultationStatus; 2] = [ConsultationStatus::InProgress, ConsultationStatus::Ended];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsultationStatus::InProgress => "in_progress",
+            ConsultationStatus::Ended => "ended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ConsultationStatus> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+
+    /// The one definition of the legal transitions.
+    pub fn can_transition(from: ConsultationStatus, to: ConsultationStatus) -> bool {
+        matches!((from, to), (ConsultationStatus::InProgress, ConsultationStatus::Ended))
+    }
+
+    /// The statuses a consultation may be in for a transition to `to`, for `status = ANY(…)`.
+    pub fn allowed_from(to: ConsultationStatus) -> Vec<String> {
+        Self::ALL.into_iter().filter(|&from| Self::can_transition(from, to)).map(|s| s.as_str().to_string()).collect()
+    }
+}
+
+/// Appointment statuses a consultation can start from, and that ending it moves to
+/// `completed` (the appointments' own lifecycle: scheduled/confirmed → completed).
+pub const ACTIVE_APPOINTMENT_STATUSES: [&str; 2] = ["scheduled", "confirmed"];
+
+/// A consultation, as lists show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Consultation {
+    #[schema(example = 42)]
+    pub id: i64,
+    pub appointment_id: i64,
+    pub patient_id: i64,
+    pub provider_id: i64,
+    /// in_progress | ended
+    #[schema(example = "in_progress")]
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    /// Set when the consultation ends.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A consultation with its SOAP notes and prescriptions (ascending id), as the single view,
+/// its creation and its events show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsultationDetail {
+    #[serde(flatten)]
+    pub consultation: Consultation,
+    pub soap_notes: Vec<SoapNote>,
+    pub prescriptions: Vec<Prescription>,
+}
+
+/// One consultation of the organization (another organization's id is `None`).
+pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<Consultation>, sqlx::Error> {
+    sqlx::query_as!(
+        Consultation,
+        "SELECT id, appointment_id, patient_id, provider_id, status, started_at, ended_at, created_at, updated_at
+         FROM consultations WHERE organization_id = $1 AND id = $2",
+        org,
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// One consultation with its notes and prescriptions.
+pub async fn fetch_detail(
+    conn: &mut PgConnection,
+    org: Uuid,
+    id: i64,
+) -> Result<Option<ConsultationDetail>, sqlx::Error> {
+    let Some(consultation) = fetch(conn, org, id).await? else {
+        return Ok(None);
+    };
+    let soap_notes = soap_notes::all_of(conn, org, id).await?;
+    let prescriptions = prescriptions::all_of(conn, org, id).await?;
+    Ok(Some(ConsultationDetail { consultation, soap_notes, prescriptions }))
+}
+
+/// The consultation, or `404` if the organization has none with this id.
+pub async fn require(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Consultation, ApiError> {
+    fetch(conn, org, id).await?.ok_or(ApiError::NotFound("Consultation"))
+}
+
+/// Parses the `status` filter: a comma-separated list of statuses.
+pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let mut out = Vec::new();
+    for part in raw.split(',').map(str::trim) {
+        match ConsultationStatus::parse(part) {
+            Some(s) => out.push(s.as_str().to_string()),
+            None => {
+                return Err(ApiError::from_details(vec![FieldError::new(
+                    "status",
+                    "must be a comma-separated list of in_progress, ended",
+                )]))
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_in_progress_can_end() {
+        use ConsultationStatus::*;
+        assert!(ConsultationStatus::can_transition(InProgress, Ended));
+        assert!(!ConsultationStatus::can_transition(Ended, Ended));
+        assert!(!ConsultationStatus::can_transition(Ended, InProgress));
+        assert_eq!(ConsultationStatus::allowed_from(Ended), vec!["in_progress".to_string()]);
+        assert!(ConsultationStatus::allowed_from(InProgress).is_empty());
+    }
+
+    #[test]
+    fn status_filter_accepts_lists_and_rejects_unknown() {
+        assert_eq!(parse_status_filter(None).unwrap(), None);
+        assert_eq!(parse_status_filter(Some("ended, in_progress")).unwrap().unwrap(), vec!["ended", "in_progress"]);
+        assert!(parse_status_filter(Some("done")).is_err());
+        assert!(parse_status_filter(Some("")).is_err());
+    }
+}

@@ -1,0 +1,18 @@
+//! Intake forms: created pending, started, completed with the patient's answers.
+
+pub mod answers;
+pub mod model;
+pub mod read;
+pub mod write;
+
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::state::AppState;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(write::create, read::list))
+        .routes(routes!(read::get))
+        .routes(routes!(write::start))
+        .routes(routes!(write::complete))
+}
