@@ -56,7 +56,6 @@ fn field_error(path: &str, message: &str) -> ApiError {
     let field = if let Some(rest) = message.strip_prefix("unknown field `") {
         // serde_path_to_error's path already ends with the unknown field's name.
         let name = rest.split('`').next().unwrap_or(rest);
-        // The path of an unknown field already ends with its name.
         if base.is_empty() {
             name.to_string()
         } else if base == name || base.ends_with(&format!(".{name}")) {
