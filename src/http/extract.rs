@@ -57,6 +57,9 @@ fn field_error(path: &str, message: &str) -> ApiError {
         let name = rest.split('`').next().unwrap_or(rest);
         if base.is_empty() {
             name.to_string()
+        } else if base == name || base.ends_with(&format!(".{name}")) {
+            // serde_path_to_error's path of an unknown field already ends with its name.
+            base.to_string()
         } else {
             format!("{base}.{name}")
         }
