@@ -211,17 +211,26 @@ impl Check {
 
     /// Trimmed, single-line, at most `max` characters; empty becomes `None`.
     fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
+        self.checked_text(field, value, max).map(|(v, _)| v)
+    }
+
+    /// Like `text`, also telling whether the value passed (so later checks add no second error).
+    fn checked_text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<(String, bool)> {
         let value = value?;
         let v = value.trim();
         if v.is_empty() {
             return None;
         }
-        if v.chars().count() > max {
+        let ok = if v.chars().count() > max {
             self.fail(field, format!("must be at most {max} characters"));
+            false
         } else if v.chars().any(char::is_control) {
             self.fail(field, "must not contain control characters");
-        }
-        Some(v.to_string())
+            false
+        } else {
+            true
+        };
+        Some((v.to_string(), ok))
     }
 
     fn required_name(&mut self, field: &str, value: Option<String>) -> String {
@@ -260,26 +269,28 @@ impl Check {
     }
 
     fn email(&mut self, value: Option<String>) -> Option<String> {
-        let v = self.text("email", value, EMAIL_MAX)?;
-        if !plausible_email(&v) {
+        let (v, ok) = self.checked_text("email", value, EMAIL_MAX)?;
+        if ok && !plausible_email(&v) {
             self.fail("email", "must be a plausible email address such as name@example.com");
         }
         Some(v)
     }
 
     fn phone(&mut self, value: Option<String>) -> Option<String> {
-        let v = self.text("phone", value, 16)?;
-        if !is_e164(&v) {
+        let (v, ok) = self.checked_text("phone", value, ADDRESS_FIELD_MAX)?;
+        if ok && !is_e164(&v) {
             self.fail("phone", "must be in E.164 format: + and 8 to 15 digits, such as +14155550123");
         }
         Some(v)
     }
 
     fn address(&mut self, a: Address) -> Address {
-        let country = self.text("address.country", a.country, ADDRESS_FIELD_MAX).map(|c| c.to_ascii_uppercase());
-        if country.as_deref().is_some_and(|c| c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic())) {
-            self.fail("address.country", "must be a two-letter ISO 3166-1 country code such as US");
-        }
+        let country = self.checked_text("address.country", a.country, ADDRESS_FIELD_MAX).map(|(c, ok)| {
+            if ok && (c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic())) {
+                self.fail("address.country", "must be a two-letter ISO 3166-1 country code such as US");
+            }
+            c.to_ascii_uppercase()
+        });
         Address {
             line1: self.text("address.line1", a.line1, ADDRESS_FIELD_MAX),
             line2: self.text("address.line2", a.line2, ADDRESS_FIELD_MAX),
