@@ -12,7 +12,7 @@ use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
-use crate::patients::{error_fields, events_of, ts};
+use crate::patients::{error_fields, events_of, ts, Params};
 
 // ---------------------------------------------------------------------------------------------
 // What an integrator does
@@ -608,7 +608,7 @@ async fn list_filters_by_patient_provider_location_status_and_time() {
     let oprov = other_clinic.provider_id.to_string();
     let loc = s.clinic.location_id.to_string();
     let oloc = other_clinic.location_id.to_string();
-    let cases: Vec<(Vec<(&str, &str)>, Vec<i64>)> = vec![
+    let cases: Vec<(Params, Vec<i64>)> = vec![
         (vec![], vec![a1, a2, a3, a4, a5]),
         (vec![("patientId", &p)], vec![a1, a2, a3, a5]),
         (vec![("patientId", &op)], vec![a4]),
@@ -641,7 +641,7 @@ async fn list_filters_by_patient_provider_location_status_and_time() {
         assert_eq!(list_ids(app, &params).await, expected, "{params:?}");
     }
 
-    let bad: Vec<(Vec<(&str, &str)>, &str)> = vec![
+    let bad: Vec<(Params, &str)> = vec![
         (vec![("status", "scheduled,done")], "status"),
         (vec![("status", "Scheduled")], "status"),
         (vec![("from", "tomorrow")], "from"),

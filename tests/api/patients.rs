@@ -32,6 +32,9 @@ pub async fn create_patient(app: &TestApp, body: &Value) -> Value {
     expect_json(app.post("/patients", body).await, 201).await
 }
 
+/// Query parameters of a list call.
+pub type Params<'a> = Vec<(&'a str, &'a str)>;
+
 pub async fn list_patients(app: &TestApp, params: &[(&str, &str)]) -> Response {
     app.request(Method::GET, "/patients").query(params).send().await.unwrap()
 }
@@ -366,7 +369,7 @@ async fn q_searches_name_email_and_phone_case_insensitively() {
 async fn filters_by_email_phone_date_of_birth_external_id_and_combined() {
     let app = TestApp::spawn().await;
     let f = search_fixture(&app).await;
-    let cases: Vec<(Vec<(&str, &str)>, Vec<i64>)> = vec![
+    let cases: Vec<(Params, Vec<i64>)> = vec![
         (vec![("email", "GRACE@example.TEST")], vec![f.grace]),
         (vec![("email", "ada@math.test")], vec![f.ada]),
         (vec![("email", "grace@example")], vec![]),

@@ -26,8 +26,10 @@ pub struct Appointment {
     /// scheduled | confirmed | cancelled | completed | no_show
     #[schema(value_type = AppointmentStatus, example = "scheduled")]
     pub status: String,
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// Set by `cancel` when a reason was given.
+    #[schema(required = true)]
     pub cancellation_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

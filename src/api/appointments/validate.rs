@@ -14,12 +14,12 @@ pub const REASON_MAX: usize = 1000;
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewAppointment {
-    #[schema(required = true, example = 42)]
+    #[schema(required = true, value_type = i64, example = 42)]
     pub patient_id: Option<i64>,
     /// Must be active and work at `locationId`.
-    #[schema(required = true, example = 3)]
+    #[schema(required = true, value_type = i64, example = 3)]
     pub provider_id: Option<i64>,
-    #[schema(required = true, example = 1)]
+    #[schema(required = true, value_type = i64, example = 1)]
     pub location_id: Option<i64>,
     /// RFC 3339 timestamp.
     #[schema(required = true, value_type = DateTime<Utc>, example = "2026-11-28T14:30:00Z")]

@@ -47,13 +47,17 @@ impl Sex {
 pub struct Patient {
     pub id: i64,
     /// The integrator's own identifier; unique within the organization.
+    #[schema(required = true)]
     pub external_id: Option<String>,
     pub first_name: String,
     pub last_name: String,
+    #[schema(required = true)]
     pub date_of_birth: Option<NaiveDate>,
     pub sex: Sex,
+    #[schema(required = true)]
     pub email: Option<String>,
     /// E.164, e.g. `+14155550123`.
+    #[schema(required = true)]
     pub phone: Option<String>,
     /// Always present; its fields are `null` when unknown.
     pub address: Address,

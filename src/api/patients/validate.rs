@@ -39,10 +39,10 @@ pub struct NewPatient {
     #[schema(example = "EHR-1001")]
     pub external_id: Option<String>,
     /// 1–100 characters after trimming.
-    #[schema(required = true, example = "Grace")]
+    #[schema(required = true, value_type = String, example = "Grace")]
     pub first_name: Option<String>,
     /// 1–100 characters after trimming.
-    #[schema(required = true, example = "Hopper")]
+    #[schema(required = true, value_type = String, example = "Hopper")]
     pub last_name: Option<String>,
     /// `YYYY-MM-DD`, from 1900-01-01 up to today.
     #[schema(value_type = Option<NaiveDate>, example = "1985-12-09")]
