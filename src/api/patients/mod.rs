@@ -1,5 +1,6 @@
 //! Patients: list and search, view, create, partial update.
 
+pub mod input;
 pub mod list;
 pub mod model;
 pub mod validate;

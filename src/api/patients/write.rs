@@ -1,7 +1,8 @@
 //! `POST /patients` and `PATCH /patients/{id}`.
 
+use super::input::{NewPatient, PatientPatch};
 use super::model::{self, Patient};
-use super::validate::{latest_birth_date, NewPatient, PatientPatch};
+use super::validate::latest_birth_date;
 use crate::auth::permissions::WritePatients;
 use crate::db::tx::Tx;
 use crate::events::{self, EventType};
