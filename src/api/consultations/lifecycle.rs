@@ -136,24 +136,14 @@ pub async fn end(
             current.status
         )));
     };
-    let completed = sqlx::query_scalar!(
-        "UPDATE appointments SET status = 'completed'
-         WHERE organization_id = $1 AND id = $2 AND status = ANY($3)
-         RETURNING id",
-        org,
-        appointment_id,
-        &ACTIVE_APPOINTMENT_STATUSES.map(String::from)
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-
     let consultation = reread(&mut tx, org, id).await?;
     events::record(&mut tx, org, EventType::ConsultationEnded, &consultation).await?;
-    if completed.is_some() {
-        let appointment = appointments::model::fetch(&mut tx, org, appointment_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("completed appointment vanished"))?;
-        events::record(&mut tx, org, EventType::AppointmentCompleted, &appointment).await?;
+    // The appointments' own state machine completes the appointment and records
+    // `appointment.completed` (after `consultation.ended`). An appointment that was cancelled or
+    // marked no-show meanwhile keeps its status.
+    match appointments::transitions::complete(&mut tx, org, appointment_id).await {
+        Ok(_) | Err(ApiError::InvalidStateTransition(_)) => {}
+        Err(e) => return Err(e),
     }
     Ok(Json(consultation))
 }

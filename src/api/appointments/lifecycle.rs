@@ -1,0 +1,174 @@
+//! The lifecycle endpoints: confirm, cancel, reschedule, no-show. Each is one call to
+//! `transitions::apply`, which holds the rules.
+
+use axum::extract::{FromRequest, Request};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::model::Appointment;
+use super::transitions::{self, Change, Transition};
+use super::validate::{CancelRequest, NoInput, RescheduleRequest};
+use crate::auth::permissions::WriteAppointments;
+use crate::db::tx::Tx;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{parse_json, Auth, Json, Path};
+
+/// A JSON body that may be left out: an empty body reads as `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::InvalidJson("Could not read the request body".into())
+            }
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_json(&bytes).map(OptionalJson)
+    }
+}
+
+/// Confirm an appointment
+///
+/// scheduled → confirmed; records `appointment.confirmed`. From any other status: `409
+/// invalid_state_transition`, nothing changes. No body (or `{}`).
+#[utoipa::path(
+    post,
+    path = "/appointments/{id}/confirm",
+    tag = "Appointments",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
+    params(("id" = i64, Path, description = "Appointment id")),
+    responses(
+        (status = 200, description = "The confirmed appointment", body = Appointment),
+        (status = 400, description = "A body with fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
+        (status = 404, description = "No such appointment in this organization", body = ErrorBody),
+        (status = 409, description = "`invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn confirm_appointment(
+    auth: Auth<WriteAppointments>,
+    mut tx: Tx,
+    Path(id): Path<i64>,
+    OptionalJson(NoInput {}): OptionalJson<NoInput>,
+) -> Result<axum::Json<Appointment>, ApiError> {
+    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Confirm, Change::default()).await?;
+    Ok(axum::Json(a))
+}
+
+/// Cancel an appointment
+///
+/// scheduled or confirmed → cancelled; the optional `reason` is kept as
+/// `cancellationReason`; records `appointment.cancelled`. The slot becomes free. From any
+/// other status: `409 invalid_state_transition`, nothing changes.
+#[utoipa::path(
+    post,
+    path = "/appointments/{id}/cancel",
+    tag = "Appointments",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
+    params(("id" = i64, Path, description = "Appointment id")),
+    request_body(content = Option<CancelRequest>, description = "Optional"),
+    responses(
+        (status = 200, description = "The cancelled appointment", body = Appointment),
+        (status = 400, description = "Malformed JSON or invalid fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
+        (status = 404, description = "No such appointment in this organization", body = ErrorBody),
+        (status = 409, description = "`invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn cancel_appointment(
+    auth: Auth<WriteAppointments>,
+    mut tx: Tx,
+    Path(id): Path<i64>,
+    OptionalJson(body): OptionalJson<CancelRequest>,
+) -> Result<axum::Json<Appointment>, ApiError> {
+    let change = Change { cancellation_reason: body.validate()?, ..Change::default() };
+    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Cancel, change).await?;
+    Ok(axum::Json(a))
+}
+
+/// Reschedule an appointment
+///
+/// Moves a scheduled or confirmed appointment to `startsAt` with `endsAt` or
+/// `durationMinutes` (same rules as booking). The status becomes `scheduled` again: a
+/// confirmation was for the old time, so confirm again once the patient agrees. Records
+/// `appointment.rescheduled`. Overlapping another active appointment of the provider:
+/// `409 slot_unavailable`; from any other status: `409 invalid_state_transition`; in both
+/// cases nothing changes.
+#[utoipa::path(
+    post,
+    path = "/appointments/{id}/reschedule",
+    tag = "Appointments",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
+    params(("id" = i64, Path, description = "Appointment id")),
+    request_body = RescheduleRequest,
+    responses(
+        (status = 200, description = "The rescheduled appointment", body = Appointment),
+        (status = 400, description = "Malformed JSON or invalid fields, with `details`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
+        (status = 404, description = "No such appointment in this organization", body = ErrorBody),
+        (status = 409, description = "`slot_unavailable`, `invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn reschedule_appointment(
+    auth: Auth<WriteAppointments>,
+    mut tx: Tx,
+    Path(id): Path<i64>,
+    Json(body): Json<RescheduleRequest>,
+) -> Result<axum::Json<Appointment>, ApiError> {
+    let change = Change { times: Some(body.validate()?), ..Change::default() };
+    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Reschedule, change).await?;
+    Ok(axum::Json(a))
+}
+
+/// Mark an appointment as a no-show
+///
+/// scheduled or confirmed → no_show; records `appointment.no_show`. From any other status:
+/// `409 invalid_state_transition`, nothing changes. No body (or `{}`).
+#[utoipa::path(
+    post,
+    path = "/appointments/{id}/no-show",
+    tag = "Appointments",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
+    params(("id" = i64, Path, description = "Appointment id")),
+    responses(
+        (status = 200, description = "The appointment, now `no_show`", body = Appointment),
+        (status = 400, description = "A body with fields", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
+        (status = 404, description = "No such appointment in this organization", body = ErrorBody),
+        (status = 409, description = "`invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn no_show_appointment(
+    auth: Auth<WriteAppointments>,
+    mut tx: Tx,
+    Path(id): Path<i64>,
+    OptionalJson(NoInput {}): OptionalJson<NoInput>,
+) -> Result<axum::Json<Appointment>, ApiError> {
+    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::NoShow, Change::default()).await?;
+    Ok(axum::Json(a))
+}

@@ -1,0 +1,240 @@
+//! `GET /patients`: search, filters and cursor pagination.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Patient, PatientRow};
+use super::validate::{is_e164, EMAIL_MAX, EXTERNAL_ID_MAX};
+use crate::auth::permissions::ReadPatients;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Auth, Query};
+use crate::http::pagination::PageRequest;
+use crate::state::AppState;
+
+pub const Q_MAX: usize = 200;
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct PatientListQuery {
+    /// Case-insensitive search over name, email and phone (≤ 200 characters). Three characters
+    /// or more match anywhere (`ada` finds Adam and Nadal); one or two characters match the
+    /// start of a word (`jo` finds John and Jones, not Bjorn).
+    q: Option<String>,
+    /// Exact email address, case-insensitive.
+    email: Option<String>,
+    /// Exact phone number in E.164 (`+14155550123`; encode `+` as `%2B`).
+    phone: Option<String>,
+    /// Exact date of birth, `YYYY-MM-DD`.
+    #[param(value_type = Option<NaiveDate>)]
+    date_of_birth: Option<NaiveDate>,
+    /// Exact externalId.
+    external_id: Option<String>,
+    /// Only patients changed at or after this instant; orders the list by `(updatedAt, id)`.
+    updated_since: Option<DateTime<Utc>>,
+    /// 1–200, default 50.
+    limit: Option<i64>,
+    /// The `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of patients.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PatientList {
+    pub data: Vec<Patient>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The filters after checking, as the query binds them.
+#[derive(Debug, Default, PartialEq)]
+struct Filters {
+    /// `ILIKE` patterns on `search_text`; a row matches either.
+    search: Option<String>,
+    search_word: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    date_of_birth: Option<NaiveDate>,
+    external_id: Option<String>,
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl Filters {
+    fn from_query(q: &PatientListQuery) -> Result<Filters, ApiError> {
+        let mut errors = Vec::new();
+        let mut f = Filters { date_of_birth: q.date_of_birth, ..Default::default() };
+        if let Some(text) = non_empty(q.q.clone()) {
+            if text.chars().count() > Q_MAX {
+                errors.push(("q", format!("must be at most {Q_MAX} characters")));
+            }
+            (f.search, f.search_word) = search_patterns(&text);
+        }
+        f.email = non_empty(q.email.clone());
+        if f.email.as_ref().is_some_and(|e| e.chars().count() > EMAIL_MAX) {
+            errors.push(("email", format!("must be at most {EMAIL_MAX} characters")));
+        }
+        f.phone = non_empty(q.phone.clone()).map(|p| {
+            // An unencoded `+` arrives as a space, trimmed away above: put it back.
+            if p.starts_with(|c: char| c.is_ascii_digit()) {
+                format!("+{p}")
+            } else {
+                p
+            }
+        });
+        if f.phone.as_deref().is_some_and(|p| !is_e164(p)) {
+            errors.push(("phone", "must be in E.164 format, such as +14155550123".to_string()));
+        }
+        f.external_id = non_empty(q.external_id.clone());
+        if f.external_id.as_ref().is_some_and(|e| e.chars().count() > EXTERNAL_ID_MAX) {
+            errors.push(("externalId", format!("must be at most {EXTERNAL_ID_MAX} characters")));
+        }
+        if errors.is_empty() {
+            Ok(f)
+        } else {
+            Err(ApiError::from_details(
+                errors.into_iter().map(|(field, m)| crate::http::error::FieldError::new(field, m)).collect(),
+            ))
+        }
+    }
+}
+
+/// `LIKE` patterns for `q` over the lower-cased `search_text` (`first last email phone`), with
+/// `%`, `_` and `\` in the text escaped. Three characters or more: a substring match, which the
+/// trigram index serves. Fewer: a trigram index cannot narrow a substring of one or two
+/// characters, so they match the start of a word instead (`jo%` or `% jo%`), which it can.
+fn search_patterns(q: &str) -> (Option<String>, Option<String>) {
+    let text = q.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    if text.chars().count() >= 3 {
+        (Some(format!("%{escaped}%")), None)
+    } else {
+        (Some(format!("{escaped}%")), Some(format!("% {escaped}%")))
+    }
+}
+
+/// List and search patients
+///
+/// Ordered by ascending id; with `updatedSince`, by `(updatedAt, id)`, so a patient changed
+/// while you page moves behind the cursor and comes again rather than being skipped.
+/// Unknown query parameters are a `400`.
+#[utoipa::path(
+    get,
+    path = "/patients",
+    tag = "Patients",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("READ_PATIENTS"))),
+    params(PatientListQuery),
+    responses(
+        (status = 200, description = "A page of patients", body = PatientList),
+        (status = 400, description = "A bad filter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks READ_PATIENTS", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn list_patients(
+    auth: Auth<ReadPatients>,
+    State(state): State<AppState>,
+    Query(query): Query<PatientListQuery>,
+) -> Result<Json<PatientList>, ApiError> {
+    let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
+    let f = Filters::from_query(&query)?;
+    let org = auth.organization_id;
+    let rows = if let Some(since) = page.updated_since {
+        let after_updated = page.after_updated.unwrap_or(since);
+        sqlx::query_as!(
+            PatientRow,
+            r#"SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
+                      address_line2, address_city, address_region, address_postal_code, address_country,
+                      created_at, updated_at
+               FROM patients
+               WHERE organization_id = $1
+                 AND ($2::text IS NULL OR search_text ILIKE $2 OR search_text ILIKE $3::text)
+                 AND ($4::text IS NULL OR lower(email) = lower($4))
+                 AND ($5::text IS NULL OR phone = $5)
+                 AND ($6::date IS NULL OR date_of_birth = $6)
+                 AND ($7::text IS NULL OR external_id = $7)
+                 AND updated_at >= $8 AND (updated_at, id) > ($9, $10)
+               ORDER BY updated_at, id
+               LIMIT $11"#,
+            org,
+            f.search,
+            f.search_word,
+            f.email,
+            f.phone,
+            f.date_of_birth,
+            f.external_id,
+            since,
+            after_updated,
+            page.after_id,
+            page.fetch(),
+        )
+        .fetch_all(&state.db)
+        .await?
+    } else {
+        sqlx::query_as!(
+            PatientRow,
+            r#"SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
+                      address_line2, address_city, address_region, address_postal_code, address_country,
+                      created_at, updated_at
+               FROM patients
+               WHERE organization_id = $1
+                 AND ($2::text IS NULL OR search_text ILIKE $2 OR search_text ILIKE $3::text)
+                 AND ($4::text IS NULL OR lower(email) = lower($4))
+                 AND ($5::text IS NULL OR phone = $5)
+                 AND ($6::date IS NULL OR date_of_birth = $6)
+                 AND ($7::text IS NULL OR external_id = $7)
+                 AND id > $8
+               ORDER BY id
+               LIMIT $9"#,
+            org,
+            f.search,
+            f.search_word,
+            f.email,
+            f.phone,
+            f.date_of_birth,
+            f.external_id,
+            page.after_id,
+            page.fetch(),
+        )
+        .fetch_all(&state.db)
+        .await?
+    };
+    let rows: Vec<Patient> = rows.into_iter().map(Patient::from).collect();
+    let page = page.finish(rows, |p| (p.id, p.updated_at));
+    Ok(Json(PatientList { data: page.data, next_cursor: page.next_cursor }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_patterns_escape_and_switch_on_length() {
+        assert_eq!(search_patterns("Ada"), (Some("%ada%".into()), None));
+        assert_eq!(search_patterns("  Grace   HOPPER "), (Some("%grace hopper%".into()), None));
+        assert_eq!(search_patterns("jo"), (Some("jo%".into()), Some("% jo%".into())));
+        assert_eq!(search_patterns("50%_\\x"), (Some("%50\\%\\_\\\\x%".into()), None));
+        assert_eq!(search_patterns("%"), (Some("\\%%".into()), Some("% \\%%".into())));
+    }
+
+    #[test]
+    fn phone_filter_tolerates_an_unencoded_plus() {
+        let q = PatientListQuery { phone: Some(" 14155550123".into()), ..Default::default() };
+        assert_eq!(Filters::from_query(&q).unwrap().phone.as_deref(), Some("+14155550123"));
+        let q = PatientListQuery { phone: Some("555-0123".into()), ..Default::default() };
+        assert!(Filters::from_query(&q).is_err());
+    }
+}

@@ -1,0 +1,49 @@
+//! Patients: list and search, view, create, partial update.
+
+pub mod input;
+pub mod list;
+pub mod model;
+pub mod validate;
+pub mod write;
+
+use axum::extract::State;
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use crate::auth::permissions::ReadPatients;
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Auth, Path};
+use crate::state::AppState;
+pub use model::{Patient, Sex};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list::list_patients, write::create_patient))
+        .routes(routes!(get_patient, write::update_patient))
+}
+
+/// Get a patient
+#[utoipa::path(
+    get,
+    path = "/patients/{id}",
+    tag = "Patients",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("READ_PATIENTS"))),
+    params(("id" = i64, Path, description = "Patient id")),
+    responses(
+        (status = 200, description = "The patient", body = Patient),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks READ_PATIENTS", body = ErrorBody),
+        (status = 404, description = "No such patient in this organization", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+async fn get_patient(
+    auth: Auth<ReadPatients>,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Patient>, ApiError> {
+    let mut conn = state.db.acquire().await?;
+    let patient = model::fetch(&mut conn, auth.organization_id, id).await?;
+    patient.map(Json).ok_or(ApiError::NotFound("Patient"))
+}

@@ -1,0 +1,92 @@
+//! `POST /patients` and `PATCH /patients/{id}`.
+
+use super::input::{NewPatient, PatientPatch};
+use super::model::{self, Patient};
+use super::validate::latest_birth_date;
+use crate::auth::permissions::WritePatients;
+use crate::db::tx::Tx;
+use crate::events::{self, EventType};
+use crate::http::error::{ApiError, ErrorBody};
+use crate::http::extract::{Auth, Json, Path};
+use crate::http::response::Created;
+
+/// Create a patient
+///
+/// Returns `201` with the patient and `Location: /api/v1/patients/{id}`, and records the event
+/// `patient.created`. An `externalId` already used in the organization is `409 conflict`.
+#[utoipa::path(
+    post,
+    path = "/patients",
+    tag = "Patients",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("WRITE_PATIENTS"))),
+    request_body = NewPatient,
+    responses(
+        (status = 201, description = "Created", body = Patient,
+         headers(("Location" = String, description = "/api/v1/patients/{id}"))),
+        (status = 400, description = "Malformed JSON or invalid fields, with `details`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
+        (status = 409, description = "`conflict`: the externalId is taken; or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn create_patient(
+    auth: Auth<WritePatients>,
+    mut tx: Tx,
+    Json(body): Json<NewPatient>,
+) -> Result<Created<Patient>, ApiError> {
+    let fields = body.validate(latest_birth_date())?;
+    let patient = model::insert(&mut tx, auth.organization_id, &fields).await.map_err(model::map_write_error)?;
+    events::record(&mut tx, auth.organization_id, EventType::PatientCreated, &patient).await?;
+    tracing::info!(patient_id = patient.id, "patient created");
+    Ok(Created { location: patient.location(), body: patient })
+}
+
+/// Update a patient
+///
+/// Only the fields sent change; an explicit `null` clears an optional field (`firstName`,
+/// `lastName` and `sex` cannot be cleared). `address` is merged field by field;
+/// `"address": null` clears all of it. Records `patient.updated` when something changed; a
+/// PATCH that changes nothing returns the patient as it is (`200`), records no event and
+/// leaves `updatedAt` alone.
+#[utoipa::path(
+    patch,
+    path = "/patients/{id}",
+    tag = "Patients",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("WRITE_PATIENTS"))),
+    params(("id" = i64, Path, description = "Patient id")),
+    request_body = PatientPatch,
+    responses(
+        (status = 200, description = "The patient after the update", body = Patient),
+        (status = 400, description = "Malformed JSON or invalid fields, with `details`", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
+        (status = 404, description = "No such patient in this organization", body = ErrorBody),
+        (status = 409, description = "`conflict`: the externalId is taken; or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn update_patient(
+    auth: Auth<WritePatients>,
+    mut tx: Tx,
+    Path(id): Path<i64>,
+    Json(patch): Json<PatientPatch>,
+) -> Result<axum::Json<Patient>, ApiError> {
+    let org = auth.organization_id;
+    let current = model::fetch_for_update(&mut tx, org, id).await?.ok_or(ApiError::NotFound("Patient"))?;
+    let before = current.fields();
+    let after = patch.apply(before.clone(), latest_birth_date())?;
+    if after == before {
+        return Ok(axum::Json(current));
+    }
+    let patient = model::update(&mut tx, org, id, &after).await.map_err(model::map_write_error)?;
+    events::record(&mut tx, org, EventType::PatientUpdated, &patient).await?;
+    tracing::info!(patient_id = id, "patient updated");
+    Ok(axum::Json(patient))
+}
