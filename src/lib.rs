@@ -8,6 +8,7 @@ pub mod background;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod events;
 pub mod http;
 pub mod server;
