@@ -51,10 +51,9 @@ fn v6_blocked(ip: Ipv6Addr) -> bool {
     if s[0] & 0xE000 != 0x2000 {
         return true;
     }
-    (s[0] == 0x2001 && s[1] < 0x0200)           // 2001::/23 IETF (Teredo, benchmarking, ORCHID)
-        || (s[0] == 0x2001 && s[1] == 0x0db8)   // 2001:db8::/32 documentation
-        || s[0] == 0x2002                       // 2002::/16 6to4 (embeds any IPv4)
-        || (s[0] == 0x3fff && s[1] < 0x1000) // 3fff::/20 documentation
+    // 2001::/23 IETF protocol assignments (Teredo, benchmarking, ORCHID), 2001:db8::/32 and
+    // 3fff::/20 documentation, 2002::/16 6to4 (embeds any IPv4).
+    (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8)) || s[0] == 0x2002 || (s[0] == 0x3fff && s[1] < 0x1000)
 }
 
 /// Why a URL is not acceptable as a webhook destination (the message is shown to the client).

