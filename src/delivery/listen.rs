@@ -9,7 +9,7 @@ use sqlx::PgPool;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::worker::Backoff;
+use super::dispatcher::Backoff;
 use crate::events::NOTIFY_CHANNEL;
 
 pub async fn forward(db: PgPool, wake: Arc<Notify>, stop: CancellationToken) {

@@ -1,9 +1,10 @@
-//! Webhook delivery: the dispatcher that sends each pending delivery, signed, with retries and
-//! dead letters (`worker`), the SSRF-safe HTTP client (`client`, `guard`), the signature
-//! schemes (`signing`), the retry schedule (`retry`), the LISTEN wake-up (`listen`) and the
-//! event log's retention (`retention`).
+//! Webhook delivery: one step — claim with a lease, attempt, record — (`worker`), the loop that
+//! runs many at once (`dispatcher`), woken by LISTEN (`listen`); the SSRF-safe HTTP client
+//! (`client`, `guard`), the signature schemes (`signing`), the retry schedule (`retry`), and
+//! the event log's 30-day retention (`retention`).
 
 pub mod client;
+mod dispatcher;
 pub mod guard;
 mod listen;
 pub mod retention;
