@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clinic;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod events;
 pub mod http;
 pub mod server;

@@ -1,9 +1,156 @@
-//! (to be written)
+//! The organization's event log (MANAGE_WEBHOOKS): every event as it was delivered, kept for
+//! 30 days (`crate::delivery::retention`).
 
+use axum::extract::State;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
 
+use crate::auth::permissions::ManageWebhooks;
+use crate::events::{self, Event, EventType};
+use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::http::extract::{Auth, Path, Query};
+use crate::http::pagination::PageRequest;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(get_event))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListEventsQuery {
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    #[param(value_type = Option<EventType>)]
+    pub event_type: Option<String>,
+    /// Only events created at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of events.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventList {
+    pub data: Vec<Event>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+struct EventRow {
+    id: Uuid,
+    event_type: String,
+    created_at: DateTime<Utc>,
+    organization_id: Uuid,
+    data: serde_json::Value,
+    seq: i64,
+}
+
+impl From<EventRow> for Event {
+    fn from(r: EventRow) -> Self {
+        Event {
+            id: events::public_id(r.id),
+            event_type: r.event_type,
+            created_at: r.created_at,
+            organization_id: r.organization_id,
+            data: r.data,
+        }
+    }
+}
+
+/// List events
+///
+/// The organization's events of the last 30 days in the order they were created, exactly as
+/// they were delivered. Events are immutable, so there is no `updatedSince`.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "Events",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
+    params(ListEventsQuery),
+    responses(
+        (status = 200, description = "One page of events", body = EventList),
+        (status = 400, description = "Invalid parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn list_events(
+    auth: Auth<ManageWebhooks>,
+    State(state): State<AppState>,
+    Query(query): Query<ListEventsQuery>,
+) -> ApiResult<Json<EventList>> {
+    let event_type = match query.event_type.as_deref() {
+        None => None,
+        Some(t) => Some(EventType::parse(t).ok_or_else(|| ApiError::validation("type", "unknown event type"))?),
+    };
+    // Ordered by (createdAt, seq): the page request's (timestamp, id) keyset, anchored at `from`.
+    let from = query.from.unwrap_or(DateTime::UNIX_EPOCH);
+    let page = PageRequest::new(query.limit, query.cursor.as_deref(), Some(from))?;
+    let after_created = page.after_updated.unwrap_or(from);
+    let rows = sqlx::query_as!(
+        EventRow,
+        r#"SELECT id, type AS event_type, created_at, organization_id, data, seq
+           FROM events
+           WHERE organization_id = $1 AND ($2::text IS NULL OR type = $2)
+             AND created_at >= $3 AND (created_at, seq) > ($4, $5)
+           ORDER BY created_at, seq LIMIT $6"#,
+        auth.organization_id,
+        event_type.map(EventType::as_str),
+        from,
+        after_created,
+        page.after_id,
+        page.fetch()
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let page = page.finish(rows, |r| (r.seq, r.created_at));
+    Ok(Json(EventList { data: page.data.into_iter().map(Event::from).collect(), next_cursor: page.next_cursor }))
+}
+
+/// Get an event
+#[utoipa::path(
+    get,
+    path = "/events/{id}",
+    tag = "Events",
+    security(("ApiKey" = [])),
+    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
+    params(("id" = String, Path, description = "Event id, `evt_<uuid>`")),
+    responses(
+        (status = 200, description = "The event, exactly as delivered", body = Event),
+        (status = 401, description = "Missing or invalid key", body = ErrorBody),
+        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
+        (status = 404, description = "No such event in this organization (or purged after 30 days)", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn get_event(
+    auth: Auth<ManageWebhooks>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Event>> {
+    let id = events::parse_public_id(&id).ok_or(ApiError::NotFound("Event"))?;
+    let row = sqlx::query_as!(
+        EventRow,
+        "SELECT id, type AS event_type, created_at, organization_id, data, seq
+         FROM events WHERE organization_id = $1 AND id = $2",
+        auth.organization_id,
+        id
+    )
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or(ApiError::NotFound("Event"))?;
+    Ok(Json(row.into()))
 }

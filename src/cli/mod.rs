@@ -6,6 +6,7 @@ mod clinic;
 mod database;
 mod keys;
 mod serve;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Run the API and the webhook dispatcher.
     Serve,
+    /// Run only the webhook dispatcher (and the event log purge), until SIGTERM.
+    Worker,
     /// Apply database migrations.
     Migrate,
     /// Manage organizations.
@@ -75,6 +78,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve::run(config).await,
+            Command::Worker => worker::run(config).await,
             Command::Migrate => database::migrate_only(&config).await,
             Command::Org { command } => keys::org(&config, command).await,
             Command::Key { command } => keys::key(&config, command).await,

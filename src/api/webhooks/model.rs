@@ -1,0 +1,258 @@
+//! Webhook subscriptions and deliveries as the API shows them, and the reads shared by routes.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgExecutor;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::events::{self, EventType};
+use crate::http::pagination::Page;
+
+/// A webhook subscription. The signing secret is never part of it (see `WebhookWithSecret`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    #[schema(example = 1)]
+    pub id: i64,
+    #[schema(example = "https://example.com/hooks/klinivo")]
+    pub url: String,
+    /// The event types delivered to this subscription.
+    #[schema(value_type = Vec<SubscribableEventType>, example = json!(["appointment.scheduled", "appointment.cancelled"]))]
+    pub events: Vec<String>,
+    #[schema(example = "Calendar sync")]
+    pub description: Option<String>,
+    /// A disabled subscription gets no new deliveries; its pending ones wait until it is enabled.
+    pub enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A subscription with its signing secret: returned only on creation and on rotate-secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    /// The signing secret (`whsec_` + base64 of 32 random bytes). Shown only in this response.
+    #[schema(example = "whsec_plJ3nmyCDGBKInavdOK15jsl+uCR5aGQKbGBCDFZnGg=")]
+    pub secret: String,
+}
+
+/// One page of webhook subscriptions.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookList {
+    pub data: Vec<Webhook>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page<Webhook>> for WebhookList {
+    fn from(page: Page<Webhook>) -> Self {
+        WebhookList { data: page.data, next_cursor: page.next_cursor }
+    }
+}
+
+/// An event type a subscription can select: every type except `webhook.test`, which only the
+/// test endpoint sends.
+pub struct SubscribableEventType;
+
+impl SubscribableEventType {
+    pub fn all() -> impl Iterator<Item = EventType> {
+        EventType::ALL.into_iter().filter(|t| *t != EventType::WebhookTest)
+    }
+}
+
+impl utoipa::PartialSchema for SubscribableEventType {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("An event type a subscription can select (every type except `webhook.test`)."))
+            .enum_values(Some(SubscribableEventType::all().map(EventType::as_str)))
+            .into()
+    }
+}
+
+impl ToSchema for SubscribableEventType {}
+
+/// The state of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// A 2xx answer was received.
+    Succeeded,
+    /// Every attempt of its cycle failed; redeliver or recover to try again.
+    DeadLetter,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Succeeded => "succeeded",
+            DeliveryStatus::DeadLetter => "dead_letter",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::DeadLetter]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+
+    /// The one definition of who may be re-queued (a fresh attempt cycle): finished
+    /// deliveries. A pending one is already queued.
+    pub const REQUEUEABLE: [DeliveryStatus; 2] = [DeliveryStatus::Succeeded, DeliveryStatus::DeadLetter];
+
+    pub fn requeueable_names() -> Vec<String> {
+        DeliveryStatus::REQUEUEABLE.iter().map(|s| s.as_str().to_string()).collect()
+    }
+}
+
+/// One event sent (or to be sent) to one subscription.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    #[schema(example = 42)]
+    pub id: i64,
+    #[schema(example = 1)]
+    pub webhook_id: i64,
+    #[schema(example = "evt_6c1f0e56-2d7b-4a4e-9a53-1c1a0f6f3f1e")]
+    pub event_id: String,
+    #[schema(value_type = EventType, example = "appointment.confirmed")]
+    pub event_type: String,
+    #[schema(value_type = DeliveryStatus, example = "pending")]
+    pub status: String,
+    /// Attempts made so far, over every cycle.
+    #[schema(example = 1)]
+    pub attempts: i32,
+    /// When the next attempt is due; `null` unless pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The HTTP status of the last attempt, `null` if none was received.
+    #[schema(example = 503)]
+    pub last_status_code: Option<i32>,
+    /// Why the last attempt failed (`HTTP 503`, `timeout after 10000 ms`, `connection refused`,
+    /// `blocked address: …`); `null` after a success.
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A delivery with the record of every attempt.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryDetail {
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// Every attempt, oldest first.
+    pub attempt_log: Vec<Attempt>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Attempt {
+    /// 1 for the first attempt; numbering continues across redeliveries.
+    pub attempt: i32,
+    /// When the request was sent.
+    pub at: DateTime<Utc>,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    /// Time until the response (or the failure).
+    pub duration_ms: i32,
+}
+
+/// One page of deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryList {
+    pub data: Vec<Delivery>,
+    /// Pass as `cursor` to get the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<Page<Delivery>> for DeliveryList {
+    fn from(page: Page<Delivery>) -> Self {
+        DeliveryList { data: page.data, next_cursor: page.next_cursor }
+    }
+}
+
+/// A delivery as read from the database (joined with its event's type).
+pub struct DeliveryRow {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<DeliveryRow> for Delivery {
+    fn from(r: DeliveryRow) -> Self {
+        let pending = r.status == DeliveryStatus::Pending.as_str();
+        Delivery {
+            id: r.id,
+            webhook_id: r.webhook_id,
+            event_id: events::public_id(r.event_id),
+            event_type: r.event_type,
+            status: r.status,
+            attempts: r.attempts,
+            next_attempt_at: pending.then_some(r.next_attempt_at),
+            last_status_code: r.last_status_code,
+            last_error: r.last_error,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// One subscription of the organization.
+pub async fn fetch_webhook(db: impl PgExecutor<'_>, org: Uuid, id: i64) -> Result<Option<Webhook>, sqlx::Error> {
+    sqlx::query_as!(
+        Webhook,
+        "SELECT id, url, events, description, enabled, created_at, updated_at
+         FROM webhook_subscriptions WHERE organization_id = $1 AND id = $2",
+        org,
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+/// One delivery of a subscription of the organization.
+pub async fn fetch_delivery(
+    db: impl PgExecutor<'_>,
+    org: Uuid,
+    webhook_id: i64,
+    id: i64,
+) -> Result<Option<Delivery>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        DeliveryRow,
+        "SELECT d.id, d.webhook_id, d.event_id, e.type AS event_type, d.status, d.attempts, d.next_attempt_at,
+                d.last_status_code, d.last_error, d.created_at, d.updated_at
+         FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.organization_id = $1 AND d.webhook_id = $2 AND d.id = $3",
+        org,
+        webhook_id,
+        id
+    )
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Delivery::from))
+}
+
+/// Tells every dispatcher (at commit) that deliveries are due now.
+pub async fn notify_dispatchers(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query!("SELECT pg_notify($1, '')", events::NOTIFY_CHANNEL).fetch_one(db).await?;
+    Ok(())
+}

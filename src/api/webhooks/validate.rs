@@ -1,0 +1,110 @@
+//! Request bodies of the subscription endpoints and their validation.
+
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use super::model::SubscribableEventType;
+use crate::delivery::guard;
+use crate::events::EventType;
+use crate::http::error::{ApiError, FieldError};
+
+pub const MAX_DESCRIPTION: usize = 500;
+
+/// A new subscription.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// `https://` and public; `http://` and internal addresses only when the server allows
+    /// private destinations (development).
+    #[schema(example = "https://example.com/hooks/klinivo")]
+    pub url: String,
+    /// At least one event type.
+    #[schema(value_type = Vec<SubscribableEventType>, example = json!(["appointment.scheduled", "appointment.cancelled"]))]
+    pub events: Vec<String>,
+    /// Up to 500 characters.
+    #[schema(example = "Calendar sync")]
+    pub description: Option<String>,
+    /// Default `true`.
+    pub enabled: Option<bool>,
+}
+
+/// A partial update: only the fields sent change; `description: null` clears it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateWebhook {
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = String, required = false, example = "https://example.com/hooks/klinivo")]
+    pub url: Option<Option<String>>,
+    /// Replaces the list; at least one event type.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Vec<SubscribableEventType>, required = false)]
+    pub events: Option<Option<Vec<String>>>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = bool, required = false)]
+    pub enabled: Option<Option<bool>>,
+}
+
+/// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// The checked event list: known, subscribable, de-duplicated (first occurrence kept).
+pub fn event_types(events: &[String], problems: &mut Vec<FieldError>) -> Vec<String> {
+    if events.is_empty() {
+        problems.push(FieldError::new("events", "must list at least one event type"));
+    }
+    let mut out: Vec<String> = Vec::new();
+    for (i, name) in events.iter().enumerate() {
+        match EventType::parse(name) {
+            Some(EventType::WebhookTest) => problems.push(FieldError::new(
+                format!("events[{i}]"),
+                "webhook.test is sent only by the test endpoint and cannot be subscribed to",
+            )),
+            Some(t) => {
+                if !out.iter().any(|o| o == t.as_str()) {
+                    out.push(t.as_str().to_string());
+                }
+            }
+            None => {
+                let known: Vec<&str> = SubscribableEventType::all().map(EventType::as_str).collect();
+                problems.push(FieldError::new(
+                    format!("events[{i}]"),
+                    format!("unknown event type {name:?}; known: {}", known.join(", ")),
+                ));
+            }
+        }
+    }
+    out
+}
+
+pub fn description(description: &Option<String>, problems: &mut Vec<FieldError>) {
+    if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
+        problems.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION} characters")));
+    }
+}
+
+pub fn not_null<T>(field: &str, value: &Option<Option<T>>, problems: &mut Vec<FieldError>) {
+    if matches!(value, Some(None)) {
+        problems.push(FieldError::new(field, "cannot be null"));
+    }
+}
+
+/// Field problems first (`validation_error`), then the destination (`invalid_webhook_url`).
+pub fn finish(problems: Vec<FieldError>) -> Result<(), ApiError> {
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::from_details(problems))
+    }
+}
+
+/// Checks a destination against the contract's URL rules; returns it trimmed, as stored.
+pub async fn destination(url: &str, allow_private: bool) -> Result<String, ApiError> {
+    guard::check_destination(url, allow_private).await.map_err(|e| ApiError::InvalidWebhookUrl(e.0))?;
+    Ok(url.trim().to_string())
+}

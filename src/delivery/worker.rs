@@ -1,0 +1,305 @@
+//! One delivery step: claim, attempt, record (the loop that runs many is `dispatcher`).
+//!
+//! `claim_batch` leases due deliveries (`FOR UPDATE SKIP LOCKED`, `locked_until` as the lease)
+//! in a statement of its own; `deliver` makes the HTTP attempt with no transaction open, then
+//! records the attempt and its outcome in one transaction, guarded by the lease it claimed.
+//! A process killed at any point leaves at most a lease behind, which expires; two instances
+//! never hold one lease, and an attempt always ends before its lease does.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::client::{self, Outcome, WebhookClient};
+use super::retry::{self, AfterFailure};
+use super::signing;
+use crate::config::Config;
+use crate::events::{self, Event};
+use crate::http::layers::metrics::Metrics;
+
+/// Time left after an attempt's timeout, within its lease, to record the outcome.
+const LEASE_MARGIN: Duration = Duration::from_secs(5);
+/// An attempt must end at least this long before its lease does.
+const LEASE_SAFETY: Duration = Duration::from_secs(1);
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub timeout: Duration,
+    pub retry_unit: Duration,
+    pub allow_private: bool,
+    /// Deliveries in flight at once, per process.
+    pub concurrency: usize,
+    /// Checked for due work at least this often, even without a notification.
+    pub poll_interval: Duration,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Settings {
+        Settings {
+            timeout: config.webhook_timeout,
+            retry_unit: config.webhook_retry_unit,
+            allow_private: config.webhook_allow_private,
+            concurrency: 64,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+
+    pub fn lease(&self) -> Duration {
+        self.timeout + LEASE_MARGIN
+    }
+}
+
+/// A leased delivery with everything its attempt needs. (No `Debug`: it holds the secret.)
+pub struct Claimed {
+    pub id: i64,
+    pub organization_id: Uuid,
+    pub webhook_id: i64,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub event_created_at: DateTime<Utc>,
+    pub event_data: serde_json::Value,
+    pub url: String,
+    pub secret: String,
+    pub attempts: i32,
+    pub cycle_attempts: i32,
+    /// The lease as the database holds it; the outcome is written only while it is unchanged.
+    pub locked_until: DateTime<Utc>,
+    /// The lease's end on this process's clock (measured from before the claim was sent).
+    pub deadline: Instant,
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    NothingDue,
+    Succeeded,
+    /// Failed; scheduled for another attempt.
+    Retrying,
+    /// Failed for the last time in its cycle; moved to the dead letters.
+    DeadLettered,
+    /// Lease released without an attempt (too little lease left, or shutting down).
+    Released,
+    /// The lease ran out (or the delivery was deleted) before the outcome could be written.
+    LeaseLost,
+}
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    pub(super) db: PgPool,
+    client: WebhookClient,
+    pub(super) settings: Arc<Settings>,
+    pub(super) metrics: Arc<Metrics>,
+    /// Woken by LISTEN, and by each finished attempt (a retry may now be due sooner).
+    pub(super) wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    pub fn new(db: PgPool, settings: Settings, metrics: Arc<Metrics>) -> Result<Dispatcher, reqwest::Error> {
+        let client = WebhookClient::new(settings.timeout, settings.allow_private)?;
+        Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake: Arc::new(Notify::new()) })
+    }
+
+    /// Leases up to `limit` due deliveries of enabled subscriptions, oldest due first.
+    pub async fn claim_batch(&self, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
+        let lease = self.settings.lease();
+        let started = Instant::now();
+        let rows = sqlx::query!(
+            r#"WITH due AS (
+                   SELECT d.id FROM webhook_deliveries d
+                   JOIN webhook_subscriptions s ON s.id = d.webhook_id
+                   WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                     AND (d.locked_until IS NULL OR d.locked_until < now()) AND s.enabled
+                   ORDER BY d.next_attempt_at, d.id
+                   LIMIT $1
+                   FOR UPDATE OF d SKIP LOCKED
+               )
+               UPDATE webhook_deliveries d
+               SET locked_until = clock_timestamp() + make_interval(secs => $2)
+               FROM due, events e, webhook_subscriptions s
+               WHERE d.id = due.id AND e.id = d.event_id AND s.id = d.webhook_id
+               RETURNING d.id, d.organization_id, d.webhook_id, d.event_id, e.type AS event_type,
+                         e.created_at AS event_created_at, e.data AS event_data, s.url, s.secret,
+                         d.attempts, d.cycle_attempts, d.locked_until AS "locked_until!""#,
+            limit,
+            lease.as_secs_f64(),
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let deadline = started + lease;
+        Ok(rows
+            .into_iter()
+            .map(|r| Claimed {
+                id: r.id,
+                organization_id: r.organization_id,
+                webhook_id: r.webhook_id,
+                event_id: r.event_id,
+                event_type: r.event_type,
+                event_created_at: r.event_created_at,
+                event_data: r.event_data,
+                url: r.url,
+                secret: r.secret,
+                attempts: r.attempts,
+                cycle_attempts: r.cycle_attempts,
+                locked_until: r.locked_until,
+                deadline,
+            })
+            .collect())
+    }
+
+    /// Claims one due delivery and attempts it: the whole worker in one step (tests drive it).
+    pub async fn try_deliver_one(&self) -> Result<Step, sqlx::Error> {
+        match self.claim_batch(1).await?.pop() {
+            None => Ok(Step::NothingDue),
+            Some(claimed) => self.deliver(claimed).await,
+        }
+    }
+
+    /// Makes one attempt of a claimed delivery and records it with its outcome.
+    pub async fn deliver(&self, claimed: Claimed) -> Result<Step, sqlx::Error> {
+        let left = claimed.deadline.saturating_duration_since(Instant::now()).saturating_sub(LEASE_SAFETY);
+        let timeout = self.settings.timeout.min(left);
+        if timeout < Duration::from_millis(100).min(self.settings.timeout) {
+            self.release(&claimed).await?;
+            return Ok(Step::Released);
+        }
+        let event = Event {
+            id: events::public_id(claimed.event_id),
+            event_type: claimed.event_type.clone(),
+            created_at: claimed.event_created_at,
+            organization_id: claimed.organization_id,
+            data: claimed.event_data.clone(),
+        };
+        let body = event.body();
+        let at = Utc::now();
+        let timestamp = at.timestamp();
+        let signatures = signing::sign(&claimed.secret, &event.id, timestamp, &body);
+        let headers = client::headers(&[
+            ("x-klinivo-signature", signatures.klinivo),
+            ("x-klinivo-event", event.event_type.clone()),
+            ("x-klinivo-event-id", event.id.clone()),
+            ("x-klinivo-delivery-id", claimed.id.to_string()),
+            ("x-klinivo-attempt", (claimed.attempts + 1).to_string()),
+            ("webhook-id", event.id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signatures.standard),
+        ]);
+        let outcome = self.client.post(&claimed.url, headers, body, timeout).await;
+        self.metrics.incr("klinivo_webhook_attempts_total", 1);
+        if !outcome.succeeded() {
+            self.metrics.incr("klinivo_webhook_attempts_failed_total", 1);
+        }
+        let step = self.record_persistently(&claimed, at, &outcome).await?;
+        match step {
+            Step::Succeeded => self.metrics.incr("klinivo_webhook_deliveries_succeeded_total", 1),
+            Step::DeadLettered => self.metrics.incr("klinivo_webhook_deliveries_dead_lettered_total", 1),
+            Step::LeaseLost => self.metrics.incr("klinivo_webhook_leases_lost_total", 1),
+            _ => {}
+        }
+        tracing::debug!(
+            delivery_id = claimed.id,
+            webhook_id = claimed.webhook_id,
+            attempt = claimed.attempts + 1,
+            status_code = outcome.status_code,
+            outcome = ?step,
+            "webhook attempt"
+        );
+        // A retry may now be due sooner than the loop planned to look.
+        self.wake.notify_one();
+        Ok(step)
+    }
+
+    /// Records the outcome, retrying through a brief database outage. If the database stays
+    /// away, the lease expires and the delivery is attempted again: at least once.
+    async fn record_persistently(
+        &self,
+        c: &Claimed,
+        at: DateTime<Utc>,
+        outcome: &Outcome,
+    ) -> Result<Step, sqlx::Error> {
+        let give_up = Instant::now() + self.settings.lease();
+        let mut pause = Duration::from_millis(100);
+        loop {
+            match self.record(c, at, outcome).await {
+                Ok(step) => return Ok(step),
+                Err(e) if Instant::now() + pause < give_up => {
+                    tracing::warn!(delivery_id = c.id, error = %e, "cannot record a webhook attempt yet; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// The attempt and the delivery's new state, in one transaction.
+    async fn record(&self, c: &Claimed, at: DateTime<Utc>, outcome: &Outcome) -> Result<Step, sqlx::Error> {
+        let (status, retry_in, step) = if outcome.succeeded() {
+            ("succeeded", None, Step::Succeeded)
+        } else {
+            match retry::after_failure(c.cycle_attempts + 1, self.settings.retry_unit) {
+                AfterFailure::RetryIn(delay) => ("pending", Some(delay.as_secs_f64()), Step::Retrying),
+                AfterFailure::DeadLetter => ("dead_letter", None, Step::DeadLettered),
+            }
+        };
+        let status_code = outcome.status_code.map(i32::from);
+        let duration_ms = i32::try_from(outcome.duration.as_millis()).unwrap_or(i32::MAX);
+        // One statement, so one transaction: the attempt, the delivery's new state (only while
+        // our lease holds) and, after the last retry, its dead letter.
+        let updated = sqlx::query_scalar!(
+            r#"WITH updated AS (
+                   UPDATE webhook_deliveries
+                   SET attempts = attempts + 1, cycle_attempts = cycle_attempts + 1, status = $2,
+                       next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at
+                                              ELSE clock_timestamp() + make_interval(secs => $3::float8) END,
+                       locked_until = NULL, last_status_code = $4, last_error = $5
+                   WHERE id = $1 AND locked_until = $6
+                   RETURNING id, organization_id, webhook_id, event_id, attempts
+               ), attempt AS (
+                   -- Every attempt is kept, even one whose lease was lost meanwhile.
+                   INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
+                   SELECT $1, $7, $8, $4, $5, $9 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)
+               ), dead AS (
+                   INSERT INTO webhook_dead_letters (delivery_id, organization_id, webhook_id, event_id, attempts,
+                                                     last_status_code, last_error)
+                   SELECT id, organization_id, webhook_id, event_id, attempts, $4, $5 FROM updated
+                   WHERE $2 = 'dead_letter'
+                   ON CONFLICT (delivery_id) DO UPDATE
+                   SET attempts = EXCLUDED.attempts, last_status_code = EXCLUDED.last_status_code,
+                       last_error = EXCLUDED.last_error, dead_lettered_at = now()
+               )
+               SELECT count(*) AS "updated!" FROM updated"#,
+            c.id,
+            status,
+            retry_in,
+            status_code,
+            outcome.error.as_deref(),
+            c.locked_until,
+            c.attempts + 1,
+            at,
+            duration_ms,
+        )
+        .fetch_one(&self.db)
+        .await?;
+        if updated == 0 {
+            tracing::warn!(delivery_id = c.id, "webhook lease lost before the outcome was recorded");
+            return Ok(Step::LeaseLost);
+        }
+        Ok(step)
+    }
+
+    /// Gives a claimed delivery back without attempting it.
+    pub async fn release(&self, c: &Claimed) -> Result<(), sqlx::Error> {
+        sqlx::query!(
+            "UPDATE webhook_deliveries SET locked_until = NULL WHERE id = $1 AND locked_until = $2",
+            c.id,
+            c.locked_until
+        )
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+}
