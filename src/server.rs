@@ -16,6 +16,8 @@ use crate::state::AppState;
 
 /// A slow client must send its request headers within this.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request line and headers larger than this are refused (`431`).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -67,6 +69,7 @@ async fn serve_http(app: axum::Router, listener: TcpListener, shutdown: Cancella
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_header_size(MAX_HEADER_BYTES)
             .keep_alive(true)
             .serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let conn = graceful.watch(conn);

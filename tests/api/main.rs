@@ -4,6 +4,7 @@
 mod helpers;
 
 mod appointments;
+mod audit;
 mod availability;
 mod clinic;
 mod consultations;
@@ -14,5 +15,6 @@ mod openapi;
 mod patients;
 mod process;
 mod rate_limit;
+mod security;
 mod tenancy;
 mod webhooks;

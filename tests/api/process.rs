@@ -60,7 +60,7 @@ pub async fn wait_exit(child: &mut Child, within: Duration) -> std::process::Exi
     }
 }
 
-fn stdout_lines(out: &Output) -> Vec<String> {
+pub fn stdout_lines(out: &Output) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
 }
 
@@ -172,6 +172,10 @@ async fn sigterm_stops_the_server_and_exits_zero() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Drain stderr while the server runs, so it never blocks on a full pipe.
+    let stderr = child.stderr.take().unwrap();
+    let reader =
+        std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<String>>());
     wait_healthy(port, &mut child).await;
     // Requests in flight while the signal arrives still complete.
     let client = reqwest::Client::new();
@@ -191,7 +195,7 @@ async fn sigterm_stops_the_server_and_exits_zero() {
             assert_eq!(code, 200);
         }
     }
-    let logs: Vec<String> = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok).collect();
+    let logs = reader.join().unwrap();
     assert!(logs.iter().any(|l| l.contains("shutdown complete")), "{logs:?}");
     for line in &logs {
         assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "not a JSON log line: {line}");
