@@ -201,10 +201,10 @@ fn add_operator_endpoints(paths: &mut Map<String, Value>) {
 fn data_schema(event: EventType, schemas: &Value) -> Value {
     let name = match event {
         EventType::PatientCreated | EventType::PatientUpdated => "Patient",
-        EventType::ConsultationEnded => "Consultation",
+        EventType::ConsultationEnded => "ConsultationDetail",
         EventType::SoapNoteCreated => "SoapNote",
         EventType::IntakeStarted | EventType::IntakeCompleted => "IntakeForm",
-        EventType::WebhookTest => "",
+        EventType::WebhookTest => "Webhook",
         _ => "Appointment",
     };
     if !name.is_empty() && schemas.get(name).is_some() {
