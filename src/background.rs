@@ -11,6 +11,11 @@ use crate::state::AppState;
 pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(auth::last_used_flusher(state.clone(), stop.clone())),
+        tokio::spawn(crate::http::layers::key_cache::listen_for_key_changes(
+            state.auth.cache.clone(),
+            state.db.clone(),
+            stop.clone(),
+        )),
         tokio::spawn(state.audit.clone().run_writer(state.db.clone(), stop.clone())),
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
         tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),

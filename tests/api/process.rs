@@ -152,8 +152,11 @@ async fn cli_prints_only_ids_and_keys_on_stdout() {
     }
     let out = run(&["key", "revoke", &key[..11]]);
     assert!(out.status.success());
-    let r = app.request_as(&key, reqwest::Method::GET, "/health").send().await.unwrap();
-    expect_error(r, 401, "invalid_api_key").await;
+    let refused = eventually(Duration::from_secs(3), || async {
+        app.request_as(&key, reqwest::Method::GET, "/health").send().await.unwrap().status() == 401
+    })
+    .await;
+    assert!(refused, "a revoked key is still accepted");
     let out = run(&["key", "revoke", "kv_nosuchk"]);
     assert!(!out.status.success());
 }

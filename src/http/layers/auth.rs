@@ -1,10 +1,13 @@
 //! Authentication fused with rate limiting.
 //!
-//! `X-API-Key` → shape and checksum (no database) → SHA-256 → one statement that finds the live
-//! key *and* counts the request in its one-minute window (`auth::store::authenticate_and_count`).
-//! Because every request consults the database, a revoked or expired key is refused at once on
-//! every instance, and the window's budget is shared by all instances. A key already over its
-//! limit is turned away from memory until its window resets. Failed authentications are never
+//! `X-API-Key` → shape and checksum (no database) → SHA-256 → the key cache, else one statement
+//! that finds the live key *and* leases part of its one-minute window's budget
+//! (`auth::store::authenticate_and_lease`). The budget lives in one counter row shared by all
+//! instances, so together they never grant more than the limit; small limits lease one request
+//! at a time (an exact shared counter), large ones up to 100, sparing the round trip. A cached key
+//! is trusted for at most a second, and a key change (revocation, expiry) is pushed to every
+//! instance by NOTIFY as it commits (`key_cache`). A key over its limit is turned away from memory
+//! until its window resets. Failed authentications are never
 //! counted against a key, and a per-address throttle bounds what a flood of bad keys can cost:
 //! past the threshold, an address's requests with keys not recently seen valid are refused
 //! without a database lookup, while keys that authenticated recently keep working (so one
@@ -20,6 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
+use super::key_cache::KeyCache;
 use super::rate_limit::{self, Window};
 use crate::auth::{keys, store, AuthenticatedKey, Permission};
 use crate::http::error::ApiError;
@@ -32,8 +36,12 @@ const MAX_TRACKED_ADDRESSES: usize = 100_000;
 const KNOWN_GOOD_SECONDS: i64 = 600;
 const MAX_KNOWN_GOOD: usize = 100_000;
 
+/// The most requests one lease may take from a window's budget.
+pub const MAX_LEASE: i32 = 100;
+
 pub struct Authenticator {
     default_limit: u32,
+    pub cache: std::sync::Arc<KeyCache>,
     /// Keys over their limit: hash → (limit, window end). Only valid keys ever enter.
     over_limit: Mutex<HashMap<[u8; 32], (u32, i64)>>,
     /// `lastUsedAt` values waiting for the next batched write.
@@ -48,6 +56,7 @@ impl Authenticator {
     pub fn new(default_limit: u32) -> Self {
         Authenticator {
             default_limit,
+            cache: Default::default(),
             over_limit: Mutex::new(HashMap::new()),
             last_used: Mutex::new(HashMap::new()),
             failures: Mutex::new((0, HashMap::new())),
@@ -152,6 +161,56 @@ pub async fn last_used_flusher(state: AppState, shutdown: tokio_util::sync::Canc
     let _ = state.auth.flush_last_used(&state.db).await;
 }
 
+/// The database path: find the key and lease budget; `Err` is the response to send.
+async fn lease(
+    state: &AppState,
+    hash: [u8; 32],
+    now: i64,
+    addr: Option<IpAddr>,
+    minute: i64,
+) -> Result<(AuthenticatedKey, Window), Response> {
+    if state.auth.throttled(addr, minute) && !state.auth.is_known_good(&hash, now) {
+        return Err(ApiError::AuthThrottled.into_response());
+    }
+    if let Some(window) = state.auth.cached_over_limit(&hash, now) {
+        return Err(rate_limit::too_many(&window, now));
+    }
+    let default_limit = i32::try_from(state.auth.default_limit).unwrap_or(i32::MAX);
+    let found = store::authenticate_and_lease(&state.db, &hash, default_limit, MAX_LEASE)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let Some(found) = found else {
+        state.auth.record_failure(addr, minute);
+        state.auth.set_known_good(hash, false, now);
+        state.auth.cache.forget(&hash);
+        return Err(ApiError::InvalidApiKey.into_response());
+    };
+    state.auth.set_known_good(hash, true, now);
+    let limit = u32::try_from(found.limit).unwrap_or(u32::MAX);
+    if found.granted <= 0 {
+        let window = Window::after(limit, found.count.max(found.limit), found.window_start);
+        state.auth.remember_over_limit(hash, &window, now);
+        return Err(rate_limit::too_many(&window, now));
+    }
+    let key = AuthenticatedKey {
+        key_id: found.key_id,
+        organization_id: found.organization_id,
+        key_prefix: found.key_prefix,
+        permissions: found.permissions.iter().filter_map(|p| Permission::parse(p)).collect(),
+        rate_limit_per_minute: limit,
+    };
+    let window = state.auth.cache.store(
+        hash,
+        key.clone(),
+        found.expires_at,
+        limit,
+        found.count,
+        found.granted,
+        found.window_start.timestamp(),
+    );
+    Ok((key, window))
+}
+
 /// The client's address, for the failed-authentication throttle and the audit log.
 pub fn client_ip(req: &Request) -> Option<IpAddr> {
     req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
@@ -173,36 +232,14 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         return ApiError::InvalidApiKey.into_response();
     }
     let hash = keys::hash(secret);
-    if state.auth.throttled(addr, minute) && !state.auth.is_known_good(&hash, now) {
-        return ApiError::AuthThrottled.into_response();
-    }
-    if let Some(window) = state.auth.cached_over_limit(&hash, now) {
-        return rate_limit::too_many(&window, now);
-    }
-    let found = match store::authenticate_and_count(&state.db, &hash).await {
-        Ok(found) => found,
-        Err(e) => return ApiError::from(e).into_response(),
+    let (key, window) = match state.auth.cache.take(&hash, Utc::now()) {
+        Some(hit) => hit,
+        None => match lease(&state, hash, now, addr, minute).await {
+            Ok(found) => found,
+            Err(response) => return response,
+        },
     };
-    let Some(found) = found else {
-        state.auth.record_failure(addr, minute);
-        state.auth.set_known_good(hash, false, now);
-        return ApiError::InvalidApiKey.into_response();
-    };
-    state.auth.set_known_good(hash, true, now);
-    let limit = found.rate_limit_per_minute.and_then(|l| u32::try_from(l).ok()).unwrap_or(state.auth.default_limit);
-    let window = Window::after(limit, found.count, found.window_start);
-    if found.count as i64 > limit as i64 {
-        state.auth.remember_over_limit(hash, &window, now);
-        return rate_limit::too_many(&window, now);
-    }
-    state.auth.touch(found.key_id);
-    let key = AuthenticatedKey {
-        key_id: found.key_id,
-        organization_id: found.organization_id,
-        key_prefix: found.key_prefix,
-        permissions: found.permissions.iter().filter_map(|p| Permission::parse(p)).collect(),
-        rate_limit_per_minute: limit,
-    };
+    state.auth.touch(key.key_id);
     tracing::Span::current().record("key_prefix", key.key_prefix.as_str());
     req.extensions_mut().insert(key.clone());
     let mut response = next.run(req).await;

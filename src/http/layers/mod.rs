@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod idempotency;
+pub mod key_cache;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;
