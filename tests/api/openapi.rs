@@ -4,6 +4,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+mod fuzz;
+
 /// Every operation of the contract (API.md), as (method, path).
 pub const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/health"),
