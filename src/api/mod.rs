@@ -23,17 +23,10 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "Klinivo API",
-        version = "1.0.0",
-        description = "The Klinivo public API: patients, providers, locations, schedules, appointments, \
-                       consultations, intake forms and webhooks. Authenticate with the `X-API-Key` header."
-    ),
-    components(schemas(crate::http::error::ErrorBody, crate::http::error::FieldError)),
-    tags(
-        (name = "Health", description = "Check a key"),
-    )
+    info(title = "Klinivo API", version = "1.0.0"),
+    components(schemas(crate::http::error::ErrorBody, crate::http::error::FieldError))
 )]
+// The description and the tags are added by `openapi::finish`.
 struct ApiDoc;
 
 /// Every `/api/v1` route with its OpenAPI description.

@@ -64,8 +64,42 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
         add_operator_endpoints(paths);
     }
     doc["webhooks"] = webhooks(&doc["components"]["schemas"]);
+    doc["tags"] = Value::Array(TAGS.iter().map(|(name, d)| json!({"name": name, "description": d})).collect());
+    doc["info"]["description"] = json!(INTRO);
     doc
 }
+
+/// The tags in reading order, as the docs page and client generators group operations.
+pub const TAGS: &[(&str, &str)] = &[
+    ("Health", "Check a key: which organization and permissions it has."),
+    ("Patients", "Register, find and update patients. `READ_PATIENTS` / `WRITE_PATIENTS`."),
+    ("Locations", "The organization's clinics and their time zones. `READ_PROVIDERS`."),
+    ("Providers", "Clinicians, their weekly working hours and free slots. `READ_PROVIDERS` / `READ_APPOINTMENTS`."),
+    ("Appointments", "Book, confirm, reschedule, cancel, mark no-show. `READ_APPOINTMENTS` / `WRITE_APPOINTMENTS`."),
+    ("Consultations", "A visit in progress: start, SOAP notes, end. `READ_CONSULTATIONS` / `WRITE_CONSULTATIONS`."),
+    ("Prescriptions", "Medications prescribed during consultations. `READ_CONSULTATIONS` / `WRITE_CONSULTATIONS`."),
+    ("Intake forms", "Questionnaires a patient fills in before a visit. `READ_PATIENTS` / `WRITE_PATIENTS`."),
+    ("Webhooks", "Subscriptions, deliveries, redelivery and recovery. `MANAGE_WEBHOOKS`."),
+    ("Events", "The organization's event log (30 days), as webhooks deliver it. `MANAGE_WEBHOOKS`."),
+    ("Audit log", "Who read or changed which record, when, from where. `READ_AUDIT_LOG`."),
+    ("Operations", "Liveness, readiness, metrics, this document. No key."),
+];
+
+const INTRO: &str = "The Klinivo public API: patients, providers, locations, schedules, appointments, \
+consultations, intake forms and webhooks.
+
+- **Authentication:** send your key in the `X-API-Key` header. Each operation names the \
+permission it needs; a key without it gets `403 insufficient_permission`.
+- **Errors:** every non-2xx response is `{\"error\": \"<code>\", \"message\": \"…\"}`; \
+validation errors add `details` naming each field.
+- **Lists:** `limit` (1–200, default 50) and the opaque `cursor` from `nextCursor`, which is \
+`null` on the last page. `updatedSince` orders by `(updatedAt, id)` for incremental sync.
+- **Retries:** `POST` and `PATCH` accept an `Idempotency-Key`; a repeat replays the first \
+response with `Idempotent-Replayed: true`.
+- **Rate limits:** per key and minute; every response carries `X-RateLimit-Limit`, \
+`X-RateLimit-Remaining` and `X-RateLimit-Reset`, and a `429` adds `Retry-After`.
+- **Webhooks:** subscribe to the events under `webhooks`; each delivery is signed \
+(`X-Klinivo-Signature`, and the Standard Webhooks headers).";
 
 /// `list_patients` → `listPatients`: one naming style for generated clients.
 fn camel_case(id: &str) -> String {
