@@ -28,7 +28,7 @@ pub struct NewAppointment {
     #[schema(value_type = Option<DateTime<Utc>>, example = "2026-11-28T15:00:00Z")]
     pub ends_at: Option<String>,
     /// 5–480; either this or `endsAt`.
-    #[schema(example = 30)]
+    #[schema(example = 30, minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i64>,
     /// Free text, ≤ 1000 characters.
     #[schema(example = "Annual check-up")]
@@ -45,6 +45,7 @@ pub struct RescheduleRequest {
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub ends_at: Option<String>,
     /// 5–480.
+    #[schema(minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i64>,
 }
 

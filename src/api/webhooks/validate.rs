@@ -19,10 +19,10 @@ pub struct CreateWebhook {
     #[schema(example = "https://example.com/hooks/klinivo")]
     pub url: String,
     /// At least one event type.
-    #[schema(value_type = Vec<SubscribableEventType>, example = json!(["appointment.scheduled", "appointment.cancelled"]))]
+    #[schema(value_type = Vec<SubscribableEventType>, min_items = 1, example = json!(["appointment.scheduled", "appointment.cancelled"]))]
     pub events: Vec<String>,
     /// Up to 500 characters.
-    #[schema(example = "Calendar sync")]
+    #[schema(example = "Calendar sync", max_length = 500)]
     pub description: Option<String>,
     /// Default `true`.
     pub enabled: Option<bool>,
@@ -37,11 +37,11 @@ pub struct UpdateWebhook {
     pub url: Option<Option<String>>,
     /// Replaces the list; at least one event type.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Vec<SubscribableEventType>, required = false)]
+    #[schema(value_type = Vec<SubscribableEventType>, required = false, min_items = 1)]
     pub events: Option<Option<Vec<String>>>,
-    /// `null` clears it.
+    /// `null` clears it; up to 500 characters.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool, required = false)]
