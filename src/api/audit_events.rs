@@ -25,11 +25,9 @@ pub struct AuditEvent {
     pub at: DateTime<Utc>,
     #[schema(example = "kv_abc12345")]
     pub key_prefix: Option<String>,
-    /// read | list | create | update | transition | denied
-    #[schema(example = "read")]
+    #[schema(value_type = AuditAction, example = "read")]
     pub action: String,
-    /// patient | appointment | consultation | soap_note | prescription | intake_form
-    #[schema(example = "patient")]
+    #[schema(value_type = AuditResourceType, example = "patient")]
     pub resource_type: String,
     pub resource_id: Option<i64>,
     /// The HTTP status of the response.
@@ -38,6 +36,30 @@ pub struct AuditEvent {
     pub request_id: String,
     #[schema(example = "203.0.113.7")]
     pub client_address: Option<String>,
+}
+
+/// What was done: `denied` is a request refused for lack of permission.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Read,
+    List,
+    Create,
+    Update,
+    Transition,
+    Denied,
+}
+
+/// The kinds of record the audit log covers.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditResourceType {
+    Patient,
+    Appointment,
+    Consultation,
+    SoapNote,
+    Prescription,
+    IntakeForm,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -51,15 +73,18 @@ pub struct AuditEventList {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// patient | appointment | consultation | soap_note | prescription | intake_form
+    #[param(value_type = Option<AuditResourceType>)]
     resource_type: Option<String>,
     resource_id: Option<i64>,
     key_prefix: Option<String>,
     /// Entries at or after this instant.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     from: Option<DateTime<Utc>>,
     /// Entries before this instant.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     to: Option<DateTime<Utc>>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -74,6 +99,7 @@ const RESOURCE_TYPES: [&str; 6] =
 #[utoipa::path(
     get,
     path = "/audit-events",
+    operation_id = "listAuditEvents",
     tag = "Audit log",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("READ_AUDIT_LOG"))),

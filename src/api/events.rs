@@ -30,6 +30,7 @@ pub struct ListEventsQuery {
     #[param(value_type = Option<EventType>)]
     pub event_type: Option<String>,
     /// Only events created at or after this instant.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub from: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -99,6 +99,7 @@ pub struct ListLocationsQuery {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Only locations updated at or after this instant; orders the list by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

@@ -23,28 +23,10 @@ use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
-    info(
-        title = "Klinivo API",
-        version = "1.0.0",
-        description = "The Klinivo public API: patients, providers, locations, schedules, appointments, \
-                       consultations, intake forms and webhooks. Authenticate with the `X-API-Key` header."
-    ),
-    components(schemas(crate::http::error::ErrorBody, crate::http::error::FieldError)),
-    tags(
-        (name = "Health", description = "Check a key: who you are and what you may do"),
-        (name = "Patients", description = "Search, register and update patients (READ_PATIENTS, WRITE_PATIENTS)"),
-        (name = "Locations", description = "Where providers see patients, with their IANA time zones (READ_PROVIDERS)"),
-        (name = "Providers", description = "Providers, their weekly schedules and free slots (READ_PROVIDERS, READ_APPOINTMENTS)"),
-        (name = "Appointments", description = "Book appointments and move them through their lifecycle (READ_APPOINTMENTS, WRITE_APPOINTMENTS)"),
-        (name = "Consultations", description = "Consultations of appointments and their SOAP notes (READ_CONSULTATIONS, WRITE_CONSULTATIONS)"),
-        (name = "Prescriptions", description = "Prescriptions written in consultations (READ_CONSULTATIONS, WRITE_CONSULTATIONS)"),
-        (name = "Intake forms", description = "Patient intake forms: pending → started → completed (READ_PATIENTS, WRITE_PATIENTS)"),
-        (name = "Webhooks", description = "Subscriptions, deliveries, redelivery and recovery (MANAGE_WEBHOOKS)"),
-        (name = "Events", description = "The organization's event log, kept 30 days (MANAGE_WEBHOOKS)"),
-        (name = "Audit log", description = "Who read or changed which record, when, from where (READ_AUDIT_LOG)"),
-        (name = "Operations", description = "Unauthenticated endpoints for operators"),
-    )
+    info(title = "Klinivo API", version = "1.0.0"),
+    components(schemas(crate::http::error::ErrorBody, crate::http::error::FieldError))
 )]
+// The description and the tags are added by `openapi::finish`.
 struct ApiDoc;
 
 /// Every `/api/v1` route with its OpenAPI description.

@@ -52,6 +52,7 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
     });
     doc["components"] = components;
 
+    let schemas = doc["components"]["schemas"].clone();
     if let Some(paths) = doc["paths"].as_object_mut() {
         for item in paths.values_mut() {
             let Some(item) = item.as_object_mut() else { continue };
@@ -59,13 +60,83 @@ pub fn finish(doc: utoipa::openapi::OpenApi) -> Value {
                 decorate(method, op);
             }
         }
+        add_links(paths, &schemas);
         add_operator_endpoints(paths);
     }
     doc["webhooks"] = webhooks(&doc["components"]["schemas"]);
+    doc["tags"] = Value::Array(TAGS.iter().map(|(name, d)| json!({"name": name, "description": d})).collect());
+    doc["info"]["description"] = json!(INTRO);
     doc
 }
 
+/// The tags in reading order, as the docs page and client generators group operations.
+pub const TAGS: &[(&str, &str)] = &[
+    ("Health", "Check a key: which organization and permissions it has."),
+    ("Patients", "Register, find and update patients. `READ_PATIENTS` / `WRITE_PATIENTS`."),
+    ("Locations", "The organization's clinics and their time zones. `READ_PROVIDERS`."),
+    ("Providers", "Clinicians, their weekly working hours and free slots. `READ_PROVIDERS` / `READ_APPOINTMENTS`."),
+    ("Appointments", "Book, confirm, reschedule, cancel, mark no-show. `READ_APPOINTMENTS` / `WRITE_APPOINTMENTS`."),
+    ("Consultations", "A visit in progress: start, SOAP notes, end. `READ_CONSULTATIONS` / `WRITE_CONSULTATIONS`."),
+    ("Prescriptions", "Medications prescribed during consultations. `READ_CONSULTATIONS` / `WRITE_CONSULTATIONS`."),
+    ("Intake forms", "Questionnaires a patient fills in before a visit. `READ_PATIENTS` / `WRITE_PATIENTS`."),
+    ("Webhooks", "Subscriptions, deliveries, redelivery and recovery. `MANAGE_WEBHOOKS`."),
+    ("Events", "The organization's event log (30 days), as webhooks deliver it. `MANAGE_WEBHOOKS`."),
+    ("Audit log", "Who read or changed which record, when, from where. `READ_AUDIT_LOG`."),
+    ("Operations", "Liveness, readiness, metrics, this document. No key."),
+];
+
+const INTRO: &str = "The Klinivo public API: patients, providers, locations, schedules, appointments, \
+consultations, intake forms and webhooks.
+
+- **Authentication:** send your key in the `X-API-Key` header. Each operation names the \
+permission it needs; a key without it gets `403 insufficient_permission`.
+- **Errors:** every non-2xx response is `{\"error\": \"<code>\", \"message\": \"…\"}`; \
+validation errors add `details` naming each field.
+- **Lists:** `limit` (1–200, default 50) and the opaque `cursor` from `nextCursor`, which is \
+`null` on the last page. `updatedSince` orders by `(updatedAt, id)` for incremental sync.
+- **Retries:** `POST` and `PATCH` accept an `Idempotency-Key`; a repeat replays the first \
+response with `Idempotent-Replayed: true`.
+- **Rate limits:** per key and minute; every response carries `X-RateLimit-Limit`, \
+`X-RateLimit-Remaining` and `X-RateLimit-Reset`, and a `429` adds `Retry-After`.
+- **Webhooks:** subscribe to the events under `webhooks`; each delivery is signed \
+(`X-Klinivo-Signature`, and the Standard Webhooks headers).";
+
+/// `list_patients` → `listPatients`: one naming style for generated clients.
+fn camel_case(id: &str) -> String {
+    let mut out = String::with_capacity(id.len());
+    let mut upper = false;
+    for c in id.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 fn decorate(method: &str, op: &mut Value) {
+    if let Some(id) = op["operationId"].as_str().map(camel_case) {
+        op["operationId"] = json!(id);
+    }
+    // An optional body (`content = Option<T>`) may be left out, but it is never `null`:
+    // utoipa's `oneOf [null, T]` would tell clients and fuzzers otherwise.
+    if let Some(body) = op.get_mut("requestBody").filter(|b| b.get("required").and_then(Value::as_bool) != Some(true)) {
+        if let Some(media) = body.get_mut("content").and_then(Value::as_object_mut) {
+            for m in media.values_mut() {
+                let inner = m["schema"]["oneOf"].as_array().and_then(|alts| match alts.as_slice() {
+                    [a, b] if a == &json!({"type": "null"}) => Some(b.clone()),
+                    _ => None,
+                });
+                if let Some(inner) = inner {
+                    m["schema"] = inner;
+                }
+            }
+        }
+    }
     let secured = op.get("security").is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty()));
     let writes = matches!(method, "post" | "patch");
     let params = op["parameters"].as_array_mut().map(std::mem::take).unwrap_or_default();
@@ -144,10 +215,92 @@ fn decorate(method: &str, op: &mut Value) {
     op["responses"] = Value::Object(responses);
 }
 
+/// Where each resource lives, and which of its fields fill the path: the id a response carries
+/// is the way into every operation on that resource.
+type Resource = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+
+const RESOURCES: &[Resource] = &[
+    ("Patient", "/api/v1/patients/{id}", &[("id", "id")]),
+    ("Location", "/api/v1/locations/{id}", &[("id", "id")]),
+    ("Provider", "/api/v1/providers/{id}", &[("id", "id")]),
+    ("Appointment", "/api/v1/appointments/{id}", &[("id", "id")]),
+    ("Consultation", "/api/v1/consultations/{id}", &[("id", "id")]),
+    ("ConsultationDetail", "/api/v1/consultations/{id}", &[("id", "id")]),
+    ("SoapNote", "/api/v1/consultations/{id}/soap-notes/{noteId}", &[("id", "consultationId"), ("noteId", "id")]),
+    ("Prescription", "/api/v1/prescriptions/{id}", &[("id", "id")]),
+    ("IntakeForm", "/api/v1/intake-forms/{id}", &[("id", "id")]),
+    ("Webhook", "/api/v1/webhooks/{id}", &[("id", "id")]),
+    ("WebhookWithSecret", "/api/v1/webhooks/{id}", &[("id", "id")]),
+    ("Delivery", "/api/v1/webhooks/{id}/deliveries/{deliveryId}", &[("id", "webhookId"), ("deliveryId", "id")]),
+    ("DeliveryDetail", "/api/v1/webhooks/{id}/deliveries/{deliveryId}", &[("id", "webhookId"), ("deliveryId", "id")]),
+    ("Event", "/api/v1/events/{id}", &[("id", "id")]),
+];
+
+/// The resource a response body is, and the JSON pointer prefix of the first one in it: a
+/// resource itself (`""`), or the first item of a list (`"/data/0"`).
+fn produced(response: &Value, schemas: &Value) -> Option<(&'static Resource, &'static str)> {
+    let name = |r: &Value| r["$ref"].as_str().and_then(|r| r.strip_prefix("#/components/schemas/")).map(str::to_string);
+    let schema = &response["content"]["application/json"]["schema"];
+    let top = name(schema)?;
+    let find = |n: &str| RESOURCES.iter().find(|(r, ..)| *r == n);
+    if let Some(resource) = find(&top) {
+        return Some((resource, ""));
+    }
+    let item = name(&schemas[&top]["properties"]["data"]["items"])?;
+    find(&item).map(|resource| (resource, "/data/0"))
+}
+
+/// OpenAPI `links`: from every response that returns a resource (or a page of them) to every
+/// operation on that resource — its reads, changes and transitions, and what hangs under it
+/// (`/consultations/{id}/soap-notes`). Clients see how the calls chain, and Schemathesis's
+/// stateful phase drives real records through their life cycles.
+fn add_links(paths: &mut Map<String, Value>, schemas: &Value) {
+    let mut targets: Vec<(String, String, Vec<String>)> = Vec::new();
+    for (path, item) in paths.iter() {
+        let Some(item) = item.as_object() else { continue };
+        for op in item.values() {
+            if let Some(id) = op["operationId"].as_str() {
+                let params = path.split('/').filter_map(|s| s.strip_prefix('{')?.strip_suffix('}')).map(str::to_string);
+                targets.push((path.clone(), id.to_string(), params.collect()));
+            }
+        }
+    }
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for op in item.values_mut() {
+            let from = op["operationId"].as_str().unwrap_or("").to_string();
+            let Some(responses) = op["responses"].as_object_mut() else { continue };
+            for (status, response) in responses.iter_mut() {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                let Some(((_, base, fields), prefix)) = produced(response, schemas) else { continue };
+                let mut links = Map::new();
+                for (path, id, params) in &targets {
+                    let under = path == base || path.starts_with(&format!("{base}/"));
+                    let covered = params.iter().all(|p| fields.iter().any(|(name, _)| name == p));
+                    if !under || !covered || *id == from {
+                        continue;
+                    }
+                    let parameters: Map<String, Value> = params
+                        .iter()
+                        .filter_map(|p| fields.iter().find(|(name, _)| name == p))
+                        .map(|(name, field)| ((*name).to_string(), json!(format!("$response.body#{prefix}/{field}"))))
+                        .collect();
+                    links.insert(id.clone(), json!({"operationId": id, "parameters": parameters}));
+                }
+                if !links.is_empty() {
+                    response["links"] = Value::Object(links);
+                }
+            }
+        }
+    }
+}
+
 fn add_operator_endpoints(paths: &mut Map<String, Value>) {
-    let plain = |summary: &str, description: &str, ok: Value| {
+    let plain = |id: &str, summary: &str, description: &str, ok: Value| {
         json!({"get": {
-            "tags": ["Operations"], "summary": summary, "description": description, "security": [],
+            "tags": ["Operations"], "operationId": id, "summary": summary, "description": description, "security": [],
             "parameters": [{"$ref": "#/components/parameters/RequestId"}],
             "responses": ok
         }})
@@ -156,6 +309,7 @@ fn add_operator_endpoints(paths: &mut Map<String, Value>) {
     paths.insert(
         "/healthz".into(),
         plain(
+            "liveness",
             "Liveness",
             "The process is alive. No key needed.",
             json!({"200": {"description": "Alive", "content": status_body("ok")}}),
@@ -164,6 +318,7 @@ fn add_operator_endpoints(paths: &mut Map<String, Value>) {
     paths.insert(
         "/readyz".into(),
         plain(
+            "readiness",
             "Readiness",
             "The database is reachable and migrated. No key needed.",
             json!({
@@ -172,12 +327,13 @@ fn add_operator_endpoints(paths: &mut Map<String, Value>) {
             }),
         ),
     );
-    paths.insert("/metrics".into(), plain("Prometheus metrics", "Requests by route template and status, latency histograms, webhook counters. No key needed.", json!({
+    paths.insert("/metrics".into(), plain("metrics", "Prometheus metrics", "Requests by route template and status, latency histograms, webhook counters. No key needed.", json!({
         "200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
     })));
     paths.insert(
         "/api/v1/openapi.json".into(),
         plain(
+            "getOpenApiDocument",
             "This document",
             "The OpenAPI 3.1 document. No key needed.",
             json!({
@@ -188,6 +344,7 @@ fn add_operator_endpoints(paths: &mut Map<String, Value>) {
     paths.insert(
         "/docs".into(),
         plain(
+            "docsPage",
             "API reference page",
             "Renders this document for people; served entirely by this server. No key needed.",
             json!({

@@ -6,6 +6,7 @@ pub mod layers;
 pub mod ops;
 pub mod pagination;
 pub mod response;
+pub mod time;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};

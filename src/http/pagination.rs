@@ -5,7 +5,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use super::error::ApiError;
@@ -104,7 +104,13 @@ fn decode(cursor: &str) -> Result<Position, ApiError> {
     match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some("i"), Some(id), None, None) => id.parse().map(Position::Id).map_err(|_| ApiError::InvalidCursor),
         (Some("u"), Some(micros), Some(id), None) => {
-            let at = micros.parse().ok().and_then(DateTime::<Utc>::from_timestamp_micros);
+            // Only instants this server can have written: a forged cursor far outside them would
+            // otherwise reach PostgreSQL, whose timestamps do not span chrono's range.
+            let at = micros
+                .parse()
+                .ok()
+                .and_then(DateTime::<Utc>::from_timestamp_micros)
+                .filter(|t| (0..=9999).contains(&t.year()));
             match (at, id.parse()) {
                 (Some(at), Ok(id)) => Ok(Position::Updated(at, id)),
                 _ => Err(ApiError::InvalidCursor),
@@ -130,5 +136,13 @@ mod tests {
         assert!(PageRequest::new(None, p.next_cursor.as_deref(), Some(Utc::now())).is_err());
         assert!(PageRequest::new(Some(0), None, None).is_err());
         assert!(PageRequest::new(Some(201), None, None).is_err());
+    }
+
+    #[test]
+    fn forged_cursors_outside_storable_time_are_invalid() {
+        let forged = URL_SAFE_NO_PAD.encode("u:-6000000000000000000:1");
+        assert!(matches!(PageRequest::new(None, Some(&forged), Some(Utc::now())), Err(ApiError::InvalidCursor)));
+        let fine = encode(Position::Updated(Utc::now(), 7));
+        assert_eq!(PageRequest::new(None, Some(&fine), Some(Utc::now())).unwrap().after_id, 7);
     }
 }

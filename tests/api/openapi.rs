@@ -4,6 +4,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
+mod fuzz;
+
 /// Every operation of the contract (API.md), as (method, path).
 pub const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/health"),
@@ -108,4 +110,31 @@ async fn the_docs_page_is_served_without_a_cdn() {
     for external in ["http://", "https://", "//cdn", "unpkg", "jsdelivr"] {
         assert!(!html.contains(external), "the docs page references {external}");
     }
+}
+
+#[test]
+fn operations_are_tagged_in_order_named_alike_and_linked() {
+    let doc = klinivo::api::openapi_document();
+    let tags: Vec<&str> = doc["tags"].as_array().unwrap().iter().filter_map(|t| t["name"].as_str()).collect();
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let tag = op["tags"][0].as_str().unwrap_or("");
+            assert!(tags.contains(&tag), "{method} {path}: tag {tag:?} is not in the document's tags");
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(!id.contains('_') && ids.insert(id.to_string()), "{method} {path}: operationId {id}");
+        }
+    }
+    // A created resource links to what can be done with it, so clients (and the fuzzer's
+    // stateful phase) can follow it.
+    let links = &doc["paths"]["/api/v1/appointments"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["confirmAppointment"]["parameters"]["id"], "$response.body#/id");
+    let links = &doc["paths"]["/api/v1/consultations/{id}/soap-notes"]["post"]["responses"]["201"]["links"];
+    assert_eq!(links["getSoapNote"]["parameters"]["id"], "$response.body#/consultationId");
+    let links = &doc["paths"]["/api/v1/providers"]["get"]["responses"]["200"]["links"];
+    assert_eq!(links["getAvailability"]["parameters"]["id"], "$response.body#/data/0/id");
+    // An optional body may be left out, but is never `null`.
+    let cancel =
+        &doc["paths"]["/api/v1/appointments/{id}/cancel"]["post"]["requestBody"]["content"]["application/json"];
+    assert_eq!(cancel["schema"]["$ref"], "#/components/schemas/CancelRequest");
 }

@@ -20,8 +20,12 @@ pub struct AppointmentListQuery {
     patient_id: Option<i64>,
     provider_id: Option<i64>,
     location_id: Option<i64>,
-    /// Comma-separated statuses, e.g. `scheduled,confirmed`.
-    #[param(example = "scheduled,confirmed")]
+    /// Comma-separated statuses (`scheduled`, `confirmed`, `cancelled`, `completed`, `no_show`),
+    /// e.g. `scheduled,confirmed`; blanks around and between them are ignored.
+    #[param(
+        example = "scheduled,confirmed",
+        pattern = r"^\s*(?:(?:scheduled|confirmed|cancelled|completed|no_show)\s*)?(?:,\s*(?:(?:scheduled|confirmed|cancelled|completed|no_show)\s*)?)*$"
+    )]
     status: Option<String>,
     /// `startsAt` at or after this: an RFC 3339 timestamp, or a date `YYYY-MM-DD` meaning its
     /// midnight UTC.
@@ -32,8 +36,10 @@ pub struct AppointmentListQuery {
     #[param(example = "2026-11-28")]
     to: Option<String>,
     /// Only appointments changed at or after this instant; orders the list by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     updated_since: Option<DateTime<Utc>>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// The `nextCursor` of the previous page.
     cursor: Option<String>,

@@ -1,6 +1,6 @@
 //! What a client may send to book, reschedule or cancel, and the rules it must meet.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveTime, Utc};
 use serde::Deserialize;
 
 use super::model::Booking;
@@ -28,7 +28,7 @@ pub struct NewAppointment {
     #[schema(value_type = Option<DateTime<Utc>>, example = "2026-11-28T15:00:00Z")]
     pub ends_at: Option<String>,
     /// 5–480; either this or `endsAt`.
-    #[schema(example = 30)]
+    #[schema(example = 30, minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i64>,
     /// Free text, ≤ 1000 characters.
     #[schema(example = "Annual check-up")]
@@ -45,6 +45,7 @@ pub struct RescheduleRequest {
     #[schema(value_type = Option<DateTime<Utc>>)]
     pub ends_at: Option<String>,
     /// 5–480.
+    #[schema(minimum = 5, maximum = 480)]
     pub duration_minutes: Option<i64>,
 }
 
@@ -112,6 +113,8 @@ fn reason(errors: &mut Vec<FieldError>, field: &str, value: Option<String>) -> O
     let v = value?.trim().to_string();
     if v.chars().count() > REASON_MAX {
         errors.push(FieldError::new(field, format!("must be at most {REASON_MAX} characters")));
+    } else if v.contains('\0') {
+        errors.push(FieldError::new(field, "must not contain NUL characters"));
     }
     Some(v).filter(|v| !v.is_empty())
 }
@@ -194,7 +197,7 @@ pub fn parse_bound(value: &str, is_end: bool) -> Option<DateTime<Utc>> {
             return Some(t);
         }
     }
-    let date = NaiveDate::parse_from_str(v, "%Y-%m-%d").ok()?;
+    let date = crate::http::time::parse_date(v)?;
     let date = if is_end { date.succ_opt()? } else { date };
     Some(date.and_time(NaiveTime::MIN).and_utc())
 }
@@ -252,6 +255,8 @@ mod tests {
         assert_eq!(parse_bound("2026-11-28T09:30:00Z", true), Some(day("2026-11-28T09:30:00Z")));
         assert_eq!(parse_bound("2026-11-28T10:30:00 01:00", false), Some(day("2026-11-28T09:30:00Z")));
         assert_eq!(parse_bound("28/11/2026", false), None);
+        // Years PostgreSQL cannot store are not RFC 3339 either.
+        assert_eq!(parse_bound("-262143-12-31", false), None);
     }
 
     #[test]
@@ -259,5 +264,6 @@ mod tests {
         assert_eq!(CancelRequest { reason: Some("  ".into()) }.validate().unwrap(), None);
         assert_eq!(CancelRequest { reason: Some(" flu ".into()) }.validate().unwrap().as_deref(), Some("flu"));
         assert!(CancelRequest { reason: Some("x".repeat(1001)) }.validate().is_err());
+        assert!(CancelRequest { reason: Some("a\0b".into()) }.validate().is_err());
     }
 }

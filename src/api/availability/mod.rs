@@ -38,9 +38,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct AvailabilityQuery {
     /// First local date (inclusive), `YYYY-MM-DD`, read in each location's time zone.
     #[param(value_type = String, format = Date, example = "2026-03-02")]
+    #[serde(deserialize_with = "crate::http::time::date")]
     pub from: NaiveDate,
     /// Last local date (inclusive), at most 31 days after `from`.
     #[param(value_type = String, format = Date, example = "2026-03-08")]
+    #[serde(deserialize_with = "crate::http::time::date")]
     pub to: NaiveDate,
     /// Slot length in minutes, 5–480 (default 30). Slots follow each other every
     /// `durationMinutes` from the start of each working-hours block.

@@ -196,6 +196,7 @@ pub struct PrescriptionFilters {
     /// Only this consultation's prescriptions.
     pub consultation_id: Option<i64>,
     /// Only prescriptions updated at or after this instant; orders by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]

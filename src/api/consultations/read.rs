@@ -24,9 +24,10 @@ pub struct ConsultationFilters {
     /// Only the consultation of this appointment.
     pub appointment_id: Option<i64>,
     /// Comma-separated statuses: `in_progress`, `ended`.
-    #[param(example = "in_progress")]
+    #[param(example = "in_progress", pattern = r"^\s*(?:in_progress|ended)\s*(?:,\s*(?:in_progress|ended)\s*)*$")]
     pub status: Option<String>,
     /// Only consultations updated at or after this instant; orders by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]

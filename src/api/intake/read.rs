@@ -22,9 +22,13 @@ pub struct IntakeFormFilters {
     /// Only the forms of this appointment.
     pub appointment_id: Option<i64>,
     /// Comma-separated statuses: `pending`, `started`, `completed`.
-    #[param(example = "pending,started")]
+    #[param(
+        example = "pending,started",
+        pattern = r"^\s*(?:pending|started|completed)\s*(?:,\s*(?:pending|started|completed)\s*)*$"
+    )]
     pub status: Option<String>,
     /// Only forms updated at or after this instant; orders by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200)]

@@ -29,12 +29,15 @@ pub struct PatientListQuery {
     phone: Option<String>,
     /// Exact date of birth, `YYYY-MM-DD`.
     #[param(value_type = Option<NaiveDate>)]
+    #[serde(default, deserialize_with = "crate::http::time::optional_date")]
     date_of_birth: Option<NaiveDate>,
     /// Exact externalId.
     external_id: Option<String>,
     /// Only patients changed at or after this instant; orders the list by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     updated_since: Option<DateTime<Utc>>,
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// The `nextCursor` of the previous page.
     cursor: Option<String>,

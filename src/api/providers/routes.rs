@@ -27,6 +27,7 @@ pub struct ListProvidersQuery {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Only providers updated at or after this instant; orders the list by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 

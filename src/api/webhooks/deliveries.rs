@@ -33,6 +33,7 @@ pub struct ListDeliveriesQuery {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Only deliveries updated at or after this instant; orders the list by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 
@@ -155,6 +156,7 @@ pub async fn get_delivery(
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/deliveries/{deliveryId}/redeliver",
+    operation_id = "redeliverDelivery",
     tag = "Webhooks",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
@@ -205,6 +207,7 @@ pub async fn redeliver(
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RecoverRequest {
     /// At most 14 days ago.
+    #[serde(deserialize_with = "crate::http::time::timestamp")]
     pub since: DateTime<Utc>,
 }
 
@@ -225,6 +228,7 @@ pub struct RecoverResult {
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/recover",
+    operation_id = "recoverWebhookEvents",
     tag = "Webhooks",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),

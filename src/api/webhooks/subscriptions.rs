@@ -79,6 +79,7 @@ pub struct ListWebhooksQuery {
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
     /// Only subscriptions updated at or after this instant; orders the list by `(updatedAt, id)`.
+    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
     pub updated_since: Option<DateTime<Utc>>,
 }
 
@@ -276,6 +277,7 @@ pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Pa
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/rotate-secret",
+    operation_id = "rotateWebhookSecret",
     tag = "Webhooks",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
@@ -317,6 +319,7 @@ pub async fn rotate_secret(
 #[utoipa::path(
     post,
     path = "/webhooks/{id}/test",
+    operation_id = "sendWebhookTest",
     tag = "Webhooks",
     security(("ApiKey" = [])),
     extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),

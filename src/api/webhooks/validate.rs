@@ -19,10 +19,10 @@ pub struct CreateWebhook {
     #[schema(example = "https://example.com/hooks/klinivo")]
     pub url: String,
     /// At least one event type.
-    #[schema(value_type = Vec<SubscribableEventType>, example = json!(["appointment.scheduled", "appointment.cancelled"]))]
+    #[schema(value_type = Vec<SubscribableEventType>, min_items = 1, example = json!(["appointment.scheduled", "appointment.cancelled"]))]
     pub events: Vec<String>,
     /// Up to 500 characters.
-    #[schema(example = "Calendar sync")]
+    #[schema(example = "Calendar sync", max_length = 500)]
     pub description: Option<String>,
     /// Default `true`.
     pub enabled: Option<bool>,
@@ -37,11 +37,11 @@ pub struct UpdateWebhook {
     pub url: Option<Option<String>>,
     /// Replaces the list; at least one event type.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Vec<SubscribableEventType>, required = false)]
+    #[schema(value_type = Vec<SubscribableEventType>, required = false, min_items = 1)]
     pub events: Option<Option<Vec<String>>>,
-    /// `null` clears it.
+    /// `null` clears it; up to 500 characters.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 500)]
     pub description: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = bool, required = false)]
@@ -85,6 +85,8 @@ pub fn event_types(events: &[String], problems: &mut Vec<FieldError>) -> Vec<Str
 pub fn description(description: &Option<String>, problems: &mut Vec<FieldError>) {
     if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
         problems.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION} characters")));
+    } else if description.as_ref().is_some_and(|d| d.contains('\0')) {
+        problems.push(FieldError::new("description", "must not contain NUL characters"));
     }
 }
 
@@ -105,6 +107,10 @@ pub fn finish(problems: Vec<FieldError>) -> Result<(), ApiError> {
 
 /// Checks a destination against the contract's URL rules; returns it trimmed, as stored.
 pub async fn destination(url: &str, allow_private: bool) -> Result<String, ApiError> {
+    // The URL parser would percent-encode these, but the URL is stored as sent.
+    if url.trim().chars().any(char::is_control) {
+        return Err(ApiError::InvalidWebhookUrl("url must not contain control characters".into()));
+    }
     guard::check_destination(url, allow_private).await.map_err(|e| ApiError::InvalidWebhookUrl(e.0))?;
     Ok(url.trim().to_string())
 }

@@ -223,7 +223,11 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let Some(raw) = req.headers().get("x-api-key") else {
         return ApiError::MissingApiKey.into_response();
     };
-    let secret = raw.to_str().unwrap_or("").trim();
+    // A header that is not even text is a wrong key, not a missing one.
+    let Ok(secret) = raw.to_str().map(str::trim) else {
+        state.auth.record_failure(addr, minute);
+        return ApiError::InvalidApiKey.into_response();
+    };
     if secret.is_empty() {
         return ApiError::MissingApiKey.into_response();
     }
