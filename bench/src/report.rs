@@ -145,10 +145,10 @@ fn ratio(r: Option<f64>) -> String {
 
 fn row_line(r: &Row, with_limit: bool) -> String {
     if !r.available {
-        return format!("  {:<52} not available: {}", r.name, r.note);
+        return format!("  {:<56} not available: {}", r.name, r.note);
     }
     let mut line = format!(
-        "  {:<52} {:>9} {:>8} {:>8}",
+        "  {:<56} {:>9} {:>8} {:>8}",
         r.name,
         num(r.rps),
         num(r.p50_ms),
@@ -218,7 +218,7 @@ pub fn table(res: &Results) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "\nKLINIVO{:<47} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7}  {:<22} target\n",
+        "\nKLINIVO{:<51} {:>9} {:>8} {:>8} {:>7} {:>7} {:>7}  {:<22} target\n",
         "", "req/s", "p50 ms", "p99 ms", "×req/s", "×p50", "×p99", "limit"
     ));
     for r in &res.klinivo {

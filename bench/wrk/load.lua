@@ -2,7 +2,8 @@
 --   wrk -t2 -c64 -d10s -s bench/wrk/load.lua -H 'X-API-Key: kv_…' http://127.0.0.1:PORT/path -- MODE ARGS…
 -- Modes:
 --   static [METHOD BODY_FILE]   the URL's path as is (optionally POSTing a fixed body)
---   ids TEMPLATE MIN MAX        GET TEMPLATE with "{id}" replaced by a random id in [MIN, MAX]
+--   ids TEMPLATE MIN MAX [KEYS] GET TEMPLATE with "{id}" replaced by a random id in [MIN, MAX]
+--                               (with a random X-API-Key from the file KEYS, if given)
 --   paths FILE                  GET a random line of FILE (paths with their query strings)
 --   keys FILE                   GET the URL's path with a random X-API-Key from FILE
 --   patient PATH                POST a new realistic patient to PATH with a fresh Idempotency-Key
@@ -86,8 +87,16 @@ function init(args)
    elseif mode == "ids" then
       local template, lo, hi = args[2], tonumber(args[3]), tonumber(args[4])
       local before, after = template:match("^(.*){id}(.*)$")
-      request = function()
-         return wrk.format("GET", before .. math.random(lo, hi) .. after)
+      if args[5] then
+         local headers = {}
+         for i, k in ipairs(read_lines(args[5])) do headers[i] = with_headers({ ["X-API-Key"] = k }) end
+         request = function()
+            return wrk.format("GET", before .. math.random(lo, hi) .. after, headers[math.random(#headers)])
+         end
+      else
+         request = function()
+            return wrk.format("GET", before .. math.random(lo, hi) .. after)
+         end
       end
    elseif mode == "paths" then
       local paths = read_lines(args[2])

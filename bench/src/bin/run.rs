@@ -413,7 +413,7 @@ async fn limits(
         ),
         (
             "bare_auth_count_select",
-            "bare GET /auth-count-select/{id} (Klinivo's auth+count + SELECT)",
+            "bare GET /auth-count-select/{id} (auth+count + SELECT)",
             Load {
                 url: bare.url("/"),
                 headers: key.clone(),
@@ -445,7 +445,7 @@ async fn limits(
         measure(
             wrk,
             "bare_tx3",
-            "bare POST /tx3 (INSERT + event + idempotency row, one tx)",
+            "bare POST /tx3 (INSERT+event+idempotency, 1 tx)",
             insert("/tx3"),
             Some(201),
         )
