@@ -180,6 +180,16 @@ fn row_line(r: &Row, with_limit: bool) -> String {
     line
 }
 
+fn index_summary(p: &Plan) -> String {
+    if !p.indexes.is_empty() {
+        p.indexes.join(", ")
+    } else if p.text.contains("Insert on") {
+        "(an INSERT: index and constraint checks are not plan nodes)".into()
+    } else {
+        "no index".into()
+    }
+}
+
 /// The human-readable table.
 pub fn table(res: &Results) -> String {
     let m = &res.machine;
@@ -210,7 +220,7 @@ pub fn table(res: &Results) -> String {
         ));
     }
     out.push_str(&format!(
-        "\nLIMITS{:<48} {:>9} {:>8} {:>8}\n",
+        "\nLIMITS{:<52} {:>9} {:>8} {:>8}\n",
         "", "req/s", "p50 ms", "p99 ms"
     ));
     for r in &res.limits {
@@ -272,11 +282,7 @@ pub fn table(res: &Results) -> String {
                 "  {:<44} {:>8.3} ms  {}{}\n",
                 p.name,
                 p.execution_ms,
-                if p.indexes.is_empty() {
-                    "no index".into()
-                } else {
-                    p.indexes.join(", ")
-                },
+                index_summary(p),
                 if p.seq_scans.is_empty() {
                     String::new()
                 } else {
