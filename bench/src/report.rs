@@ -241,8 +241,9 @@ pub fn table(res: &Results) -> String {
     }
     if !res.webhooks.phases.is_empty() {
         out.push_str(&format!(
-            "  {:>5} {:>10} {:>10} {:>10} {:>10} {:>13} {:>8} {:>8} {:>8}\n",
+            "  {:>5} {:>9} {:>9} {:>8} {:>9} {:>9} {:>13} {:>8} {:>8} {:>8}\n",
             "subs",
+            "target/s",
             "events/s",
             "events",
             "expected",
@@ -254,8 +255,9 @@ pub fn table(res: &Results) -> String {
         ));
         for p in &res.webhooks.phases {
             out.push_str(&format!(
-                "  {:>5} {:>10} {:>10} {:>10} {:>10} {:>13} {:>8} {:>8} {:>8}{}\n",
+                "  {:>5} {:>9} {:>9} {:>8} {:>9} {:>9} {:>13} {:>8} {:>8} {:>8}{}\n",
                 p.subscriptions,
+                num(p.target_events_per_s),
                 num(p.events_per_s),
                 p.events,
                 p.expected_deliveries,

@@ -741,7 +741,7 @@ async fn klinivo_rows(
 async fn webhook_section(
     args: &Args,
     wrk: &Wrk,
-    db: &PgPool,
+    db_url: &str,
     api: &Server,
     seeded: &Seeded,
     inputs: &Inputs,
@@ -773,8 +773,18 @@ async fn webhook_section(
         )
         .await,
     );
+    let producers = match klinivo::db::connect(db_url, 64).await {
+        Ok(p) => p,
+        Err(e) => {
+            return report::Webhooks {
+                available: false,
+                note: format!("database: {e}"),
+                phases: vec![],
+            }
+        }
+    };
     let bench = webhooks::Bench {
-        db,
+        db: &producers,
         api_base: api.base.clone(),
         key: seeded.key.clone(),
         org: seeded.organization_id,
@@ -842,6 +852,34 @@ async fn run(args: Args) -> Result<(), BoxError> {
     result
 }
 
+/// Migrates with the klinivo binary under test (its migrations are the ones its server expects
+/// to find), or with this build's when only plans are wanted or the binary is missing.
+async fn migrate(args: &Args, pg_url: &str, db: &PgPool) -> Result<(), BoxError> {
+    let bin = args.klinivo.clone().unwrap_or_else(|| sibling("klinivo"));
+    if args.plans_only || !bin.is_file() {
+        klinivo::db::migrate(db).await?;
+        return Ok(());
+    }
+    let out = tokio::process::Command::new(&bin)
+        .arg("migrate")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("DATABASE_URL", pg_url)
+        .env("RUST_LOG", "warn")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await?;
+    if !out.status.success() {
+        return Err(format!(
+            "{} migrate failed: {}",
+            bin.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+        .into());
+    }
+    Ok(())
+}
+
 async fn run_with_db(
     args: &Args,
     repo: &Path,
@@ -851,7 +889,7 @@ async fn run_with_db(
     pg_url: &str,
 ) -> Result<(), BoxError> {
     let db = klinivo::db::connect(pg_url, 10).await?;
-    klinivo::db::migrate(&db).await?;
+    migrate(args, pg_url, &db).await?;
     let machine = machine::describe(&db, repo).await;
     say(format!(
         "seeding {} patients and {} appointments",
@@ -924,9 +962,16 @@ async fn run_with_db(
                     klinivo_rows(args, wrk, &api, &seeded, &inputs, &results.limits).await;
             }
             if !args.skip_webhooks {
-                results.webhooks =
-                    webhook_section(args, wrk, &db, &api, &seeded, &inputs, &mut results.limits)
-                        .await;
+                results.webhooks = webhook_section(
+                    args,
+                    wrk,
+                    pg_url,
+                    &api,
+                    &seeded,
+                    &inputs,
+                    &mut results.limits,
+                )
+                .await;
             }
             drop(api);
         }

@@ -49,7 +49,7 @@ async fn main() -> Result<(), klinivo_bench::BoxError> {
         .clone()
         .or_else(|| std::env::var("DATABASE_URL").ok());
     let db =
-        klinivo::db::connect(&url.ok_or("pass --database-url or set DATABASE_URL")?, 12).await?;
+        klinivo::db::connect(&url.ok_or("pass --database-url or set DATABASE_URL")?, 64).await?;
     let (receiver, port) = Receiver::start().await?;
     let bench = Bench {
         db: &db,
