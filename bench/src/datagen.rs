@@ -526,6 +526,8 @@ async fn insert_appointments(
 
 /// Free grid slots from tomorrow on, in random order: the seeded (half-booked) future first
 /// days, then the empty calendar beyond it — enough for `count` bookings that succeed.
+/// Seeded appointments lie on the same 15-minute grid, so a slot is free when no active
+/// appointment of the provider starts at it (an equality anti-join, hashed).
 pub async fn free_slots(pool: &PgPool, seeded: &Seeded, count: i64) -> Result<Vec<Slot>, BoxError> {
     let weekly: i64 = sqlx::query_scalar(
         "SELECT coalesce(sum(extract(epoch FROM end_time - start_time)::bigint / 900), 1)::bigint
@@ -542,9 +544,7 @@ pub async fn free_slots(pool: &PgPool, seeded: &Seeded, count: i64) -> Result<Ve
          WHERE g.starts_at > now() + interval '1 hour'
            AND NOT EXISTS (
                SELECT 1 FROM appointments a
-               WHERE a.organization_id = $1 AND a.provider_id = g.provider_id
-                 AND a.starts_at > g.starts_at - interval '8 hours'
-                 AND a.starts_at < g.starts_at + interval '15 minutes' AND a.ends_at > g.starts_at
+               WHERE a.organization_id = $1 AND a.provider_id = g.provider_id AND a.starts_at = g.starts_at
                  AND a.status IN ('scheduled', 'confirmed'))
          ORDER BY random() LIMIT $4"
     );
