@@ -1,0 +1,258 @@
+//! The limit Klinivo is measured against: a bare axum + sqlx server over the same database and
+//! pool size, doing the least each request can do.
+//!
+//!   GET  /plain                    static JSON (no database)
+//!   GET  /select/{id}              one SELECT of a patient by primary key, as JSON
+//!   POST /insert                   one INSERT of the patient in the body, as JSON
+//!   GET  /auth-select/{id}         key lookup by hash, then the SELECT
+//!   GET  /auth-count-select/{id}   Klinivo's fused key lookup + rate-limit count, then the SELECT
+//!   POST /tx3                      one transaction: INSERT patient, its outbox event, an
+//!                                  idempotency record (Klinivo's POST /patients without HTTP layers)
+//!
+//! `bench-bare [ADDR]` (or BENCH_BARE_BIND), DATABASE_URL, BENCH_POOL (default 20, Klinivo's
+//! default pool), BENCH_ORG (default: the first organization), BENCH_KEY_ID (default: first key).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use klinivo::events::{self, EventType};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Clone)]
+struct App {
+    db: PgPool,
+    org: Uuid,
+    key_id: i64,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+struct Patient {
+    id: i64,
+    external_id: Option<String>,
+    first_name: String,
+    last_name: String,
+    date_of_birth: Option<NaiveDate>,
+    sex: String,
+    email: Option<String>,
+    phone: Option<String>,
+    #[sqlx(flatten)]
+    address: Address,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, Deserialize, Default, sqlx::FromRow)]
+#[serde(rename_all = "camelCase", default)]
+struct Address {
+    #[sqlx(rename = "address_line1")]
+    line1: Option<String>,
+    #[sqlx(rename = "address_line2")]
+    line2: Option<String>,
+    #[sqlx(rename = "address_city")]
+    city: Option<String>,
+    #[sqlx(rename = "address_region")]
+    region: Option<String>,
+    #[sqlx(rename = "address_postal_code")]
+    postal_code: Option<String>,
+    #[sqlx(rename = "address_country")]
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewPatient {
+    first_name: String,
+    last_name: String,
+    date_of_birth: Option<NaiveDate>,
+    sex: Option<String>,
+    email: Option<String>,
+    phone: Option<String>,
+    #[serde(default)]
+    address: Address,
+}
+
+const COLUMNS: &str = "id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1, \
+     address_line2, address_city, address_region, address_postal_code, address_country, created_at, updated_at";
+
+type Reply = Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)>;
+
+fn fail(e: impl std::fmt::Display) -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error": "internal_error", "message": e.to_string()})),
+    )
+}
+
+async fn select(db: &PgPool, org: Uuid, id: i64) -> Reply {
+    let sql = format!("SELECT {COLUMNS} FROM patients WHERE organization_id = $1 AND id = $2");
+    match sqlx::query_as::<_, Patient>(&sql)
+        .bind(org)
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .map_err(fail)?
+    {
+        Some(p) => Ok((StatusCode::OK, Json(serde_json::to_value(p).map_err(fail)?))),
+        None => Err((
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": "not_found", "message": "no such patient"})),
+        )),
+    }
+}
+
+async fn insert<'c>(
+    conn: impl sqlx::PgExecutor<'c>,
+    org: Uuid,
+    p: &NewPatient,
+) -> Result<Patient, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO patients (organization_id, first_name, last_name, date_of_birth, sex, email, phone,
+             address_line1, address_line2, address_city, address_region, address_postal_code, address_country)
+         VALUES ($1, $2, $3, $4, coalesce($5, 'unknown'), $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+    );
+    let a = &p.address;
+    sqlx::query_as::<_, Patient>(&sql)
+        .bind(org)
+        .bind(&p.first_name)
+        .bind(&p.last_name)
+        .bind(p.date_of_birth)
+        .bind(&p.sex)
+        .bind(&p.email)
+        .bind(&p.phone)
+        .bind(&a.line1)
+        .bind(&a.line2)
+        .bind(&a.city)
+        .bind(&a.region)
+        .bind(&a.postal_code)
+        .bind(&a.country)
+        .fetch_one(conn)
+        .await
+}
+
+fn api_key(headers: &HeaderMap) -> Result<[u8; 32], (StatusCode, Json<Value>)> {
+    let key = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !klinivo::auth::keys::is_well_formed(key) {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_api_key"})),
+        ));
+    }
+    Ok(klinivo::auth::keys::hash(key))
+}
+
+fn unauthorized() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": "invalid_api_key"})),
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is required")?;
+    let bind = std::env::args()
+        .nth(1)
+        .or_else(|| std::env::var("BENCH_BARE_BIND").ok());
+    let bind = bind.unwrap_or_else(|| "127.0.0.1:8090".into());
+    let pool_size = std::env::var("BENCH_POOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let db = klinivo::db::connect(&url, pool_size).await?;
+    let org = match std::env::var("BENCH_ORG").ok() {
+        Some(o) => o.parse()?,
+        None => {
+            sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at LIMIT 1")
+                .fetch_one(&db)
+                .await?
+        }
+    };
+    let key_id = match std::env::var("BENCH_KEY_ID").ok() {
+        Some(k) => k.parse()?,
+        None => {
+            sqlx::query_scalar("SELECT coalesce(min(id), 0) FROM api_keys")
+                .fetch_one(&db)
+                .await?
+        }
+    };
+    let app = Router::new()
+        .route("/plain", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/select/{id}", get(|State(app): State<App>, Path(id): Path<i64>| async move { select(&app.db, app.org, id).await }))
+        .route(
+            "/insert",
+            post(|State(app): State<App>, Json(p): Json<NewPatient>| async move {
+                let row = insert(&app.db, app.org, &p).await.map_err(fail)?;
+                Ok::<_, (StatusCode, Json<Value>)>((StatusCode::CREATED, Json(serde_json::to_value(row).map_err(fail)?)))
+            }),
+        )
+        .route(
+            "/auth-select/{id}",
+            get(|State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>| async move {
+                let hash = api_key(&headers)?;
+                let found: Option<(i64, Uuid)> = sqlx::query_as(
+                    "SELECT id, organization_id FROM api_keys
+                     WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+                )
+                .bind(&hash[..])
+                .fetch_optional(&app.db)
+                .await
+                .map_err(fail)?;
+                let (_, org) = found.ok_or_else(unauthorized)?;
+                select(&app.db, org, id).await
+            }),
+        )
+        .route(
+            "/auth-count-select/{id}",
+            get(|State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>| async move {
+                let hash = api_key(&headers)?;
+                let found = klinivo::auth::store::authenticate_and_count(&app.db, &hash).await.map_err(fail)?;
+                let key = found.ok_or_else(unauthorized)?;
+                select(&app.db, key.organization_id, id).await
+            }),
+        )
+        .route(
+            "/tx3",
+            post(|State(app): State<App>, headers: HeaderMap, Json(p): Json<NewPatient>| async move {
+                let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let mut tx = app.db.begin().await.map_err(fail)?;
+                let row = insert(&mut *tx, app.org, &p).await.map_err(fail)?;
+                events::record(&mut tx, app.org, EventType::PatientCreated, &row).await.map_err(fail)?;
+                let body = serde_json::to_vec(&row).map_err(fail)?;
+                sqlx::query(
+                    "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code,
+                         response_body, response_location) VALUES ($1, $2, $3, 201, $4, $5)",
+                )
+                .bind(app.key_id)
+                .bind(if idem.is_empty() { Uuid::new_v4().to_string() } else { idem })
+                .bind(&[0u8; 32][..])
+                .bind(&body)
+                .bind(format!("/api/v1/patients/{}", row.id))
+                .execute(&mut *tx)
+                .await
+                .map_err(fail)?;
+                tx.commit().await.map_err(fail)?;
+                Ok::<_, (StatusCode, Json<Value>)>((StatusCode::CREATED, Json(serde_json::to_value(row).map_err(fail)?)))
+            }),
+        )
+        .with_state(App { db, org, key_id });
+    let listener = tokio::net::TcpListener::bind(&bind).await?;
+    eprintln!("bench-bare listening on {bind}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("signal");
+            tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+        })
+        .await?;
+    Ok(())
+}
