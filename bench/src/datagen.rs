@@ -94,10 +94,8 @@ pub async fn seed(pool: &PgPool, opts: &SeedOptions) -> Result<Seeded, BoxError>
         },
     )
     .await?;
-    let key_id: i64 = sqlx::query_scalar("SELECT id FROM api_keys WHERE key_prefix = $1")
-        .bind(&key.prefix)
-        .fetch_one(pool)
-        .await?;
+    let key_id: i64 =
+        sqlx::query_scalar("SELECT id FROM api_keys WHERE key_prefix = $1").bind(&key.prefix).fetch_one(pool).await?;
     let providers = seed_clinic(pool, org).await?;
 
     let mut conn = pool.acquire().await?;
@@ -107,12 +105,8 @@ pub async fn seed(pool: &PgPool, opts: &SeedOptions) -> Result<Seeded, BoxError>
     let (first_day, last_day) = loaded?;
     restored?;
     drop(conn);
-    sqlx::query("VACUUM (ANALYZE) patients")
-        .execute(pool)
-        .await?;
-    sqlx::query("VACUUM (ANALYZE) appointments")
-        .execute(pool)
-        .await?;
+    sqlx::query("VACUUM (ANALYZE) patients").execute(pool).await?;
+    sqlx::query("VACUUM (ANALYZE) appointments").execute(pool).await?;
 
     let (patients, min_patient_id, max_patient_id): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*), coalesce(min(id), 0), coalesce(max(id), 0) FROM patients WHERE organization_id = $1",
@@ -120,11 +114,10 @@ pub async fn seed(pool: &PgPool, opts: &SeedOptions) -> Result<Seeded, BoxError>
     .bind(org)
     .fetch_one(pool)
     .await?;
-    let appointments: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM appointments WHERE organization_id = $1")
-            .bind(org)
-            .fetch_one(pool)
-            .await?;
+    let appointments: i64 = sqlx::query_scalar("SELECT count(*) FROM appointments WHERE organization_id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await?;
     Ok(Seeded {
         organization_id: org,
         key: key.secret,
@@ -142,30 +135,9 @@ pub async fn seed(pool: &PgPool, opts: &SeedOptions) -> Result<Seeded, BoxError>
 }
 
 const LOCATIONS: &[(&str, &str, &str, &str, &str, &str)] = &[
-    (
-        "Downtown Medical Center",
-        "America/New_York",
-        "+12125550100",
-        "New York",
-        "NY",
-        "10001",
-    ),
-    (
-        "Lakeshore Family Clinic",
-        "America/Chicago",
-        "+13125550100",
-        "Chicago",
-        "IL",
-        "60601",
-    ),
-    (
-        "Pacific Health Partners",
-        "America/Los_Angeles",
-        "+12135550100",
-        "Los Angeles",
-        "CA",
-        "90012",
-    ),
+    ("Downtown Medical Center", "America/New_York", "+12125550100", "New York", "NY", "10001"),
+    ("Lakeshore Family Clinic", "America/Chicago", "+13125550100", "Chicago", "IL", "60601"),
+    ("Pacific Health Partners", "America/Los_Angeles", "+12135550100", "Los Angeles", "CA", "90012"),
 ];
 
 const SPECIALTIES: &[(&str, &str)] = &[
@@ -238,12 +210,14 @@ async fn seed_clinic(pool: &PgPool, org: Uuid) -> Result<Vec<Provider>, BoxError
         let mut provider_locations = vec![primary.clone()];
         provider_locations.extend(secondary);
         for (loc, _) in &provider_locations {
-            sqlx::query("INSERT INTO provider_locations (organization_id, provider_id, location_id) VALUES ($1, $2, $3)")
-                .bind(org)
-                .bind(id)
-                .bind(loc)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO provider_locations (organization_id, provider_id, location_id) VALUES ($1, $2, $3)",
+            )
+            .bind(org)
+            .bind(id)
+            .bind(loc)
+            .execute(pool)
+            .await?;
         }
         let (locs, weekdays): (Vec<i64>, Vec<i16>) = days.into_iter().unzip();
         sqlx::query(
@@ -258,10 +232,7 @@ async fn seed_clinic(pool: &PgPool, org: Uuid) -> Result<Vec<Provider>, BoxError
         .bind(end)
         .execute(pool)
         .await?;
-        providers.push(Provider {
-            id,
-            locations: provider_locations,
-        });
+        providers.push(Provider { id, locations: provider_locations });
     }
     Ok(providers)
 }
@@ -306,68 +277,38 @@ async fn drop_for_load(conn: &mut PgConnection) -> Result<Dropped, BoxError> {
 
 async fn restore_after_load(conn: &mut PgConnection, dropped: &Dropped) -> Result<(), BoxError> {
     // More memory for index builds; the exclusion constraint's validation proves no overlap.
-    sqlx::query("SET maintenance_work_mem = '512MB'")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("SET maintenance_work_mem = '512MB'").execute(&mut *conn).await?;
     let mut first_error: Option<BoxError> = None;
     for (table, name, def, is_constraint) in dropped {
-        let sql = if *is_constraint {
-            format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}")
-        } else {
-            def.clone()
-        };
+        let sql = if *is_constraint { format!("ALTER TABLE {table} ADD CONSTRAINT {name} {def}") } else { def.clone() };
         if let Err(e) = sqlx::query(&sql).execute(&mut *conn).await {
             eprintln!("bench-datagen: could not re-create {name}: {e}");
             first_error.get_or_insert_with(|| e.into());
         }
     }
-    sqlx::query("RESET maintenance_work_mem")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("RESET maintenance_work_mem").execute(&mut *conn).await?;
     first_error.map_or(Ok(()), Err)
 }
 
 /// Loads patients and appointments; returns the first and last day of the appointment grid.
-async fn load(
-    conn: &mut PgConnection,
-    org: Uuid,
-    opts: &SeedOptions,
-) -> Result<(NaiveDate, NaiveDate), BoxError> {
+async fn load(conn: &mut PgConnection, org: Uuid, opts: &SeedOptions) -> Result<(NaiveDate, NaiveDate), BoxError> {
     // Foreign keys are valid by construction; skipping their per-row triggers halves the load.
-    let replica = sqlx::query("SET session_replication_role = replica")
-        .execute(&mut *conn)
-        .await
-        .is_ok();
-    sqlx::query("SELECT setseed(0.42)")
-        .execute(&mut *conn)
-        .await?;
+    let replica = sqlx::query("SET session_replication_role = replica").execute(&mut *conn).await.is_ok();
+    sqlx::query("SELECT setseed(0.42)").execute(&mut *conn).await?;
     let result = load_rows(conn, org, opts).await;
     if replica {
-        sqlx::query("SET session_replication_role = DEFAULT")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SET session_replication_role = DEFAULT").execute(&mut *conn).await?;
     }
     result
 }
 
-async fn load_rows(
-    conn: &mut PgConnection,
-    org: Uuid,
-    opts: &SeedOptions,
-) -> Result<(NaiveDate, NaiveDate), BoxError> {
+async fn load_rows(conn: &mut PgConnection, org: Uuid, opts: &SeedOptions) -> Result<(NaiveDate, NaiveDate), BoxError> {
     let t = Instant::now();
     insert_patients(conn, org, opts.patients).await?;
-    eprintln!(
-        "bench-datagen: {} patients in {:.1} s",
-        opts.patients,
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("bench-datagen: {} patients in {:.1} s", opts.patients, t.elapsed().as_secs_f64());
     let t = Instant::now();
     let days = insert_appointments(conn, org, opts).await?;
-    eprintln!(
-        "bench-datagen: appointments in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
+    eprintln!("bench-datagen: appointments in {:.1} s", t.elapsed().as_secs_f64());
     Ok(days)
 }
 
@@ -465,8 +406,7 @@ async fn insert_appointments(
     if future_weeks * per_week_future > wanted {
         future_weeks = (wanted / per_week_future).ceil();
     }
-    let past_weeks =
-        ((wanted - future_weeks * per_week_future) / (weekly_slots as f64 * PAST_FILL)).max(0.0);
+    let past_weeks = ((wanted - future_weeks * per_week_future) / (weekly_slots as f64 * PAST_FILL)).max(0.0);
     // 3 % more than needed; the oldest surplus is trimmed afterwards.
     let first_day = today - Duration::days((past_weeks * 7.0 * 1.03).ceil() as i64 + 1);
     let last_day = today + Duration::days((future_weeks * 7.0) as i64);
@@ -563,9 +503,7 @@ pub async fn free_slots(pool: &PgPool, seeded: &Seeded, count: i64) -> Result<Ve
             Slot {
                 provider_id: r.get("provider_id"),
                 location_id: r.get("location_id"),
-                patient_id: rng.gen_range(
-                    seeded.min_patient_id..=seeded.max_patient_id.max(seeded.min_patient_id),
-                ),
+                patient_id: rng.gen_range(seeded.min_patient_id..=seeded.max_patient_id.max(seeded.min_patient_id)),
                 starts_at,
                 ends_at: starts_at + Duration::minutes(SLOT_MINUTES),
             }
@@ -584,11 +522,7 @@ pub struct Slot {
 
 /// Search terms as integrators type them, drawn from the data: surnames (most), first names,
 /// full names, email local parts, phone digits.
-pub async fn search_terms(
-    pool: &PgPool,
-    seeded: &Seeded,
-    count: i64,
-) -> Result<Vec<String>, BoxError> {
+pub async fn search_terms(pool: &PgPool, seeded: &Seeded, count: i64) -> Result<Vec<String>, BoxError> {
     let rows = sqlx::query(
         "SELECT first_name, last_name, email, phone FROM patients WHERE organization_id = $1
          ORDER BY random() LIMIT $2",
@@ -660,18 +594,14 @@ pub async fn provider_days(
     .bind(&zones)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| (r.get("p"), r.get("f"), r.get("t")))
-        .collect())
+    Ok(rows.into_iter().map(|r| (r.get("p"), r.get("f"), r.get("t"))).collect())
 }
 
 /// Monday of a random week among the next `future_weeks`, per random provider.
 pub fn provider_weeks(seeded: &Seeded, count: usize) -> Vec<(i64, NaiveDate, NaiveDate)> {
     let mut rng = rand::thread_rng();
     let today = Utc::now().date_naive();
-    let monday =
-        today - Duration::days(today.weekday().num_days_from_monday() as i64) + Duration::days(7);
+    let monday = today - Duration::days(today.weekday().num_days_from_monday() as i64) + Duration::days(7);
     let weeks = seeded.future_weeks.max(1);
     (0..count)
         .map(|_| {

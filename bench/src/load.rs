@@ -61,10 +61,7 @@ pub struct Load<'a> {
 }
 
 pub fn wrk_installed() -> bool {
-    std::process::Command::new("wrk")
-        .arg("--version")
-        .output()
-        .is_ok()
+    std::process::Command::new("wrk").arg("--version").output().is_ok()
 }
 
 pub fn wrk_version() -> String {
@@ -73,16 +70,8 @@ pub fn wrk_version() -> String {
         .output()
         .ok()
         .map(|o| {
-            let text = String::from_utf8_lossy(&o.stdout).to_string()
-                + &String::from_utf8_lossy(&o.stderr);
-            text.lines()
-                .next()
-                .unwrap_or("")
-                .split("Copyright")
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string()
+            let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+            text.lines().next().unwrap_or("").split("Copyright").next().unwrap_or("").trim().to_string()
         })
         .unwrap_or_default()
 }
@@ -113,27 +102,20 @@ impl Wrk {
         cmd.arg(&load.url).arg("--").args(&load.args);
         let out = cmd.stdin(Stdio::null()).output().await?;
         let stdout = String::from_utf8_lossy(&out.stdout);
-        let line = stdout
-            .lines()
-            .find_map(|l| l.strip_prefix("BENCH_JSON "))
-            .ok_or_else(|| {
-                format!(
-                    "wrk printed no result (exit {}): {} {}",
-                    out.status,
-                    stdout.trim(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )
-            })?;
+        let line = stdout.lines().find_map(|l| l.strip_prefix("BENCH_JSON ")).ok_or_else(|| {
+            format!(
+                "wrk printed no result (exit {}): {} {}",
+                out.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
         Ok(serde_json::from_str(line)?)
     }
 }
 
 /// Writes lines to a file under `dir` for a script to read; returns its path.
-pub fn write_lines(
-    dir: &Path,
-    name: &str,
-    lines: impl IntoIterator<Item = String>,
-) -> Result<PathBuf, BoxError> {
+pub fn write_lines(dir: &Path, name: &str, lines: impl IntoIterator<Item = String>) -> Result<PathBuf, BoxError> {
     let path = dir.join(name);
     let mut text = String::new();
     for l in lines {

@@ -24,32 +24,21 @@ fn read(path: &str) -> String {
 }
 
 pub fn load_average() -> String {
-    read("/proc/loadavg")
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
+    read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
 pub async fn describe(db: &PgPool, repo: &std::path::Path) -> Machine {
     let cpuinfo = read("/proc/cpuinfo");
     let cpu_model = cpuinfo
         .lines()
-        .find_map(|l| {
-            l.strip_prefix("model name")
-                .and_then(|r| r.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
         .unwrap_or_else(|| "unknown".into());
     let memory_kib: f64 = read("/proc/meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0.0);
-    let postgres: String = sqlx::query_scalar("SELECT version()")
-        .fetch_one(db)
-        .await
-        .unwrap_or_default();
+    let postgres: String = sqlx::query_scalar("SELECT version()").fetch_one(db).await.unwrap_or_default();
     let settings: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, setting || coalesce(unit, '') FROM pg_settings
          WHERE name IN ('shared_buffers', 'synchronous_commit', 'fsync', 'max_connections', 'work_mem')
@@ -73,23 +62,13 @@ pub async fn describe(db: &PgPool, repo: &std::path::Path) -> Machine {
         .is_some_and(|o| !o.stdout.is_empty());
     Machine {
         cpu_model,
-        cores: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0),
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         memory_gib: (memory_kib / 1024.0 / 1024.0 * 10.0).round() / 10.0,
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         postgres: postgres.split(" on ").next().unwrap_or("").to_string(),
-        postgres_settings: settings
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(", "),
+        postgres_settings: settings.into_iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
         wrk: crate::load::wrk_version(),
-        klinivo_commit: if dirty {
-            format!("{commit} (with uncommitted changes)")
-        } else {
-            commit
-        },
+        klinivo_commit: if dirty { format!("{commit} (with uncommitted changes)") } else { commit },
         load_average_start: load_average(),
         load_average_end: String::new(),
         started_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

@@ -503,14 +503,8 @@ pub const LAST_NAMES: &[&str] = &[
     "Zhou",
 ];
 
-pub const EMAIL_DOMAINS: &[&str] = &[
-    "mail.example.com",
-    "example.org",
-    "inbox.example.net",
-    "example.com",
-    "post.example",
-    "webmail.example.org",
-];
+pub const EMAIL_DOMAINS: &[&str] =
+    &["mail.example.com", "example.org", "inbox.example.net", "example.com", "post.example", "webmail.example.org"];
 
 pub const STREETS: &[&str] = &[
     "Main",
@@ -577,13 +571,8 @@ pub const REASONS: &[&str] = &[
     "Well-child visit",
 ];
 
-pub const CANCELLATION_REASONS: &[&str] = &[
-    "Patient request",
-    "Provider unavailable",
-    "Rescheduled by phone",
-    "Illness",
-    "Weather",
-];
+pub const CANCELLATION_REASONS: &[&str] =
+    &["Patient request", "Provider unavailable", "Rescheduled by phone", "Illness", "Weather"];
 
 pub fn owned(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()

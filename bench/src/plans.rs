@@ -181,36 +181,18 @@ async fn cases(db: &PgPool, s: &Seeded) -> Result<Vec<(&'static str, String, Str
     .fetch_optional(db)
     .await?
     .unwrap_or_else(|| ("ingrid zhou".into(), Some("+12125550123".into())));
-    let digits = phone
-        .map(|p| p[p.len().saturating_sub(7)..].to_string())
-        .unwrap_or_else(|| "5550123".into());
+    let digits = phone.map(|p| p[p.len().saturating_sub(7)..].to_string()).unwrap_or_else(|| "5550123".into());
     let provider = s.providers.first().map(|p| p.id).unwrap_or(1);
-    let location = s
-        .providers
-        .first()
-        .and_then(|p| p.locations.first())
-        .map(|l| l.0)
-        .unwrap_or(1);
+    let location = s.providers.first().and_then(|p| p.locations.first()).map(|l| l.0).unwrap_or(1);
     let days = crate::datagen::provider_days(db, s, 1).await?;
-    let (day_provider, from, to) =
-        days.into_iter()
-            .next()
-            .unwrap_or((provider, String::new(), String::new()));
+    let (day_provider, from, to) = days.into_iter().next().unwrap_or((provider, String::new(), String::new()));
     let week = crate::datagen::provider_weeks(s, 1);
     let (week_provider, monday, _) = week[0];
-    let zone = s
-        .providers
-        .iter()
-        .find(|p| p.id == week_provider)
-        .map(|p| p.locations[0].1.clone());
+    let zone = s.providers.iter().find(|p| p.id == week_provider).map(|p| p.locations[0].1.clone());
     let zone = quote(&zone.unwrap_or_else(|| "UTC".into()));
     let week_from = format!("('{monday}'::timestamp AT TIME ZONE {zone})");
-    let week_to = format!(
-        "('{}'::timestamp AT TIME ZONE {zone})",
-        monday + chrono::Duration::days(7)
-    );
-    let booking_at =
-        chrono::Utc::now().date_naive() + chrono::Duration::days(7 * (s.future_weeks + 60));
+    let week_to = format!("('{}'::timestamp AT TIME ZONE {zone})", monday + chrono::Duration::days(7));
+    let booking_at = chrono::Utc::now().date_naive() + chrono::Duration::days(7 * (s.future_weeks + 60));
     let key = quote(&s.key);
     let mut out = vec![
         ("patient by id", format!("id {mid}"), format!("{org}, {mid}")),
@@ -273,12 +255,7 @@ fn summarize(text: &str) -> (f64, Vec<String>, Vec<String>) {
             if l.contains("Index") {
                 if let Some(rest) = l.split(marker).nth(1) {
                     let name = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let kind = l
-                        .trim_start_matches("->")
-                        .trim()
-                        .split(" on ")
-                        .next()
-                        .unwrap_or("");
+                    let kind = l.trim_start_matches("->").trim().split(" on ").next().unwrap_or("");
                     let kind = kind.split(" using").next().unwrap_or(kind).trim();
                     let entry = format!("{name} ({kind})");
                     if !name.is_empty() && !indexes.contains(&entry) {
@@ -303,25 +280,19 @@ fn summarize(text: &str) -> (f64, Vec<String>, Vec<String>) {
 async fn explain(conn: &mut PgConnection, q: &Query, args: &str) -> Result<String, BoxError> {
     let result = explain_once(conn, q, args).await;
     // Prepared statements outlive transactions.
-    let _ = sqlx::raw_sql("DEALLOCATE bench_plan")
-        .execute(&mut *conn)
-        .await;
+    let _ = sqlx::raw_sql("DEALLOCATE bench_plan").execute(&mut *conn).await;
     result
 }
 
 async fn explain_once(conn: &mut PgConnection, q: &Query, args: &str) -> Result<String, BoxError> {
     let stmt = format!("EXECUTE bench_plan({args})");
     let mut tx = conn.begin().await?;
-    sqlx::raw_sql(&format!("PREPARE bench_plan({}) AS {}", q.types, q.sql))
-        .execute(&mut *tx)
-        .await?;
+    sqlx::raw_sql(&format!("PREPARE bench_plan({}) AS {}", q.types, q.sql)).execute(&mut *tx).await?;
     if !q.write {
         sqlx::raw_sql(&stmt).execute(&mut *tx).await?;
     }
-    let rows: Vec<String> = sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {stmt}"))
-        .persistent(false)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows: Vec<String> =
+        sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, BUFFERS) {stmt}")).persistent(false).fetch_all(&mut *tx).await?;
     tx.rollback().await?;
     Ok(rows.join("\n"))
 }
@@ -329,9 +300,7 @@ async fn explain_once(conn: &mut PgConnection, q: &Query, args: &str) -> Result<
 /// Explains every case; a query that cannot run (a table or column not there yet) is reported, not fatal.
 pub async fn explain_all(db: &PgPool, s: &Seeded) -> Result<Vec<Plan>, BoxError> {
     let mut conn = db.acquire().await?;
-    sqlx::query("SET plan_cache_mode = force_custom_plan")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("SET plan_cache_mode = force_custom_plan").execute(&mut *conn).await?;
     let queries = queries();
     let mut plans = Vec::new();
     for (name, label, args) in cases(db, s).await? {
@@ -364,23 +333,12 @@ pub fn render(plans: &[Plan]) -> String {
             "{:<46} {:>9.3} ms  indexes: {}{}\n",
             format!("{} [{}]", p.name, p.arguments),
             p.execution_ms,
-            if p.indexes.is_empty() {
-                "none".into()
-            } else {
-                p.indexes.join(", ")
-            },
-            if p.seq_scans.is_empty() {
-                String::new()
-            } else {
-                format!("  SEQ SCAN: {}", p.seq_scans.join(", "))
-            }
+            if p.indexes.is_empty() { "none".into() } else { p.indexes.join(", ") },
+            if p.seq_scans.is_empty() { String::new() } else { format!("  SEQ SCAN: {}", p.seq_scans.join(", ")) }
         ));
     }
     for p in plans {
-        out.push_str(&format!(
-            "\n== {} — {}\n   from {}\n{}\n",
-            p.name, p.arguments, p.source, p.text
-        ));
+        out.push_str(&format!("\n== {} — {}\n   from {}\n{}\n", p.name, p.arguments, p.source, p.text));
     }
     out
 }

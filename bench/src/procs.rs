@@ -31,10 +31,7 @@ impl Server {
         ready_path: &str,
         log: &Path,
     ) -> Result<Server, BoxError> {
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)?;
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         let err = out.try_clone()?;
         let mut cmd = Command::new(program);
         cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
@@ -60,42 +57,22 @@ impl Server {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
-        let mut server = Server {
-            name: name.to_string(),
-            base: format!("http://127.0.0.1:{port}"),
-            child: Some(child),
-        };
+        let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+        let mut server =
+            Server { name: name.to_string(), base: format!("http://127.0.0.1:{port}"), child: Some(child) };
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Some(status) = server
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                return Err(format!(
-                    "{name} exited during start-up ({status}); see {}",
-                    log.display()
-                )
-                .into());
+            if let Some(status) = server.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                return Err(format!("{name} exited during start-up ({status}); see {}", log.display()).into());
             }
-            let ok = client
-                .get(format!("{}{ready_path}", server.base))
-                .send()
-                .await;
+            let ok = client.get(format!("{}{ready_path}", server.base)).send().await;
             if ok.is_ok_and(|r| r.status().is_success()) {
                 return Ok(server);
             }
             if Instant::now() > deadline {
                 server.stop();
-                return Err(format!(
-                    "{name} did not become ready within 60 s; see {}",
-                    log.display()
-                )
-                .into());
+                return Err(format!("{name} did not become ready within 60 s; see {}", log.display()).into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -44,8 +44,7 @@ impl Row {
     pub fn measured(id: &str, name: &str, r: &WrkResult, expect: Option<u16>) -> Row {
         let success_rate = expect.and_then(|code| {
             let total: u64 = r.statuses.values().sum();
-            (total > 0)
-                .then(|| *r.statuses.get(&code.to_string()).unwrap_or(&0) as f64 / total as f64)
+            (total > 0).then(|| *r.statuses.get(&code.to_string()).unwrap_or(&0) as f64 / total as f64)
         });
         Row {
             id: id.into(),
@@ -71,13 +70,7 @@ impl Row {
     }
 
     pub fn unavailable(id: &str, name: &str, why: String) -> Row {
-        Row {
-            id: id.into(),
-            name: name.into(),
-            available: false,
-            note: why,
-            ..Row::default()
-        }
+        Row { id: id.into(), name: name.into(), available: false, note: why, ..Row::default() }
     }
 
     /// Sets the ratios against `limit` (if both were measured).
@@ -147,13 +140,7 @@ fn row_line(r: &Row, with_limit: bool) -> String {
     if !r.available {
         return format!("  {:<56} not available: {}", r.name, r.note);
     }
-    let mut line = format!(
-        "  {:<56} {:>9} {:>8} {:>8}",
-        r.name,
-        num(r.rps),
-        num(r.p50_ms),
-        num(r.p99_ms)
-    );
+    let mut line = format!("  {:<56} {:>9} {:>8} {:>8}", r.name, num(r.rps), num(r.p50_ms), num(r.p99_ms));
     if with_limit {
         line.push_str(&format!(
             " {:>7} {:>7} {:>7}  {:<22}",
@@ -219,10 +206,7 @@ pub fn table(res: &Results) -> String {
             s.patients, s.appointments, s.first_day, s.last_day, s.seconds
         ));
     }
-    out.push_str(&format!(
-        "\nLIMITS{:<52} {:>9} {:>8} {:>8}\n",
-        "", "req/s", "p50 ms", "p99 ms"
-    ));
+    out.push_str(&format!("\nLIMITS{:<52} {:>9} {:>8} {:>8}\n", "", "req/s", "p50 ms", "p99 ms"));
     for r in &res.limits {
         out.push_str(&row_line(r, false));
         out.push('\n');
@@ -266,11 +250,7 @@ pub fn table(res: &Results) -> String {
                 num(p.p50_ms),
                 num(p.p99_ms),
                 num(p.max_ms),
-                if p.note.is_empty() {
-                    String::new()
-                } else {
-                    format!("  ({})", p.note)
-                }
+                if p.note.is_empty() { String::new() } else { format!("  ({})", p.note) }
             ));
         }
         if !res.webhooks.note.is_empty() && res.webhooks.available {
@@ -285,11 +265,7 @@ pub fn table(res: &Results) -> String {
                 p.name,
                 p.execution_ms,
                 index_summary(p),
-                if p.seq_scans.is_empty() {
-                    String::new()
-                } else {
-                    format!("  SEQ SCAN {}", p.seq_scans.join(", "))
-                }
+                if p.seq_scans.is_empty() { String::new() } else { format!("  SEQ SCAN {}", p.seq_scans.join(", ")) }
             ));
             out.push_str(&format!("  {:<44} {}\n", "", p.arguments));
         }

@@ -46,12 +46,7 @@ impl Receiver {
 
     fn phase(&self, phase: u32) -> (Vec<(Uuid, Instant)>, u64) {
         let guard = self.arrivals.lock().unwrap_or_else(|e| e.into_inner());
-        let list = guard
-            .0
-            .iter()
-            .filter(|((p, _, _), _)| *p == phase)
-            .map(|((_, _, e), at)| (*e, *at))
-            .collect();
+        let list = guard.0.iter().filter(|((p, _, _), _)| *p == phase).map(|((_, _, e), at)| (*e, *at)).collect();
         (list, guard.1)
     }
 
@@ -73,13 +68,7 @@ async fn hook(
         .or_else(|| headers.get("webhook-id"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| {
-            serde_json::from_str::<serde_json::Value>(&body)
-                .ok()?
-                .get("id")?
-                .as_str()
-                .map(str::to_string)
-        });
+        .or_else(|| serde_json::from_str::<serde_json::Value>(&body).ok()?.get("id")?.as_str().map(str::to_string));
     if let Some(event) = id.as_deref().and_then(events::parse_public_id) {
         let mut guard = r.arrivals.lock().unwrap_or_else(|e| e.into_inner());
         let (first, repeats) = &mut *guard;
@@ -157,11 +146,7 @@ impl Bench<'_> {
                     continue;
                 }
                 if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
-                    return Err(format!(
-                        "POST /api/v1/webhooks answered {status}: {}",
-                        r.text().await?
-                    )
-                    .into());
+                    return Err(format!("POST /api/v1/webhooks answered {status}: {}", r.text().await?).into());
                 }
                 status
             } else {
@@ -187,12 +172,7 @@ impl Bench<'_> {
 
     /// Records `patient.created` events at `rate` per second for `duration` from `workers`
     /// concurrent producers; returns each event's commit instant.
-    async fn produce(
-        &self,
-        rate: f64,
-        duration: Duration,
-        workers: usize,
-    ) -> Result<HashMap<Uuid, Instant>, BoxError> {
+    async fn produce(&self, rate: f64, duration: Duration, workers: usize) -> Result<HashMap<Uuid, Instant>, BoxError> {
         let commits = Arc::new(Mutex::new(HashMap::new()));
         let deadline = Instant::now() + duration;
         let mut tasks = Vec::new();
@@ -209,15 +189,10 @@ impl Bench<'_> {
                 while Instant::now() < deadline {
                     tick.tick().await;
                     let mut tx = db.begin().await?;
-                    let id =
-                        events::record(&mut tx, org, EventType::PatientCreated, &sample_patient(n))
-                            .await?;
+                    let id = events::record(&mut tx, org, EventType::PatientCreated, &sample_patient(n)).await?;
                     tx.commit().await?;
                     let at = Instant::now();
-                    commits
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(id, at);
+                    commits.lock().unwrap_or_else(|e| e.into_inner()).insert(id, at);
                     n += workers;
                 }
                 Ok::<_, sqlx::Error>(())
@@ -286,9 +261,7 @@ impl Bench<'_> {
         let mut notes = Vec::new();
         let events_per_s = commits.len() as f64 / produced_in.max(1e-9);
         if events_per_s < 0.9 * rate {
-            notes.push(format!(
-                "the producer reached only {events_per_s:.0} of {rate:.0} events/s"
-            ));
+            notes.push(format!("the producer reached only {events_per_s:.0} of {rate:.0} events/s"));
         }
         if delivered < expected {
             notes.push(format!(
@@ -307,11 +280,7 @@ impl Bench<'_> {
             expected_deliveries: expected,
             delivered,
             repeats,
-            deliveries_per_s: if span > 0.0 {
-                delivered as f64 / span
-            } else {
-                0.0
-            },
+            deliveries_per_s: if span > 0.0 { delivered as f64 / span } else { 0.0 },
             p50_ms: percentile(&latencies, 50.0),
             p99_ms: percentile(&latencies, 99.0),
             max_ms: latencies.last().copied().unwrap_or(0.0),
@@ -357,21 +326,12 @@ pub async fn measure(
     let mut phases = Vec::new();
     for (i, &subs) in subscription_counts.iter().enumerate() {
         let rate = max_rate.min(offered / subs.max(1) as f64);
-        eprintln!(
-            "bench: webhooks, {subs} subscription(s), {rate:.0} events/s for {} s",
-            duration.as_secs()
-        );
-        phases.push(
-            bench
-                .phase(i as u32 + 1, subs, rate, duration, drain)
-                .await?,
-        );
+        eprintln!("bench: webhooks, {subs} subscription(s), {rate:.0} events/s for {} s", duration.as_secs());
+        phases.push(bench.phase(i as u32 + 1, subs, rate, duration, drain).await?);
     }
-    sqlx::query(
-        "UPDATE webhook_subscriptions SET enabled = false WHERE organization_id = $1 AND enabled",
-    )
-    .bind(bench.org)
-    .execute(bench.db)
-    .await?;
+    sqlx::query("UPDATE webhook_subscriptions SET enabled = false WHERE organization_id = $1 AND enabled")
+        .bind(bench.org)
+        .execute(bench.db)
+        .await?;
     Ok((true, note, phases))
 }

@@ -83,34 +83,18 @@ const COLUMNS: &str = "id, external_id, first_name, last_name, date_of_birth, se
 type Reply = Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)>;
 
 fn fail(e: impl std::fmt::Display) -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        Json(json!({"error": "internal_error", "message": e.to_string()})),
-    )
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal_error", "message": e.to_string()})))
 }
 
 async fn select(db: &PgPool, org: Uuid, id: i64) -> Reply {
     let sql = format!("SELECT {COLUMNS} FROM patients WHERE organization_id = $1 AND id = $2");
-    match sqlx::query_as::<_, Patient>(&sql)
-        .bind(org)
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .map_err(fail)?
-    {
+    match sqlx::query_as::<_, Patient>(&sql).bind(org).bind(id).fetch_optional(db).await.map_err(fail)? {
         Some(p) => Ok((StatusCode::OK, Json(serde_json::to_value(p).map_err(fail)?))),
-        None => Err((
-            StatusCode::NOT_FOUND,
-            Json(json!({"error": "not_found", "message": "no such patient"})),
-        )),
+        None => Err((StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": "no such patient"})))),
     }
 }
 
-async fn insert<'c>(
-    conn: impl sqlx::PgExecutor<'c>,
-    org: Uuid,
-    p: &NewPatient,
-) -> Result<Patient, sqlx::Error> {
+async fn insert<'c>(conn: impl sqlx::PgExecutor<'c>, org: Uuid, p: &NewPatient) -> Result<Patient, sqlx::Error> {
     let sql = format!(
         "INSERT INTO patients (organization_id, first_name, last_name, date_of_birth, sex, email, phone,
              address_line1, address_line2, address_city, address_region, address_postal_code, address_country)
@@ -136,62 +120,46 @@ async fn insert<'c>(
 }
 
 fn api_key(headers: &HeaderMap) -> Result<[u8; 32], (StatusCode, Json<Value>)> {
-    let key = headers
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let key = headers.get("x-api-key").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !klinivo::auth::keys::is_well_formed(key) {
-        return Err((
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_api_key"})),
-        ));
+        return Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_api_key"}))));
     }
     Ok(klinivo::auth::keys::hash(key))
 }
 
 fn unauthorized() -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": "invalid_api_key"})),
-    )
+    (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_api_key"})))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is required")?;
-    let bind = std::env::args()
-        .nth(1)
-        .or_else(|| std::env::var("BENCH_BARE_BIND").ok());
+    let bind = std::env::args().nth(1).or_else(|| std::env::var("BENCH_BARE_BIND").ok());
     let bind = bind.unwrap_or_else(|| "127.0.0.1:8090".into());
-    let pool_size = std::env::var("BENCH_POOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let pool_size = std::env::var("BENCH_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let db = klinivo::db::connect(&url, pool_size).await?;
     let org = match std::env::var("BENCH_ORG").ok() {
         Some(o) => o.parse()?,
-        None => {
-            sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at LIMIT 1")
-                .fetch_one(&db)
-                .await?
-        }
+        None => sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at LIMIT 1").fetch_one(&db).await?,
     };
     let key_id = match std::env::var("BENCH_KEY_ID").ok() {
         Some(k) => k.parse()?,
-        None => {
-            sqlx::query_scalar("SELECT coalesce(min(id), 0) FROM api_keys")
-                .fetch_one(&db)
-                .await?
-        }
+        None => sqlx::query_scalar("SELECT coalesce(min(id), 0) FROM api_keys").fetch_one(&db).await?,
     };
     let app = Router::new()
         .route("/plain", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/select/{id}", get(|State(app): State<App>, Path(id): Path<i64>| async move { select(&app.db, app.org, id).await }))
+        .route(
+            "/select/{id}",
+            get(|State(app): State<App>, Path(id): Path<i64>| async move { select(&app.db, app.org, id).await }),
+        )
         .route(
             "/insert",
             post(|State(app): State<App>, Json(p): Json<NewPatient>| async move {
                 let row = insert(&app.db, app.org, &p).await.map_err(fail)?;
-                Ok::<_, (StatusCode, Json<Value>)>((StatusCode::CREATED, Json(serde_json::to_value(row).map_err(fail)?)))
+                Ok::<_, (StatusCode, Json<Value>)>((
+                    StatusCode::CREATED,
+                    Json(serde_json::to_value(row).map_err(fail)?),
+                ))
             }),
         )
         .route(
@@ -240,7 +208,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await
                 .map_err(fail)?;
                 tx.commit().await.map_err(fail)?;
-                Ok::<_, (StatusCode, Json<Value>)>((StatusCode::CREATED, Json(serde_json::to_value(row).map_err(fail)?)))
+                Ok::<_, (StatusCode, Json<Value>)>((
+                    StatusCode::CREATED,
+                    Json(serde_json::to_value(row).map_err(fail)?),
+                ))
             }),
         )
         .with_state(App { db, org, key_id });
@@ -248,9 +219,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     eprintln!("bench-bare listening on {bind}");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                    .expect("signal");
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal");
             tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
         })
         .await?;

@@ -8,10 +8,7 @@ use clap::Parser;
 use klinivo_bench::datagen::{self, SeedOptions};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "bench-datagen",
-    about = "Seed a realistic organization for benchmarks"
-)]
+#[command(name = "bench-datagen", about = "Seed a realistic organization for benchmarks")]
 struct Args {
     /// The database (default: DATABASE_URL).
     #[arg(long)]
@@ -31,10 +28,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), klinivo_bench::BoxError> {
     let args = Args::parse();
-    let url = args
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("DATABASE_URL").ok());
+    let url = args.database_url.clone().or_else(|| std::env::var("DATABASE_URL").ok());
     let url = url.ok_or("pass --database-url or set DATABASE_URL")?;
     let db = klinivo::db::connect(&url, 4).await?;
     if args.migrate {

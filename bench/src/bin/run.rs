@@ -14,10 +14,7 @@ use klinivo_bench::{machine, plans, webhooks, BoxError};
 use sqlx::PgPool;
 
 #[derive(Parser, Debug, Clone)]
-#[command(
-    name = "bench-run",
-    about = "Klinivo's benchmark: the machine's limits and Klinivo's figures, side by side"
-)]
+#[command(name = "bench-run", about = "Klinivo's benchmark: the machine's limits and Klinivo's figures, side by side")]
 struct Args {
     /// Patients to seed.
     #[arg(long, default_value_t = 100_000)]
@@ -105,10 +102,7 @@ fn find_repo(args: &Args) -> Result<PathBuf, BoxError> {
 }
 
 fn sibling(name: &str) -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join(name)))
-        .unwrap_or_else(|| PathBuf::from(name))
+    std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join(name))).unwrap_or_else(|| PathBuf::from(name))
 }
 
 fn pgbench_binary() -> PathBuf {
@@ -127,13 +121,7 @@ fn url_parts(url: &str) -> Option<(String, String, String, String, String)> {
     let (user, pw) = auth.split_once(':')?;
     let (hostport, db) = rest.split_once('/')?;
     let (host, port) = hostport.split_once(':')?;
-    Some((
-        host.into(),
-        port.into(),
-        user.into(),
-        pw.into(),
-        db.split('?').next()?.into(),
-    ))
+    Some((host.into(), port.into(), user.into(), pw.into(), db.split('?').next()?.into()))
 }
 
 async fn pgbench(url: &str, clients: u32, seconds: u64, scale: i64, work: &Path) -> Row {
@@ -144,47 +132,23 @@ async fn pgbench(url: &str, clients: u32, seconds: u64, scale: i64, work: &Path)
     }
 }
 
-async fn pgbench_inner(
-    url: &str,
-    clients: u32,
-    seconds: u64,
-    scale: i64,
-    work: &Path,
-) -> Result<Row, BoxError> {
+async fn pgbench_inner(url: &str, clients: u32, seconds: u64, scale: i64, work: &Path) -> Result<Row, BoxError> {
     let (host, port, user, pw, db) = url_parts(url).ok_or("cannot read the database URL")?;
     let bin = pgbench_binary();
     let base = |cmd: &mut tokio::process::Command| {
-        cmd.env("PGPASSWORD", &pw)
-            .args(["-h", &host, "-p", &port, "-U", &user]);
+        cmd.env("PGPASSWORD", &pw).args(["-h", &host, "-p", &port, "-U", &user]);
     };
     let mut init = tokio::process::Command::new(&bin);
     base(&mut init);
-    let out = init
-        .args(["-i", "-q", "-s", &scale.to_string(), &db])
-        .output()
-        .await?;
+    let out = init.args(["-i", "-q", "-s", &scale.to_string(), &db]).output().await?;
     if !out.status.success() {
-        return Err(format!(
-            "pgbench -i failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
+        return Err(format!("pgbench -i failed: {}", String::from_utf8_lossy(&out.stderr).trim()).into());
     }
     let prefix = work.join("pgbench_log");
     let mut run = tokio::process::Command::new(&bin);
     base(&mut run);
     let out = run
-        .args([
-            "-S",
-            "-M",
-            "prepared",
-            "-c",
-            &clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-        ])
+        .args(["-S", "-M", "prepared", "-c", &clients.to_string(), "-j", "2", "-T", &seconds.to_string()])
         .args(["-l", "--sampling-rate=0.05"])
         .arg(format!("--log-prefix={}", prefix.display()))
         .arg(&db)
@@ -193,11 +157,7 @@ async fn pgbench_inner(
         .await?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
-        return Err(format!(
-            "pgbench failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
+        return Err(format!("pgbench failed: {}", String::from_utf8_lossy(&out.stderr).trim()).into());
     }
     let tps: f64 = stdout
         .lines()
@@ -206,16 +166,9 @@ async fn pgbench_inner(
         .ok_or("no tps in pgbench output")?;
     let mut latencies: Vec<f64> = Vec::new();
     for entry in std::fs::read_dir(work)?.flatten() {
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("pgbench_log")
-        {
+        if entry.file_name().to_string_lossy().starts_with("pgbench_log") {
             let text = std::fs::read_to_string(entry.path())?;
-            latencies.extend(
-                text.lines()
-                    .filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok()),
-            );
+            latencies.extend(text.lines().filter_map(|l| l.split_whitespace().nth(2)?.parse::<f64>().ok()));
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -251,27 +204,19 @@ struct Inputs {
 
 async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inputs, BoxError> {
     let terms = datagen::search_terms(db, s, 2000).await?;
-    let search = load::write_lines(
-        work,
-        "search.txt",
-        terms
-            .iter()
-            .map(|t| format!("/api/v1/patients?q={}", load::encode(t))),
-    )?;
+    let search =
+        load::write_lines(work, "search.txt", terms.iter().map(|t| format!("/api/v1/patients?q={}", load::encode(t))))?;
     let days = datagen::provider_days(db, s, 2000).await?;
     let day = load::write_lines(
         work,
         "appointments_day.txt",
-        days.iter()
-            .map(|(p, f, t)| format!("/api/v1/appointments?providerId={p}&from={f}&to={t}")),
+        days.iter().map(|(p, f, t)| format!("/api/v1/appointments?providerId={p}&from={f}&to={t}")),
     )?;
     let weeks = datagen::provider_weeks(s, 2000);
     let week = load::write_lines(
         work,
         "availability_week.txt",
-        weeks
-            .iter()
-            .map(|(p, f, t)| format!("/api/v1/providers/{p}/availability?from={f}&to={t}")),
+        weeks.iter().map(|(p, f, t)| format!("/api/v1/providers/{p}/availability?from={f}&to={t}")),
     )?;
     // Enough free slots for the fastest plausible booking rate over the whole measurement.
     let wanted = ((args.duration + 1) * 8_000).max(2_000) as i64;
@@ -286,8 +231,7 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
                 x.provider_id,
                 x.location_id,
                 x.patient_id,
-                x.starts_at
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                x.starts_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 x.ends_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             )
         }),
@@ -319,15 +263,7 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
                  "padding": "x".repeat(500)}});
     let body_1k = work.join("event_1k.json");
     std::fs::write(&body_1k, serde_json::to_vec(&event)?)?;
-    Ok(Inputs {
-        search,
-        day,
-        week,
-        slots,
-        keys,
-        body_1k,
-        spare_slot,
-    })
+    Ok(Inputs { search, day, week, slots, keys, body_1k, spare_slot })
 }
 
 fn s(p: &Path) -> String {
@@ -364,62 +300,30 @@ async fn limits(
         ("BENCH_KEY_ID", seeded.key_id.to_string()),
     ];
     let addr = format!("127.0.0.1:{port}");
-    let bare = Server::start(
-        "bench-bare",
-        &bare_bin,
-        &[&addr],
-        &envs,
-        port,
-        "/plain",
-        &out.join("bare.log"),
-    )
-    .await?;
-    let (lo, hi) = (
-        seeded.min_patient_id.to_string(),
-        seeded.max_patient_id.to_string(),
-    );
+    let bare = Server::start("bench-bare", &bare_bin, &[&addr], &envs, port, "/plain", &out.join("bare.log")).await?;
+    let (lo, hi) = (seeded.min_patient_id.to_string(), seeded.max_patient_id.to_string());
     let key = vec![("X-API-Key", seeded.key.clone())];
     let ids = |t: &str| vec!["ids".to_string(), t.to_string(), lo.clone(), hi.clone()];
     let reads: [(&str, &str, Load); 4] = [
         (
             "bare_plain",
             "bare GET /plain (static JSON)",
-            Load {
-                url: bare.url("/plain"),
-                headers: vec![],
-                args: vec![],
-                warmup: true,
-            },
+            Load { url: bare.url("/plain"), headers: vec![], args: vec![], warmup: true },
         ),
         (
             "bare_select",
             "bare GET /select/{id} (one SELECT)",
-            Load {
-                url: bare.url("/"),
-                headers: vec![],
-                args: ids("/select/{id}"),
-                warmup: true,
-            },
+            Load { url: bare.url("/"), headers: vec![], args: ids("/select/{id}"), warmup: true },
         ),
         (
             "bare_auth_select",
             "bare GET /auth-select/{id} (key lookup + SELECT)",
-            Load {
-                url: bare.url("/"),
-                headers: key.clone(),
-                args: ids("/auth-select/{id}"),
-                warmup: true,
-            },
+            Load { url: bare.url("/"), headers: key.clone(), args: ids("/auth-select/{id}"), warmup: true },
         ),
         (
             "bare_auth_count_select",
             "bare GET /auth-count-select/{id} (auth+count + SELECT)",
-            Load {
-                url: bare.url("/"),
-                headers: key.clone(),
-                args: ids("/auth-count-select/{id}"),
-                warmup: true,
-            },
+            Load { url: bare.url("/"), headers: key.clone(), args: ids("/auth-count-select/{id}"), warmup: true },
         ),
     ];
     for (id, name, l) in reads {
@@ -431,36 +335,16 @@ async fn limits(
         args: vec!["patient".into(), path.into()],
         warmup: false,
     };
+    rows.push(measure(wrk, "bare_insert", "bare POST /insert (one INSERT)", insert("/insert"), Some(201)).await);
     rows.push(
-        measure(
-            wrk,
-            "bare_insert",
-            "bare POST /insert (one INSERT)",
-            insert("/insert"),
-            Some(201),
-        )
-        .await,
-    );
-    rows.push(
-        measure(
-            wrk,
-            "bare_tx3",
-            "bare POST /tx3 (INSERT+event+idempotency, 1 tx)",
-            insert("/tx3"),
-            Some(201),
-        )
-        .await,
+        measure(wrk, "bare_tx3", "bare POST /tx3 (INSERT+event+idempotency, 1 tx)", insert("/tx3"), Some(201)).await,
     );
     drop(bare);
     Ok(rows)
 }
 
 /// One request before the load: is the endpoint there and answering as the contract says?
-async fn precheck(
-    client: &reqwest::Client,
-    req: reqwest::RequestBuilder,
-    expect: u16,
-) -> Result<(), String> {
+async fn precheck(client: &reqwest::Client, req: reqwest::RequestBuilder, expect: u16) -> Result<(), String> {
     let _ = client;
     match req.send().await {
         Ok(r) if r.status().as_u16() == expect => Ok(()),
@@ -468,13 +352,11 @@ async fn precheck(
             let status = r.status();
             let body = r.text().await.unwrap_or_default();
             let body: String = body.chars().take(160).collect();
-            Err(
-                if status == reqwest::StatusCode::NOT_FOUND && body.contains("not_found") {
-                    format!("not built yet on this branch (HTTP 404: {body})")
-                } else {
-                    format!("pre-check answered HTTP {status}, expected {expect}: {body}")
-                },
-            )
+            Err(if status == reqwest::StatusCode::NOT_FOUND && body.contains("not_found") {
+                format!("not built yet on this branch (HTTP 404: {body})")
+            } else {
+                format!("pre-check answered HTTP {status}, expected {expect}: {body}")
+            })
         }
         Err(e) => Err(format!("pre-check failed: {e}")),
     }
@@ -496,15 +378,8 @@ async fn klinivo_rows(
     let key = seeded.key.clone();
     let h = || vec![("X-API-Key", key.clone())];
     let mid = (seeded.min_patient_id + seeded.max_patient_id) / 2;
-    let first_line = |p: &Path| {
-        std::fs::read_to_string(p)
-            .ok()
-            .and_then(|t| t.lines().next().map(str::to_string))
-    };
-    let (lo, hi) = (
-        seeded.min_patient_id.to_string(),
-        seeded.max_patient_id.to_string(),
-    );
+    let first_line = |p: &Path| std::fs::read_to_string(p).ok().and_then(|t| t.lines().next().map(str::to_string));
+    let (lo, hi) = (seeded.min_patient_id.to_string(), seeded.max_patient_id.to_string());
     let get = |path: String| client.get(api.url(&path)).header("X-API-Key", &key);
     let mut rows = Vec::new();
 
@@ -518,12 +393,7 @@ async fn klinivo_rows(
             wrk,
             "healthz",
             "GET /healthz (no auth, no rate limit)",
-            Load {
-                url: api.url("/healthz"),
-                headers: vec![],
-                args: vec![],
-                warmup: true,
-            },
+            Load { url: api.url("/healthz"), headers: vec![], args: vec![], warmup: true },
             None,
         )
         .await
@@ -534,12 +404,7 @@ async fn klinivo_rows(
             wrk,
             "health",
             "GET /api/v1/health (auth + rate limit, 1 key)",
-            Load {
-                url: api.url("/api/v1/health"),
-                headers: h(),
-                args: vec![],
-                warmup: true,
-            },
+            Load { url: api.url("/api/v1/health"), headers: h(), args: vec![], warmup: true },
             None,
         )
         .await
@@ -563,12 +428,7 @@ async fn klinivo_rows(
     );
 
     // GET /patients/{id}
-    let ids = vec![
-        "ids".to_string(),
-        "/api/v1/patients/{id}".into(),
-        lo.clone(),
-        hi.clone(),
-    ];
+    let ids = vec!["ids".to_string(), "/api/v1/patients/{id}".into(), lo.clone(), hi.clone()];
     let row = match precheck(&client, get(format!("/api/v1/patients/{mid}")), 200).await {
         Err(e) => Row::unavailable("get_patient", "GET /api/v1/patients/{id}", e),
         Ok(()) => {
@@ -576,20 +436,13 @@ async fn klinivo_rows(
                 wrk,
                 "get_patient",
                 "GET /api/v1/patients/{id}",
-                Load {
-                    url: api.url("/"),
-                    headers: h(),
-                    args: ids.clone(),
-                    warmup: true,
-                },
+                Load { url: api.url("/"), headers: h(), args: ids.clone(), warmup: true },
                 None,
             )
             .await
         }
     };
-    rows.push(row.against(select).target("≥0.6× req/s, p99 ≤2×", |r| {
-        Some(r.rps_ratio? >= 0.6 && r.p99_ratio? <= 2.0)
-    }));
+    rows.push(row.against(select).target("≥0.6× req/s, p99 ≤2×", |r| Some(r.rps_ratio? >= 0.6 && r.p99_ratio? <= 2.0)));
     if rows.last().is_some_and(|r| r.available) {
         let mut with_keys = ids.clone();
         with_keys.push(s(&inputs.keys));
@@ -598,12 +451,7 @@ async fn klinivo_rows(
                 wrk,
                 "get_patient_64_keys",
                 "GET /api/v1/patients/{id} (64 keys)",
-                Load {
-                    url: api.url("/"),
-                    headers: h(),
-                    args: with_keys,
-                    warmup: true,
-                },
+                Load { url: api.url("/"), headers: h(), args: with_keys, warmup: true },
                 None,
             )
             .await
@@ -614,18 +462,8 @@ async fn klinivo_rows(
     // Reads driven by generated paths.
     type PathLoad<'a> = (&'a str, &'a str, &'a PathBuf, Option<(&'a str, f64)>);
     let paths: [PathLoad; 3] = [
-        (
-            "search",
-            "GET /api/v1/patients?q=… (search)",
-            &inputs.search,
-            Some(("p99 ≤ 20 ms", 20.0)),
-        ),
-        (
-            "appointments_day",
-            "GET /api/v1/appointments?providerId&from&to (1 day)",
-            &inputs.day,
-            None,
-        ),
+        ("search", "GET /api/v1/patients?q=… (search)", &inputs.search, Some(("p99 ≤ 20 ms", 20.0))),
+        ("appointments_day", "GET /api/v1/appointments?providerId&from&to (1 day)", &inputs.day, None),
         (
             "availability_week",
             "GET /api/v1/providers/{id}/availability (1 week)",
@@ -643,12 +481,7 @@ async fn klinivo_rows(
                         wrk,
                         id,
                         name,
-                        Load {
-                            url: api.url("/"),
-                            headers: h(),
-                            args: vec!["paths".into(), s(file)],
-                            warmup: true,
-                        },
+                        Load { url: api.url("/"), headers: h(), args: vec!["paths".into(), s(file)], warmup: true },
                         None,
                     )
                     .await
@@ -690,10 +523,7 @@ async fn klinivo_rows(
             .await
         }
     };
-    rows.push(
-        row.against(insert)
-            .target("≥0.4× req/s", |r| Some(r.rps_ratio? >= 0.4)),
-    );
+    rows.push(row.against(insert).target("≥0.4× req/s", |r| Some(r.rps_ratio? >= 0.4)));
 
     // Booking at distinct free slots.
     let name = "POST /api/v1/appointments (booking, free slots)";
@@ -711,22 +541,13 @@ async fn klinivo_rows(
             match precheck(&client, pre, 201).await {
                 Err(e) => Row::unavailable("booking", name, e),
                 Ok(()) => {
-                    let a = vec![
-                        "book".into(),
-                        "/api/v1/appointments".into(),
-                        s(&inputs.slots),
-                        args.threads.to_string(),
-                    ];
+                    let a =
+                        vec!["book".into(), "/api/v1/appointments".into(), s(&inputs.slots), args.threads.to_string()];
                     measure(
                         wrk,
                         "booking",
                         name,
-                        Load {
-                            url: api.url("/"),
-                            headers: h(),
-                            args: a,
-                            warmup: false,
-                        },
+                        Load { url: api.url("/"), headers: h(), args: a, warmup: false },
                         Some(201),
                     )
                     .await
@@ -749,13 +570,7 @@ async fn webhook_section(
 ) -> report::Webhooks {
     let (receiver, port) = match webhooks::Receiver::start().await {
         Ok(r) => r,
-        Err(e) => {
-            return report::Webhooks {
-                available: false,
-                note: format!("receiver: {e}"),
-                phases: vec![],
-            }
-        }
+        Err(e) => return report::Webhooks { available: false, note: format!("receiver: {e}"), phases: vec![] },
     };
     let direct = Load {
         url: format!("http://127.0.0.1:{port}/limit"),
@@ -763,25 +578,10 @@ async fn webhook_section(
         args: vec!["static".into(), "POST".into(), s(&inputs.body_1k)],
         warmup: true,
     };
-    limits.push(
-        measure(
-            wrk,
-            "receiver_direct",
-            "webhook receiver: direct 1 KB POSTs",
-            direct,
-            None,
-        )
-        .await,
-    );
+    limits.push(measure(wrk, "receiver_direct", "webhook receiver: direct 1 KB POSTs", direct, None).await);
     let producers = match klinivo::db::connect(db_url, 64).await {
         Ok(p) => p,
-        Err(e) => {
-            return report::Webhooks {
-                available: false,
-                note: format!("database: {e}"),
-                phases: vec![],
-            }
-        }
+        Err(e) => return report::Webhooks { available: false, note: format!("database: {e}"), phases: vec![] },
     };
     let bench = webhooks::Bench {
         db: &producers,
@@ -801,16 +601,8 @@ async fn webhook_section(
     )
     .await;
     match result {
-        Ok((available, note, phases)) => report::Webhooks {
-            available,
-            note,
-            phases,
-        },
-        Err(e) => report::Webhooks {
-            available: false,
-            note: e.to_string(),
-            phases: vec![],
-        },
+        Ok((available, note, phases)) => report::Webhooks { available, note, phases },
+        Err(e) => report::Webhooks { available: false, note: e.to_string(), phases: vec![] },
     }
 }
 
@@ -830,18 +622,12 @@ async fn run(args: Args) -> Result<(), BoxError> {
         warmup_s: args.warmup,
     };
     let temp = args.data_dir.is_none();
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("klinivo-bench-{}", std::process::id()))
-    });
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("klinivo-bench-{}", std::process::id())));
     say(format!("starting PostgreSQL in {}", data_dir.display()));
-    let mut pg = EmbeddedPostgres::start(
-        &data_dir,
-        Options {
-            ephemeral: false,
-            port: None,
-        },
-    )
-    .await?;
+    let mut pg = EmbeddedPostgres::start(&data_dir, Options { ephemeral: false, port: None }).await?;
     let result = run_with_db(&args, &repo, &out, &work, &wrk, pg.url()).await;
     pg.stop();
     if temp && !args.keep_data {
@@ -870,12 +656,7 @@ async fn migrate(args: &Args, pg_url: &str, db: &PgPool) -> Result<(), BoxError>
         .output()
         .await?;
     if !out.status.success() {
-        return Err(format!(
-            "{} migrate failed: {}",
-            bin.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )
-        .into());
+        return Err(format!("{} migrate failed: {}", bin.display(), String::from_utf8_lossy(&out.stderr).trim()).into());
     }
     Ok(())
 }
@@ -891,10 +672,7 @@ async fn run_with_db(
     let db = klinivo::db::connect(pg_url, 10).await?;
     migrate(args, pg_url, &db).await?;
     let machine = machine::describe(&db, repo).await;
-    say(format!(
-        "seeding {} patients and {} appointments",
-        args.patients, args.appointments
-    ));
+    say(format!("seeding {} patients and {} appointments", args.patients, args.appointments));
     let opts = SeedOptions {
         patients: args.patients,
         appointments: args.appointments,
@@ -947,41 +725,22 @@ async fn run_with_db(
                 ("KLINIVO_DATA_DIR", s(&work.join("klinivo-data"))),
             ];
             say("starting klinivo serve");
-            let api = Server::start(
-                "klinivo serve",
-                &bin,
-                &["serve"],
-                &envs,
-                port,
-                "/readyz",
-                &out.join("klinivo.log"),
-            )
-            .await?;
+            let api =
+                Server::start("klinivo serve", &bin, &["serve"], &envs, port, "/readyz", &out.join("klinivo.log"))
+                    .await?;
             if !args.skip_klinivo {
-                results.klinivo =
-                    klinivo_rows(args, wrk, &api, &seeded, &inputs, &results.limits).await;
+                results.klinivo = klinivo_rows(args, wrk, &api, &seeded, &inputs, &results.limits).await;
             }
             if !args.skip_webhooks {
-                results.webhooks = webhook_section(
-                    args,
-                    wrk,
-                    pg_url,
-                    &api,
-                    &seeded,
-                    &inputs,
-                    &mut results.limits,
-                )
-                .await;
+                results.webhooks =
+                    webhook_section(args, wrk, pg_url, &api, &seeded, &inputs, &mut results.limits).await;
             }
             drop(api);
         }
     }
     results.machine.load_average_end = machine::load_average();
     let table = report::table(&results);
-    std::fs::write(
-        out.join("results.json"),
-        serde_json::to_vec_pretty(&results)?,
-    )?;
+    std::fs::write(out.join("results.json"), serde_json::to_vec_pretty(&results)?)?;
     std::fs::write(out.join("results.txt"), &table)?;
     println!("{table}");
     say(format!("results in {}", out.join("results.json").display()));

@@ -9,10 +9,7 @@ use clap::Parser;
 use klinivo_bench::webhooks::{self, Bench, Receiver};
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "bench-webhooks",
-    about = "Webhook deliveries/s and commit-to-arrival latency"
-)]
+#[command(name = "bench-webhooks", about = "Webhook deliveries/s and commit-to-arrival latency")]
 struct Args {
     /// The database (default: DATABASE_URL).
     #[arg(long)]
@@ -44,12 +41,8 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), klinivo_bench::BoxError> {
     let args = Args::parse();
-    let url = args
-        .database_url
-        .clone()
-        .or_else(|| std::env::var("DATABASE_URL").ok());
-    let db =
-        klinivo::db::connect(&url.ok_or("pass --database-url or set DATABASE_URL")?, 64).await?;
+    let url = args.database_url.clone().or_else(|| std::env::var("DATABASE_URL").ok());
+    let db = klinivo::db::connect(&url.ok_or("pass --database-url or set DATABASE_URL")?, 64).await?;
     let (receiver, port) = Receiver::start().await?;
     let bench = Bench {
         db: &db,
