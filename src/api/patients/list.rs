@@ -108,7 +108,7 @@ impl Filters {
 }
 
 /// How many patients (in id order after the cursor) the common-term fast path looks at.
-const SEARCH_PREFIX_ROWS: i64 = 5_000;
+const SEARCH_PREFIX_ROWS: i64 = 1_000;
 
 /// `LIKE` patterns for `q` over the lower-cased `search_text` (`first last email phone`), with
 /// `%`, `_` and `\` in the text escaped. Three characters or more: a substring match, which the
