@@ -182,7 +182,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "/auth-count-select/{id}",
             get(|State(app): State<App>, headers: HeaderMap, Path(id): Path<i64>| async move {
                 let hash = api_key(&headers)?;
-                let found = klinivo::auth::store::authenticate_and_lease(&app.db, &hash, 1_000_000_000, 1).await.map_err(fail)?;
+                let found = klinivo::auth::store::authenticate_and_lease(&app.db, &hash, 1_000_000_000, 1)
+                    .await
+                    .map_err(fail)?;
                 let key = found.ok_or_else(unauthorized)?;
                 select(&app.db, key.organization_id, id).await
             }),
