@@ -117,6 +117,7 @@ async fn list(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<AuditEventList>> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     if let Some(t) = &q.resource_type {
         if !RESOURCE_TYPES.contains(&t.as_str()) {
             return Err(ApiError::validation("resourceType", format!("must be one of {}", RESOURCE_TYPES.join(", "))));
@@ -143,7 +144,7 @@ async fn list(
         q.to,
         page.fetch(),
     )
-    .fetch_all(&state.db)
+    .fetch_all(&mut *read)
     .await?;
     let page = page.finish(rows, |e| (e.id, e.at));
     Ok(Json(AuditEventList { data: page.data, next_cursor: page.next_cursor }))

@@ -93,6 +93,7 @@ pub async fn list_events(
     State(state): State<AppState>,
     Query(query): Query<ListEventsQuery>,
 ) -> ApiResult<Json<EventList>> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let event_type = match query.event_type.as_deref() {
         None => None,
         Some(t) => Some(EventType::parse(t).ok_or_else(|| ApiError::validation("type", "unknown event type"))?),
@@ -115,7 +116,7 @@ pub async fn list_events(
         page.after_id,
         page.fetch()
     )
-    .fetch_all(&state.db)
+    .fetch_all(&mut *read)
     .await?;
     let page = page.finish(rows, |r| (r.seq, r.created_at));
     Ok(Json(EventList { data: page.data.into_iter().map(Event::from).collect(), next_cursor: page.next_cursor }))

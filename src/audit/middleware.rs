@@ -118,31 +118,31 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
     };
 
     if matches!(status, 401 | 403 | 404) {
-        state.audit.record(entry("denied", path_id(&template, &path)));
+        state.audit.record(entry("denied", path_id(&template, &path))).await;
         return response;
     }
     if target.id_from_path || !response.status().is_success() {
-        state.audit.record(entry(target.action, path_id(&template, &path)));
+        state.audit.record(entry(target.action, path_id(&template, &path))).await;
         return response;
     }
     // Lists and creations: the ids are in the body (already in memory; read back unchanged).
     let (parts, body) = response.into_parts();
     let Ok(bytes) = to_bytes(body, usize::MAX).await else {
-        state.audit.record(entry(target.action, None));
+        state.audit.record(entry(target.action, None)).await;
         return Response::from_parts(parts, Body::empty());
     };
     if target.action == "list" {
         match serde_json::from_slice::<ListOfIds>(&bytes) {
             Ok(list) if !list.data.is_empty() => {
                 for item in list.data {
-                    state.audit.record(entry("list", Some(item.id)));
+                    state.audit.record(entry("list", Some(item.id))).await;
                 }
             }
-            _ => state.audit.record(entry("list", None)),
+            _ => state.audit.record(entry("list", None)).await,
         }
     } else {
         let id = serde_json::from_slice::<WithId>(&bytes).ok().map(|w| w.id);
-        state.audit.record(entry(target.action, id));
+        state.audit.record(entry(target.action, id)).await;
     }
     Response::from_parts(parts, Body::from(bytes))
 }

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 pub const QUEUE_CAPACITY: usize = 100_000;
-const BATCH: usize = 2_000;
+const BATCH: usize = 5_000;
 
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
@@ -45,10 +45,21 @@ impl AuditSink {
         AuditSink { tx, rx: Arc::new(Mutex::new(Some(rx))) }
     }
 
-    /// Queues an entry without waiting; if the queue is full the entry is dropped and logged.
-    pub fn record(&self, entry: AuditEntry) {
-        if self.tx.try_send(entry).is_err() {
-            tracing::error!("audit queue full or closed: an audit entry was dropped");
+    /// Queues an entry. Normally this does not wait; when the writer has fallen
+    /// `QUEUE_CAPACITY` entries behind, the request waits for room rather than losing its entry:
+    /// under sustained overload responses slow down to the audit log's pace, and nothing goes
+    /// unrecorded. Only a closed queue (the server is stopping) loses an entry, and says so.
+    pub async fn record(&self, entry: AuditEntry) {
+        match self.tx.try_send(entry) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(entry)) => {
+                if self.tx.send(entry).await.is_err() {
+                    tracing::error!("audit queue closed: an audit entry was dropped");
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("audit queue closed: an audit entry was dropped");
+            }
         }
     }
 
@@ -68,8 +79,11 @@ impl AuditSink {
                 }
             }
             write_batch(&db, &mut buf).await;
-            // Gather a little more before the next write.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            // Gather a little more before the next write, unless entries are waiting already:
+            // then the next batch is written at once, and the further behind, the larger it is.
+            if rx.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 }

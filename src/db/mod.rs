@@ -8,16 +8,21 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, Transaction};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Opens the pool. Connections use custom plans for every execution, so the optional-filter
-/// queries (`$1 IS NULL OR col = $1`) are planned with their actual values.
+/// Opens the pool.
+///
+/// Statements run in PostgreSQL's default `plan_cache_mode`: after five executions on a
+/// connection a statement keeps a generic plan when it is estimated no dearer than the custom
+/// ones, so the statements on every request's path (the key lookup, reads by id, inserts and
+/// the foreign-key checks they trigger) are not planned again on every execution. The lists
+/// with optional filters and patient search, whose best plan depends on the values, ask for
+/// custom plans: [`planned_read`]. (`force_custom_plan` on every connection cost a fifth of the
+/// database's CPU on writes: see bench/README.md.)
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?
-        .application_name("klinivo")
-        .options([("plan_cache_mode", "force_custom_plan")]);
+    let options = PgConnectOptions::from_str(url)?.application_name("klinivo");
     PgPoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1.min(max_connections))
@@ -28,10 +33,32 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Er
 
 /// Opens the pool without waiting for the database (used by `serve`, so that it can start —
 /// and report not-ready — while the database is down).
+/// A read-only transaction whose statements are planned for their actual parameters every time
+/// (`plan_cache_mode = force_custom_plan`), for the lists with optional filters and patient
+/// search: a plan cached for one set of filters, or for one search term, can be badly wrong for
+/// the next. One round trip opens it; dropping it queues the `ROLLBACK`, sent with the
+/// connection's next statement.
+pub async fn planned_read(db: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    begin_with(db, "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan".into()).await
+}
+
+/// Begins a transaction with `statement` (one simple query that starts with `BEGIN`).
+///
+/// It runs on a task of its own so that it cannot be cancelled half-way. sqlx counts a
+/// transaction as open only once the answer to `BEGIN` has arrived; a request dropped while
+/// waiting for it (the client went away, the request timed out) would hand the pool a connection
+/// inside a transaction nobody knows of, and every later user of that connection would run in
+/// it. On its own task the answer always arrives, and if no one awaits the transaction any
+/// more it is dropped there, which rolls it back before the connection is reused.
+pub async fn begin_with(db: &PgPool, statement: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+    let db = db.clone();
+    tokio::spawn(async move { db.begin_with(statement).await })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("begin task failed: {e}")))?
+}
+
 pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(url)?
-        .application_name("klinivo")
-        .options([("plan_cache_mode", "force_custom_plan")]);
+    let options = PgConnectOptions::from_str(url)?.application_name("klinivo");
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))

@@ -124,6 +124,7 @@ pub async fn list_appointments(
     State(state): State<AppState>,
     Query(query): Query<AppointmentListQuery>,
 ) -> Result<axum::Json<AppointmentList>, ApiError> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let f = Filters::from_query(&query)?;
     let org = auth.organization_id;
@@ -156,7 +157,7 @@ pub async fn list_appointments(
             page.after_id,
             page.fetch(),
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     } else {
         sqlx::query_as!(
@@ -184,7 +185,7 @@ pub async fn list_appointments(
             page.after_id,
             page.fetch(),
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     };
     let page = page.finish(rows, |a| (a.id, a.updated_at));

@@ -238,6 +238,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(f): Query<PrescriptionFilters>,
 ) -> ApiResult<Json<PrescriptionList>> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(f.limit, f.cursor.as_deref(), f.updated_since)?;
     let org = auth.organization_id;
     let rows = match (page.updated_since, page.after_updated) {
@@ -260,7 +261,7 @@ pub async fn list(
                 page.after_id,
                 page.fetch()
             )
-            .fetch_all(&state.db)
+            .fetch_all(&mut *read)
             .await?
         }
         _ => {
@@ -280,7 +281,7 @@ pub async fn list(
                 page.after_id,
                 page.fetch()
             )
-            .fetch_all(&state.db)
+            .fetch_all(&mut *read)
             .await?
         }
     };

@@ -70,6 +70,7 @@ pub async fn list(
     State(state): State<AppState>,
     Query(f): Query<IntakeFormFilters>,
 ) -> ApiResult<Json<IntakeFormList>> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let statuses = model::parse_status_filter(f.status.as_deref())?;
     let page = PageRequest::new(f.limit, f.cursor.as_deref(), f.updated_since)?;
     let org = auth.organization_id;
@@ -95,7 +96,7 @@ pub async fn list(
                 page.after_id,
                 page.fetch()
             )
-            .fetch_all(&state.db)
+            .fetch_all(&mut *read)
             .await?
         }
         _ => {
@@ -117,7 +118,7 @@ pub async fn list(
                 page.after_id,
                 page.fetch()
             )
-            .fetch_all(&state.db)
+            .fetch_all(&mut *read)
             .await?
         }
     };

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::{Patient, PatientRow};
@@ -157,6 +158,7 @@ pub async fn list_patients(
     State(state): State<AppState>,
     Query(query): Query<PatientListQuery>,
 ) -> Result<Json<PatientList>, ApiError> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let f = Filters::from_query(&query)?;
     let org = auth.organization_id;
@@ -189,10 +191,10 @@ pub async fn list_patients(
             page.after_id,
             page.fetch(),
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     } else if f.search.is_some() {
-        search(&state, org, &f, &page).await?
+        search(&mut read, org, &f, &page).await?
     } else {
         sqlx::query_as!(
             PatientRow,
@@ -216,7 +218,7 @@ pub async fn list_patients(
             page.after_id,
             page.fetch(),
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     };
     let rows: Vec<Patient> = rows.into_iter().map(Patient::from).collect();
@@ -236,7 +238,12 @@ pub async fn list_patients(
 ///
 /// `search_text` is lower-cased when stored, so the pattern is lower-cased by PostgreSQL too
 /// (one definition of lower case) and compared with `LIKE`, half the cost of `ILIKE` per row.
-async fn search(state: &AppState, org: Uuid, f: &Filters, page: &PageRequest) -> Result<Vec<PatientRow>, ApiError> {
+async fn search(
+    conn: &mut PgConnection,
+    org: Uuid,
+    f: &Filters,
+    page: &PageRequest,
+) -> Result<Vec<PatientRow>, ApiError> {
     let first = sqlx::query_as!(
         PatientRow,
         r#"SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
@@ -261,7 +268,7 @@ async fn search(state: &AppState, org: Uuid, f: &Filters, page: &PageRequest) ->
         page.fetch(),
         SEARCH_PREFIX_ROWS,
     )
-    .fetch_all(&state.db)
+    .fetch_all(&mut *conn)
     .await?;
     if first.len() as i64 == page.fetch() {
         return Ok(first);
@@ -291,7 +298,7 @@ async fn search(state: &AppState, org: Uuid, f: &Filters, page: &PageRequest) ->
         page.after_id,
         page.fetch(),
     )
-    .fetch_all(&state.db)
+    .fetch_all(&mut *conn)
     .await?)
 }
 

@@ -55,6 +55,7 @@ pub async fn list_providers(
     State(state): State<AppState>,
     Query(query): Query<ListProvidersQuery>,
 ) -> ApiResult<Json<ProviderList>> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let org = auth.organization_id;
     let providers = if let (Some(since), Some(after_updated)) = (page.updated_since, page.after_updated) {
@@ -80,7 +81,7 @@ pub async fn list_providers(
             page.after_id,
             page.fetch()
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     } else {
         sqlx::query_as!(
@@ -103,7 +104,7 @@ pub async fn list_providers(
             page.after_id,
             page.fetch()
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     };
     Ok(Json(page.finish(providers, |p| (p.id, p.updated_at)).into()))

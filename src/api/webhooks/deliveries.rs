@@ -62,6 +62,7 @@ pub async fn list_deliveries(
     Path(id): Path<i64>,
     Query(query): Query<ListDeliveriesQuery>,
 ) -> ApiResult<JsonResponse<DeliveryList>> {
+    let mut read = crate::db::planned_read(&state.db).await?;
     let status = match query.status.as_deref() {
         None => None,
         Some(s) => Some(
@@ -90,7 +91,7 @@ pub async fn list_deliveries(
             page.after_id,
             page.fetch()
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     } else {
         sqlx::query_as!(
@@ -107,7 +108,7 @@ pub async fn list_deliveries(
             page.after_id,
             page.fetch()
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *read)
         .await?
     };
     let rows: Vec<Delivery> = rows.into_iter().map(Delivery::from).collect();

@@ -1,11 +1,18 @@
 //! The write layer: every POST, PATCH and DELETE runs in one transaction owned here, and
 //! `Idempotency-Key` requests get Stripe's semantics.
 //!
-//! With a key: `BEGIN` → `pg_try_advisory_xact_lock(key)` (taken: `409 idempotency_key_in_use`,
-//! across all instances) → look up the stored response (same request: replay; different:
-//! `422`) → `SAVEPOINT` → handler → store the response → `COMMIT`. The handler's writes, its
-//! events and the stored response commit together; a 4xx rolls back to the savepoint so only
-//! the response is kept; a 5xx rolls everything back and frees the key.
+//! With a key, in five round trips for a first request (as many as a bare write with its event
+//! and stored response): `BEGIN; pg_try_advisory_xact_lock(key); SAVEPOINT` in one → the
+//! handler's statements → store the response, unless the lock was taken (`409
+//! idempotency_key_in_use`, across all instances) or a live response is already stored → `COMMIT`.
+//! When one is stored, the run is rolled back to the savepoint and the stored response decides:
+//! same request, replay; different, `422`. The handler's writes, its events and the stored
+//! response commit together; a 4xx rolls back to the savepoint so only the response is kept; a
+//! 5xx rolls everything back and frees the key.
+//!
+//! Checking for a stored response after the handler rather than before saves a round trip on
+//! every first request; a replay pays for it instead, by running the handler and undoing it
+//! (every effect of a handler is a database write in this transaction, so nothing escapes).
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -13,7 +20,7 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, Postgres, Transaction};
+use sqlx::PgConnection;
 
 use crate::auth::AuthenticatedKey;
 use crate::db::tx::TxSlot;
@@ -65,22 +72,22 @@ async fn run(
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::PayloadTooLarge)?;
-    let mut tx = state.db.begin().await?;
-
     let mut request_hash = Vec::new();
-    if let Some(idem) = &idempotency_key {
-        request_hash = fingerprint(parts.method.as_str(), &parts.uri, &bytes);
-        if !try_lock(&mut tx, key.key_id, idem).await? {
-            return Err(ApiError::IdempotencyKeyInUse);
+    let tx = match &idempotency_key {
+        Some(idem) => {
+            request_hash = fingerprint(parts.method.as_str(), &parts.uri, &bytes);
+            // One round trip: the transaction, the key's lock (its outcome kept in a
+            // transaction-local setting, read back when the response is stored) and the
+            // savepoint a 4xx or a replay rolls back to. Only an integer is spliced in.
+            let begin = format!(
+                "BEGIN; SELECT set_config('{LOCK_SETTING}', pg_try_advisory_xact_lock({})::text, true); \
+                 SAVEPOINT handler",
+                lock_id(key.key_id, idem)
+            );
+            crate::db::begin_with(&state.db, begin).await?
         }
-        if let Some(stored) = lookup(&mut tx, key.key_id, idem).await? {
-            if stored.request_hash != request_hash {
-                return Err(ApiError::IdempotencyKeyMismatch);
-            }
-            return Ok(stored.replay());
-        }
-        sqlx::query("SAVEPOINT handler").execute(&mut *tx).await?;
-    }
+        None => crate::db::begin_with(&state.db, "BEGIN".into()).await?,
+    };
 
     let slot = TxSlot::new(tx);
     let mut req = Request::from_parts(parts, Body::from(bytes));
@@ -91,10 +98,6 @@ async fn run(
     };
 
     let status = response.status();
-    if status.is_server_error() {
-        let _ = tx.rollback().await;
-        return Ok(response);
-    }
     let Some(idem) = idempotency_key else {
         if status.is_success() || status.is_redirection() {
             tx.commit().await?;
@@ -103,6 +106,10 @@ async fn run(
         }
         return Ok(response);
     };
+    if status.is_server_error() {
+        let _ = tx.rollback().await;
+        return Ok(response);
+    }
 
     let (parts, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX).await.map_err(ApiError::internal)?;
@@ -110,25 +117,48 @@ async fn run(
         sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut *tx).await?;
     }
     let location = parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    sqlx::query!(
-        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
-                                       response_location)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (api_key_id, idempotency_key) DO UPDATE
-         SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
-             response_body = EXCLUDED.response_body, response_location = EXCLUDED.response_location,
-             created_at = now()",
+    let outcome = sqlx::query!(
+        r#"WITH stored AS (
+               INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
+                                             response_location)
+               SELECT $1, $2, $3, $4, $5, $6 WHERE current_setting('klinivo.idempotency_lock')::boolean
+               ON CONFLICT (api_key_id, idempotency_key) DO UPDATE
+               SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
+                   response_body = EXCLUDED.response_body, response_location = EXCLUDED.response_location,
+                   created_at = now()
+               WHERE idempotency_keys.created_at <= now() - make_interval(hours => $7)
+               RETURNING 1
+           )
+           SELECT current_setting('klinivo.idempotency_lock')::boolean AS "locked!",
+                  EXISTS (SELECT FROM stored) AS "stored!""#,
         key.key_id,
         idem,
         request_hash,
         status.as_u16() as i16,
         &body[..],
         location,
+        RETENTION_HOURS,
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
-    Ok(Response::from_parts(parts, Body::from(body)))
+    if !outcome.locked {
+        // Another request with this key holds it: whatever the handler did is undone.
+        let _ = tx.rollback().await;
+        return Err(ApiError::IdempotencyKeyInUse);
+    }
+    if outcome.stored {
+        tx.commit().await?;
+        return Ok(Response::from_parts(parts, Body::from(body)));
+    }
+    // A response is already stored for this key: undo this run and answer from it.
+    sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut *tx).await?;
+    let stored = lookup(&mut tx, key.key_id, &idem).await?;
+    let _ = tx.rollback().await;
+    match stored {
+        Some(stored) if stored.request_hash == request_hash => Ok(stored.replay()),
+        Some(_) => Err(ApiError::IdempotencyKeyMismatch),
+        None => Err(ApiError::internal("stored response vanished under the key's lock")),
+    }
 }
 
 /// Method, path and body; the body's JSON is canonicalised (object keys sorted) so that
@@ -174,12 +204,13 @@ fn canonical(value: &serde_json::Value, h: &mut Sha256) {
     }
 }
 
-async fn try_lock(tx: &mut Transaction<'static, Postgres>, key_id: i64, idem: &str) -> Result<bool, sqlx::Error> {
+/// The transaction-local setting that holds whether this request got the key's lock.
+const LOCK_SETTING: &str = "klinivo.idempotency_lock";
+
+/// The advisory lock that serialises requests with one key (across instances).
+fn lock_id(key_id: i64, idem: &str) -> i64 {
     let digest = Sha256::digest(format!("{key_id}\0{idem}").as_bytes());
-    let lock_id = i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]));
-    let locked: Option<bool> =
-        sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock($1)", lock_id).fetch_one(&mut **tx).await?;
-    Ok(locked.unwrap_or(false))
+    i64::from_be_bytes(digest[..8].try_into().unwrap_or([0; 8]))
 }
 
 struct Stored {
