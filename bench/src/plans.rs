@@ -3,8 +3,9 @@
 //!
 //! The SQL is copied from the handlers (the file each comes from is named); keep it in step
 //! when they change. Each runs as a prepared statement with `plan_cache_mode =
-//! force_custom_plan`, exactly as Klinivo's connections run it, once to warm the cache and once
-//! measured. Writes run inside a transaction that is rolled back.
+//! force_custom_plan`, as Klinivo runs its lists and searches (`db::planned_read`; its other
+//! statements get the same plans, cached), once to warm the cache and once measured. Writes
+//! run inside a transaction that is rolled back.
 
 use serde::Serialize;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -46,18 +47,18 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "patient search",
-            source: "src/api/patients/list.rs list_patients (no updatedSince)",
+            source: "src/api/patients/list.rs search, step 2 (the trigram index)",
             types: "uuid, text, text, text, text, date, text, bigint, bigint",
             sql: format!(
                 "SELECT {PATIENT_COLUMNS} FROM patients
                  WHERE organization_id = $1
-                   AND ($2::text IS NULL OR search_text ILIKE $2 OR search_text ILIKE $3::text)
+                   AND (search_text LIKE lower($2) OR search_text LIKE lower($3::text))
                    AND ($4::text IS NULL OR lower(email) = lower($4))
                    AND ($5::text IS NULL OR phone = $5)
                    AND ($6::date IS NULL OR date_of_birth = $6)
                    AND ($7::text IS NULL OR external_id = $7)
                    AND id > $8
-                 ORDER BY id
+                 ORDER BY id + 0
                  LIMIT $9"
             ),
             write: false,

@@ -10,6 +10,11 @@
 --   book PATH FILE THREADS      POST a booking to PATH for the next line of FILE that is this
 --                               thread's ("providerId,locationId,patientId,startsAt,endsAt"),
 --                               so no two requests of the run ask for the same slot
+-- Any mode may be preceded by "rate TOTAL CONNECTIONS": requests then go out at about TOTAL per
+-- second in all (each connection waits an exponentially distributed time, mean
+-- CONNECTIONS/TOTAL s, after each answer: Poisson arrivals), for latency at a fixed load
+-- rather than at saturation. The achieved rate is reported; it falls short of TOTAL only
+-- when answers take a noticeable part of the gap.
 -- done() prints one line "BENCH_JSON {…}": requests/s, latency percentiles (µs), errors, and,
 -- for the write modes, the count of each response status.
 
@@ -75,6 +80,17 @@ end
 
 function init(args)
    math.randomseed(os.time() * 1000 + (thread_index or 0) * 7919)
+   if args[1] == "rate" then
+      local mean_ms = 1000 * tonumber(args[3]) / tonumber(args[2])
+      -- Defined only in this mode: wrk schedules every request through a timer once a
+      -- script has delay(), which would cost the saturated measurements.
+      delay = function()
+         return math.floor(-math.log(1 - math.random()) * mean_ms)
+      end
+      local rest = {}
+      for i = 4, #args do rest[#rest + 1] = args[i] end
+      args = rest
+   end
    local mode = args[1] or "static"
    if mode == "static" then
       if args[2] then

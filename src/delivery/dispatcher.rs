@@ -11,6 +11,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{Dispatcher, Step};
 
+/// Free slots a busy dispatcher gathers before it claims, and for how long at most.
+const CLAIM_MIN: usize = 32;
+const CLAIM_GATHER: Duration = Duration::from_millis(2);
+
 impl Dispatcher {
     /// Seconds until the next pending delivery falls due (future ones only), if any.
     async fn next_due_in(&self) -> Result<Option<f64>, sqlx::Error> {
@@ -37,9 +41,27 @@ impl Dispatcher {
                 _ = stop.cancelled() => break,
             };
             let Ok(first) = first else { break };
+            // Claim for a batch of free slots rather than for each one as it frees: a claim
+            // statement costs about the same for 1 row as for 100, and claims run one at a time.
+            // When busy, wait up to CLAIM_GATHER for CLAIM_MIN free slots; when idle, every slot
+            // is free at once and nothing waits.
             let mut permits = vec![first];
-            while let Ok(p) = slots.clone().try_acquire_owned() {
-                permits.push(p);
+            let gather_until = tokio::time::Instant::now() + CLAIM_GATHER;
+            loop {
+                while let Ok(p) = slots.clone().try_acquire_owned() {
+                    permits.push(p);
+                }
+                if permits.len() >= CLAIM_MIN.min(self.settings.concurrency) {
+                    break;
+                }
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => match p {
+                        Ok(p) => permits.push(p),
+                        Err(_) => break,
+                    },
+                    _ = tokio::time::sleep_until(gather_until) => break,
+                    _ = stop.cancelled() => break,
+                }
             }
             let wanted = permits.len();
             match self.claim_batch(wanted as i64).await {

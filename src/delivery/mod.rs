@@ -1,5 +1,6 @@
 //! Webhook delivery: one step — claim with a lease, attempt, record — (`worker`), the loop that
-//! runs many at once (`dispatcher`), woken by LISTEN (`listen`); the SSRF-safe HTTP client
+//! runs many at once (`dispatcher`), woken by LISTEN (`listen`), the batched writer of the
+//! attempts' outcomes (`recorder`); the SSRF-safe HTTP client
 //! (`client`, `guard`), the signature schemes (`signing`), the retry schedule (`retry`), and
 //! the event log's 30-day retention (`retention`).
 
@@ -7,6 +8,7 @@ pub mod client;
 mod dispatcher;
 pub mod guard;
 mod listen;
+mod recorder;
 pub mod retention;
 pub mod retry;
 pub mod signing;

@@ -2,7 +2,8 @@
 //!
 //! `claim_batch` leases due deliveries (`FOR UPDATE SKIP LOCKED`, `locked_until` as the lease)
 //! in a statement of its own; `deliver` makes the HTTP attempt with no transaction open, then
-//! records the attempt and its outcome in one transaction, guarded by the lease it claimed.
+//! has the attempt and its outcome recorded in one transaction (with the outcomes of other
+//! attempts that ended meanwhile: `recorder`), guarded by the lease it claimed.
 //! A process killed at any point leaves at most a lease behind, which expires; two instances
 //! never hold one lease, and an attempt always ends before its lease does.
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 use uuid::Uuid;
 
 use super::client::{self, Outcome, WebhookClient};
@@ -43,7 +44,7 @@ impl Settings {
             timeout: config.webhook_timeout,
             retry_unit: config.webhook_retry_unit,
             allow_private: config.webhook_allow_private,
-            concurrency: 64,
+            concurrency: 256,
             poll_interval: Duration::from_secs(1),
         }
     }
@@ -95,12 +96,15 @@ pub struct Dispatcher {
     pub(super) metrics: Arc<Metrics>,
     /// Woken by LISTEN, and by each finished attempt (a retry may now be due sooner).
     pub(super) wake: Arc<Notify>,
+    /// Outcomes waiting to be written, a batch per statement (see `recorder`).
+    recorder: mpsc::Sender<super::recorder::Pending>,
 }
 
 impl Dispatcher {
     pub fn new(db: PgPool, settings: Settings, metrics: Arc<Metrics>) -> Result<Dispatcher, reqwest::Error> {
         let client = WebhookClient::new(settings.timeout, settings.allow_private)?;
-        Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake: Arc::new(Notify::new()) })
+        let recorder = super::recorder::spawn(db.clone(), settings.lease());
+        Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake: Arc::new(Notify::new()), recorder })
     }
 
     /// Leases up to `limit` due deliveries of enabled subscriptions, oldest due first.
@@ -212,31 +216,14 @@ impl Dispatcher {
         Ok(step)
     }
 
-    /// Records the outcome, retrying through a brief database outage. If the database stays
-    /// away, the lease expires and the delivery is attempted again: at least once.
+    /// Hands the attempt and the delivery's new state to the recorder and waits until they are
+    /// written (with other outcomes, in one statement and one commit).
     async fn record_persistently(
         &self,
         c: &Claimed,
         at: DateTime<Utc>,
         outcome: &Outcome,
     ) -> Result<Step, sqlx::Error> {
-        let give_up = Instant::now() + self.settings.lease();
-        let mut pause = Duration::from_millis(100);
-        loop {
-            match self.record(c, at, outcome).await {
-                Ok(step) => return Ok(step),
-                Err(e) if Instant::now() + pause < give_up => {
-                    tracing::warn!(delivery_id = c.id, error = %e, "cannot record a webhook attempt yet; retrying");
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The attempt and the delivery's new state, in one transaction.
-    async fn record(&self, c: &Claimed, at: DateTime<Utc>, outcome: &Outcome) -> Result<Step, sqlx::Error> {
         let (status, retry_in, step) = if outcome.succeeded() {
             ("succeeded", None, Step::Succeeded)
         } else {
@@ -245,50 +232,29 @@ impl Dispatcher {
                 AfterFailure::DeadLetter => ("dead_letter", None, Step::DeadLettered),
             }
         };
-        let status_code = outcome.status_code.map(i32::from);
-        let duration_ms = i32::try_from(outcome.duration.as_millis()).unwrap_or(i32::MAX);
-        // One statement, so one transaction: the attempt, the delivery's new state (only while
-        // our lease holds) and, after the last retry, its dead letter.
-        let updated = sqlx::query_scalar!(
-            r#"WITH updated AS (
-                   UPDATE webhook_deliveries
-                   SET attempts = attempts + 1, cycle_attempts = cycle_attempts + 1, status = $2,
-                       next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at
-                                              ELSE clock_timestamp() + make_interval(secs => $3::float8) END,
-                       locked_until = NULL, last_status_code = $4, last_error = $5
-                   WHERE id = $1 AND locked_until = $6
-                   RETURNING id, organization_id, webhook_id, event_id, attempts
-               ), attempt AS (
-                   -- Every attempt is kept, even one whose lease was lost meanwhile.
-                   INSERT INTO webhook_attempts (delivery_id, attempt, at, status_code, error, duration_ms)
-                   SELECT $1, $7, $8, $4, $5, $9 WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE id = $1)
-               ), dead AS (
-                   INSERT INTO webhook_dead_letters (delivery_id, organization_id, webhook_id, event_id, attempts,
-                                                     last_status_code, last_error)
-                   SELECT id, organization_id, webhook_id, event_id, attempts, $4, $5 FROM updated
-                   WHERE $2 = 'dead_letter'
-                   ON CONFLICT (delivery_id) DO UPDATE
-                   SET attempts = EXCLUDED.attempts, last_status_code = EXCLUDED.last_status_code,
-                       last_error = EXCLUDED.last_error, dead_lettered_at = now()
-               )
-               SELECT count(*) AS "updated!" FROM updated"#,
-            c.id,
+        let (reply, written) = oneshot::channel();
+        let pending = super::recorder::Pending {
+            id: c.id,
+            locked_until: c.locked_until,
+            attempt: c.attempts + 1,
             status,
             retry_in,
-            status_code,
-            outcome.error.as_deref(),
-            c.locked_until,
-            c.attempts + 1,
+            status_code: outcome.status_code.map(i32::from),
+            error: outcome.error.clone(),
             at,
-            duration_ms,
-        )
-        .fetch_one(&self.db)
-        .await?;
-        if updated == 0 {
-            tracing::warn!(delivery_id = c.id, "webhook lease lost before the outcome was recorded");
-            return Ok(Step::LeaseLost);
+            duration_ms: i32::try_from(outcome.duration.as_millis()).unwrap_or(i32::MAX),
+            reply,
+        };
+        let closed = || sqlx::Error::Protocol("the webhook recorder has stopped".into());
+        self.recorder.send(pending).await.map_err(|_| closed())?;
+        match written.await.map_err(|_| closed())? {
+            Ok(true) => Ok(step),
+            Ok(false) => {
+                tracing::warn!(delivery_id = c.id, "webhook lease lost before the outcome was recorded");
+                Ok(Step::LeaseLost)
+            }
+            Err(e) => Err(sqlx::Error::Protocol(e)),
         }
-        Ok(step)
     }
 
     /// Gives a claimed delivery back without attempting it.
