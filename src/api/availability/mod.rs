@@ -133,7 +133,9 @@ async fn get_availability(
 ) -> ApiResult<Json<Availability>> {
     let duration = validate(&query)?;
     let org = auth.organization_id;
-    let provider = load_provider_hours(&state.db, org, id).await?.ok_or(ApiError::NotFound("Provider"))?;
+    // One connection for both queries: each trip to the pool costs a round trip of its own.
+    let mut conn = state.db.acquire().await?;
+    let provider = load_provider_hours(&mut *conn, org, id).await?.ok_or(ApiError::NotFound("Provider"))?;
     if let Some(location_id) = query.location_id {
         if !provider.locations.iter().any(|(l, _)| *l == location_id) {
             return Err(ApiError::validation(
@@ -176,7 +178,7 @@ async fn get_availability(
         window_end,
         first
     )
-    .fetch_all(&state.db)
+    .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .map(|r| (r.starts_at, r.ends_at))

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::Json;
 use chrono::NaiveTime;
 use serde::Serialize;
-use sqlx::PgPool;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -65,7 +64,7 @@ pub struct HoursRow {
 /// Loads a provider's locations and working hours in one query; `None` if the provider is not
 /// in the organization.
 pub async fn load_provider_hours(
-    db: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     org: Uuid,
     provider_id: i64,
 ) -> Result<Option<ProviderHours>, sqlx::Error> {
