@@ -48,6 +48,9 @@ pub struct Wrk {
     pub connections: u32,
     pub duration_s: u64,
     pub warmup_s: u64,
+    /// A `/metrics` URL: before each measurement, wait until its `klinivo_audit_queue_entries`
+    /// is 0, so that no measurement pays for the audit entries of the one before.
+    pub settle: Option<String>,
 }
 
 /// One measurement: a URL, the script's mode and arguments, and extra headers.
@@ -78,6 +81,9 @@ pub fn wrk_version() -> String {
 
 impl Wrk {
     pub async fn run(&self, load: &Load<'_>) -> Result<WrkResult, BoxError> {
+        if let Some(metrics) = &self.settle {
+            settle(metrics).await;
+        }
         if load.warmup && self.warmup_s > 0 {
             self.once(load, self.warmup_s).await?;
         }
@@ -146,4 +152,23 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Waits (up to two minutes) until the server's audit queue is empty; a server without the
+/// gauge is not waited for.
+pub async fn settle(metrics: &str) {
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while std::time::Instant::now() < deadline {
+        let Ok(response) = client.get(metrics).send().await else { return };
+        let Ok(text) = response.text().await else { return };
+        let queued = text
+            .lines()
+            .find_map(|l| l.strip_prefix("klinivo_audit_queue_entries "))
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match queued {
+            Some(n) if n > 0 => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+            _ => return,
+        }
+    }
 }

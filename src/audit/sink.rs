@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-pub const QUEUE_CAPACITY: usize = 100_000;
+pub const QUEUE_CAPACITY: usize = 10_000;
 const BATCH: usize = 5_000;
 
 #[derive(Debug, Clone)]
@@ -43,6 +43,11 @@ impl AuditSink {
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
         AuditSink { tx, rx: Arc::new(Mutex::new(Some(rx))) }
+    }
+
+    /// Entries queued and not yet written (the `klinivo_audit_queue_entries` gauge).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
     }
 
     /// Queues an entry. Normally this does not wait; when the writer has fallen

@@ -138,6 +138,8 @@ async fn operator_endpoints_need_no_key() {
         "{text}"
     );
     assert!(text.contains("klinivo_http_request_duration_seconds_bucket"));
+    let queued = text.lines().find_map(|l| l.strip_prefix("klinivo_audit_queue_entries "));
+    assert!(queued.is_some_and(|n| n.trim().parse::<u64>().is_ok()), "audit queue gauge: {text}");
     assert!(!text.contains(&app.key[..11]), "metrics must not carry key prefixes");
 }
 

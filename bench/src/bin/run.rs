@@ -636,6 +636,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         connections: args.connections,
         duration_s: args.duration,
         warmup_s: args.warmup,
+        settle: None,
     };
     let temp = args.data_dir.is_none();
     let data_dir = args
@@ -745,9 +746,11 @@ async fn run_with_db(
                 Server::start("klinivo serve", &bin, &["serve"], &envs, port, "/readyz", &out.join("klinivo.log"))
                     .await?;
             if !args.skip_klinivo {
-                results.klinivo = klinivo_rows(args, wrk, &api, &seeded, &inputs, &results.limits).await;
+                let wrk = Wrk { settle: Some(api.url("/metrics")), ..wrk.clone() };
+                results.klinivo = klinivo_rows(args, &wrk, &api, &seeded, &inputs, &results.limits).await;
             }
             if !args.skip_webhooks {
+                load::settle(&api.url("/metrics")).await;
                 results.webhooks =
                     webhook_section(args, wrk, pg_url, &api, &seeded, &inputs, &mut results.limits).await;
             }
