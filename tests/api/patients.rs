@@ -644,10 +644,12 @@ async fn fifty_concurrent_creates_with_one_idempotency_key_make_one_patient() {
 #[tokio::test]
 async fn search_pages_are_right_for_common_and_rare_terms_in_a_large_table() {
     let app = TestApp::spawn().await;
-    // 6,000 patients: every third is a "Commonname"; one "Rarename" sits past the first 5,000.
+    // 6,000 patients: every third is a "Commonname"; one "Rarename" sits past the first 5,000;
+    // of the rest, every 40th is a "Midname".
     sqlx::query(
         "INSERT INTO patients (organization_id, first_name, last_name)
-         SELECT $1, 'P' || g, CASE WHEN g % 3 = 0 THEN 'Commonname' WHEN g = 5900 THEN 'Rarename' ELSE 'Other' END
+         SELECT $1, 'P' || g, CASE WHEN g % 3 = 0 THEN 'Commonname' WHEN g = 5900 THEN 'Rarename'
+                                   WHEN g % 40 = 1 THEN 'Midname' ELSE 'Other' END
          FROM generate_series(1, 6000) AS g",
     )
     .bind(app.org_id)
@@ -665,6 +667,30 @@ async fn search_pages_are_right_for_common_and_rare_terms_in_a_large_table() {
     let mut cursor: Option<String> = None;
     loop {
         let mut path = "/patients?q=commonname&limit=200".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let body = expect_json(app.get(&path).await, 200).await;
+        got.extend(body["data"].as_array().unwrap().iter().map(|p| p["id"].as_i64().unwrap()));
+        match body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(got, expected);
+    // One in 60 or so: dense enough to walk on past the first 1,000 rows, paged by 50.
+    let expected: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM patients WHERE organization_id = $1 AND last_name = 'Midname' ORDER BY id",
+    )
+    .bind(app.org_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert!(expected.len() > 60, "{}", expected.len());
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/patients?q=midname".to_string();
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
