@@ -47,7 +47,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "patient search",
-            source: "src/api/patients/list.rs search, step 2 (the trigram index)",
+            source: "src/api/patients/list.rs search, step 3 (the trigram index)",
             types: "uuid, text, text, text, text, date, text, bigint, bigint",
             sql: format!(
                 "SELECT {PATIENT_COLUMNS} FROM patients

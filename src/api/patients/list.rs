@@ -232,15 +232,15 @@ pub async fn list_patients(
     Ok(Json(PatientList { data: page.data, next_cursor: page.next_cursor }))
 }
 
-/// A page of `q` matches in id order, in two steps whose cost does not hang on the planner's
+/// A page of `q` matches in id order, in steps whose cost does not hang on the planner's
 /// guess of how common the term is (a sampled estimate that is often off by 2–3× for names):
 ///
 /// 1. Walk the next [`SEARCH_PREFIX_ROWS`] patients in id order and keep the matches. A common
 ///    term (`smith`, `son`, `jo`) fills the page here for well under a millisecond.
-/// 1b. A term matching at least [`SEARCH_DENSE_MATCHES`] of them (`james`, one patient in 25)
+/// 2. A term matching at least [`SEARCH_DENSE_MATCHES`] of them (`james`, one patient in 25)
 ///    walks on, about three times as far as needed to fill the page, up to
 ///    [`SEARCH_WALK_MAX_ROWS`].
-/// 2. Otherwise (or if that did not fill the page) the term is rare: take every match after
+/// 3. Otherwise (or if that did not fill the page) the term is rare: take every match after
 ///    the cursor from the trigram index and keep the first page (`ORDER BY id + 0` keeps the
 ///    planner from walking the primary key instead, which for a term in a few hundred rows
 ///    reads tens of thousands of them).
