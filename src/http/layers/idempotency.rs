@@ -121,7 +121,7 @@ async fn run(
         r#"WITH stored AS (
                INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
                                              response_location)
-               SELECT $1, $2, $3, $4, $5, $6 WHERE current_setting('klinivo.idempotency_lock')::boolean
+               SELECT $1, $2, $3, $4, $5, $6 WHERE current_setting($8)::boolean
                ON CONFLICT (api_key_id, idempotency_key) DO UPDATE
                SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
                    response_body = EXCLUDED.response_body, response_location = EXCLUDED.response_location,
@@ -129,7 +129,7 @@ async fn run(
                WHERE idempotency_keys.created_at <= now() - make_interval(hours => $7)
                RETURNING 1
            )
-           SELECT current_setting('klinivo.idempotency_lock')::boolean AS "locked!",
+           SELECT current_setting($8)::boolean AS "locked!",
                   EXISTS (SELECT FROM stored) AS "stored!""#,
         key.key_id,
         idem,
@@ -138,6 +138,7 @@ async fn run(
         &body[..],
         location,
         RETENTION_HOURS,
+        LOCK_SETTING,
     )
     .fetch_one(&mut *tx)
     .await?;
