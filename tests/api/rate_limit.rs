@@ -159,3 +159,52 @@ async fn failed_authentication_costs_no_budget_and_floods_are_throttled() {
     let r = app.request_as(&key, Method::GET, "/health").send().await.unwrap();
     assert_eq!(r.status(), 200, "a known-good key was locked out by someone else's flood");
 }
+
+#[tokio::test]
+async fn concurrent_requests_share_one_lease() {
+    // A large limit is leased to an instance in chunks (a twentieth of the limit, at most
+    // 100 requests). Requests that find the lease used up at the same moment must wait for one
+    // new lease: had each taken its own, all but one would be forgotten, counted against the
+    // key's budget but never served (a key with a limit of 1,000 a minute would see 429 after a
+    // few hundred requests).
+    let app = TestApp::spawn().await;
+    let key = limited_key(&app, 100_000).await;
+    loop {
+        if chrono::Utc::now().timestamp() % 60 < 45 {
+            break; // room for the burst inside one window
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let window = chrono::Utc::now().timestamp() / 60;
+    let requests = 3000;
+    let limiter = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
+    let mut handles = Vec::new();
+    for _ in 0..requests {
+        let req = app.request_as(&key, Method::GET, "/health");
+        let permit = limiter.clone().acquire_owned().await.unwrap();
+        handles.push(tokio::spawn(async move {
+            let status = req.send().await.unwrap().status().as_u16();
+            drop(permit);
+            status
+        }));
+    }
+    for h in handles {
+        assert_eq!(h.await.unwrap(), 200);
+    }
+    if chrono::Utc::now().timestamp() / 60 != window {
+        return; // the window turned over mid-burst: the counter started again
+    }
+    let counted: i32 = sqlx::query_scalar(
+        "SELECT c.count FROM rate_limit_counters c JOIN api_keys k ON k.id = c.api_key_id WHERE k.key_prefix = $1",
+    )
+    .bind(&key[..11])
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    // Served, plus at most what is left of the one lease in hand.
+    let lease = klinivo::http::layers::auth::MAX_LEASE;
+    assert!(
+        (requests..=requests + lease).contains(&counted),
+        "{requests} requests served, {counted} counted against the key"
+    );
+}

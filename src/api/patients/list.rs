@@ -164,10 +164,15 @@ pub async fn list_patients(
     State(state): State<AppState>,
     Query(query): Query<PatientListQuery>,
 ) -> Result<Json<PatientList>, ApiError> {
-    let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let f = Filters::from_query(&query)?;
     let org = auth.organization_id;
+    if f.search.is_some() && page.updated_since.is_none() {
+        let mut read = crate::db::generic_read(&state.db).await?;
+        let rows = search(&mut read, org, &f, &page).await?;
+        return Ok(Json(finish(page, rows)));
+    }
+    let mut read = crate::db::planned_read(&state.db).await?;
     let rows = if let Some(since) = page.updated_since {
         let after_updated = page.after_updated.unwrap_or(since);
         sqlx::query_as!(
@@ -199,8 +204,6 @@ pub async fn list_patients(
         )
         .fetch_all(&mut *read)
         .await?
-    } else if f.search.is_some() {
-        search(&mut read, org, &f, &page).await?
     } else {
         sqlx::query_as!(
             PatientRow,
@@ -227,9 +230,13 @@ pub async fn list_patients(
         .fetch_all(&mut *read)
         .await?
     };
+    Ok(Json(finish(page, rows)))
+}
+
+fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
     let rows: Vec<Patient> = rows.into_iter().map(Patient::from).collect();
     let page = page.finish(rows, |p| (p.id, p.updated_at));
-    Ok(Json(PatientList { data: page.data, next_cursor: page.next_cursor }))
+    PatientList { data: page.data, next_cursor: page.next_cursor }
 }
 
 /// A page of `q` matches in id order, in steps whose cost does not hang on the planner's
@@ -241,9 +248,13 @@ pub async fn list_patients(
 ///    walks on, about three times as far as needed to fill the page, up to
 ///    [`SEARCH_WALK_MAX_ROWS`].
 /// 3. Otherwise (or if that did not fill the page) the term is rare: take every match after
-///    the cursor from the trigram index and keep the first page (`ORDER BY id + 0` keeps the
-///    planner from walking the primary key instead, which for a term in a few hundred rows
-///    reads tens of thousands of them).
+///    the cursor from the trigram index and keep the first page (`ORDER BY id + 0` and
+///    `id + 0 > cursor` keep the planner from using the primary key instead: walking it, which
+///    for a term in a few hundred rows reads tens of thousands of them, or intersecting the
+///    matches with every id after the cursor).
+///
+/// Each step has one right plan whatever the term, so they run on cached generic plans
+/// ([`crate::db::generic_read`]) and are never planned per request.
 ///
 /// `search_text` is lower-cased when stored, so the pattern is lower-cased by PostgreSQL too
 /// (one definition of lower case) and compared with `LIKE`, half the cost of `ILIKE` per row.
@@ -277,7 +288,7 @@ async fn search(
              AND ($5::text IS NULL OR phone = $5)
              AND ($6::date IS NULL OR date_of_birth = $6)
              AND ($7::text IS NULL OR external_id = $7)
-             AND id > $8
+             AND id + 0 > $8
            ORDER BY id + 0
            LIMIT $9"#,
         org,

@@ -238,10 +238,17 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let hash = keys::hash(secret);
     let (key, window) = match state.auth.cache.take(&hash, Utc::now()) {
         Some(hit) => hit,
-        None => match lease(&state, hash, now, addr, minute).await {
-            Ok(found) => found,
-            Err(response) => return response,
-        },
+        None => {
+            let _turn = state.auth.cache.turn(&hash).await;
+            let found = match state.auth.cache.take(&hash, Utc::now()) {
+                Some(hit) => Ok(hit),
+                None => lease(&state, hash, now, addr, minute).await,
+            };
+            match found {
+                Ok(found) => found,
+                Err(response) => return response,
+            }
+        }
     };
     state.auth.touch(key.key_id);
     tracing::Span::current().record("key_prefix", key.key_prefix.as_str());
