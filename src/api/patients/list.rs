@@ -254,7 +254,9 @@ fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
 ///    matches with every id after the cursor).
 ///
 /// Each step has one right plan whatever the term, so they run on cached generic plans
-/// ([`crate::db::generic_read`]) and are never planned per request.
+/// ([`crate::db::generic_read`]) and are never planned per request. The patterns are
+/// lower-cased in a sub-select, once per statement: in a generic plan a plain `lower($2)` is
+/// evaluated again for every row walked.
 ///
 /// `search_text` is lower-cased when stored, so the pattern is lower-cased by PostgreSQL too
 /// (one definition of lower case) and compared with `LIKE`, half the cost of `ILIKE` per row.
@@ -283,7 +285,7 @@ async fn search(
                   created_at, updated_at
            FROM patients
            WHERE organization_id = $1
-             AND (search_text LIKE lower($2) OR search_text LIKE lower($3::text))
+             AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
              AND ($4::text IS NULL OR lower(email) = lower($4))
              AND ($5::text IS NULL OR phone = $5)
              AND ($6::date IS NULL OR date_of_birth = $6)
@@ -319,7 +321,7 @@ async fn walk(
                   address_line2, address_city, address_region, address_postal_code, address_country,
                   created_at, updated_at
            FROM (SELECT * FROM patients WHERE organization_id = $1 AND id > $8 ORDER BY id LIMIT $10) p
-           WHERE (search_text LIKE lower($2) OR search_text LIKE lower($3::text))
+           WHERE (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
              AND ($4::text IS NULL OR lower(email) = lower($4))
              AND ($5::text IS NULL OR phone = $5)
              AND ($6::date IS NULL OR date_of_birth = $6)
