@@ -3,9 +3,10 @@
 //!
 //! The SQL is copied from the handlers (the file each comes from is named); keep it in step
 //! when they change. Each runs as a prepared statement with `plan_cache_mode =
-//! force_custom_plan`, as Klinivo runs its lists and searches (`db::planned_read`; its other
-//! statements get the same plans, cached), once to warm the cache and once measured. Writes
-//! run inside a transaction that is rolled back.
+//! force_custom_plan`, as Klinivo runs its lists (`db::planned_read`; its other statements get
+//! the same plans, cached), or, for patient search, `force_generic_plan` as Klinivo runs it
+//! (`db::generic_read`); once to warm the cache and once measured. Writes run inside a
+//! transaction that is rolled back.
 
 use serde::Serialize;
 use sqlx::{Connection, PgConnection, PgPool};
@@ -34,6 +35,8 @@ struct Query {
     types: &'static str,
     sql: String,
     write: bool,
+    /// Planned once for any parameters, as Klinivo runs it.
+    generic: bool,
 }
 
 fn queries() -> Vec<Query> {
@@ -44,6 +47,7 @@ fn queries() -> Vec<Query> {
             types: "uuid, bigint",
             sql: format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE organization_id = $1 AND id = $2"),
             write: false,
+            generic: false,
         },
         Query {
             name: "patient search",
@@ -52,16 +56,17 @@ fn queries() -> Vec<Query> {
             sql: format!(
                 "SELECT {PATIENT_COLUMNS} FROM patients
                  WHERE organization_id = $1
-                   AND (search_text LIKE lower($2) OR search_text LIKE lower($3::text))
+                   AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
                    AND ($4::text IS NULL OR lower(email) = lower($4))
                    AND ($5::text IS NULL OR phone = $5)
                    AND ($6::date IS NULL OR date_of_birth = $6)
                    AND ($7::text IS NULL OR external_id = $7)
-                   AND id > $8
+                   AND id + 0 > $8
                  ORDER BY id + 0
                  LIMIT $9"
             ),
             write: false,
+            generic: true,
         },
         Query {
             name: "appointments by provider and day",
@@ -82,6 +87,7 @@ fn queries() -> Vec<Query> {
                   LIMIT $9"
                 .into(),
             write: false,
+            generic: false,
         },
         Query {
             name: "availability: working hours",
@@ -96,6 +102,7 @@ fn queries() -> Vec<Query> {
                   ORDER BY pl.location_id, wh.weekday, wh.start_time"
                 .into(),
             write: false,
+            generic: false,
         },
         Query {
             name: "availability: busy appointments of a week",
@@ -107,6 +114,7 @@ fn queries() -> Vec<Query> {
                     AND status IN ('scheduled', 'confirmed')"
                 .into(),
             write: false,
+            generic: false,
         },
         Query {
             name: "booking: references",
@@ -120,6 +128,7 @@ fn queries() -> Vec<Query> {
                             WHERE organization_id = $1 AND provider_id = $3 AND location_id = $4)"
                 .into(),
             write: false,
+            generic: false,
         },
         Query {
             name: "booking: insert (exclusion constraint checked)",
@@ -131,6 +140,7 @@ fn queries() -> Vec<Query> {
                             cancellation_reason, created_at, updated_at"
                 .into(),
             write: true,
+            generic: false,
         },
         Query {
             name: "authentication + rate-limit count",
@@ -153,6 +163,7 @@ fn queries() -> Vec<Query> {
                   FROM k CROSS JOIN c"
                 .into(),
             write: true,
+            generic: false,
         },
     ]
 }
@@ -288,6 +299,9 @@ async fn explain(conn: &mut PgConnection, q: &Query, args: &str) -> Result<Strin
 async fn explain_once(conn: &mut PgConnection, q: &Query, args: &str) -> Result<String, BoxError> {
     let stmt = format!("EXECUTE bench_plan({args})");
     let mut tx = conn.begin().await?;
+    if q.generic {
+        sqlx::raw_sql("SET LOCAL plan_cache_mode = force_generic_plan").execute(&mut *tx).await?;
+    }
     sqlx::raw_sql(&format!("PREPARE bench_plan({}) AS {}", q.types, q.sql)).execute(&mut *tx).await?;
     if !q.write {
         sqlx::raw_sql(&stmt).execute(&mut *tx).await?;
