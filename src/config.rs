@@ -47,10 +47,11 @@ pub struct Config {
     pub webhook_retry_unit: Duration,
     /// `KLINIVO_WEBHOOK_ALLOW_PRIVATE`, default false.
     pub webhook_allow_private: bool,
-    /// `KLINIVO_DB_MAX_CONNECTIONS`, default 10. More is not faster when PostgreSQL shares few
-    /// cores: on 2 cores 20 connections gave fewer requests per second than 10 and a longer tail
-    /// (GET /patients/{id} 8.7-10.3k vs 10.0-10.8k req/s; availability p99 at half load 33-36
-    /// vs 22-26 ms). A database on a bigger machine of its own may want more.
+    /// `KLINIVO_DB_MAX_CONNECTIONS`, default 20. Measured on 2 cores shared with PostgreSQL
+    /// (bench/README.md): reads alone do better with 10 (less contention for the CPUs), but
+    /// writes and webhook delivery wait on commits, and with 10 they lost a fifth to a third of
+    /// their throughput (POST /patients 1,750-1,920 -> 1,380 req/s; 100-subscription deliveries
+    /// 6,700 -> 5,100/s). 20 is the better default for a mixed load.
     pub db_max_connections: u32,
     /// `KLINIVO_LOG_FORMAT`, default `pretty`.
     pub log_format: LogFormat,
@@ -73,7 +74,7 @@ impl Default for Config {
             webhook_timeout: Duration::from_millis(10_000),
             webhook_retry_unit: Duration::from_millis(60_000),
             webhook_allow_private: false,
-            db_max_connections: 10,
+            db_max_connections: 20,
             log_format: LogFormat::Pretty,
         }
     }

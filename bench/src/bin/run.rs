@@ -37,8 +37,8 @@ struct Args {
     /// wrk threads.
     #[arg(long, default_value_t = 2)]
     threads: u32,
-    /// Database pool of Klinivo and of the bare server (Klinivo's default is 10).
-    #[arg(long, default_value_t = 10)]
+    /// Database pool of Klinivo and of the bare server (Klinivo's default is 20).
+    #[arg(long, default_value_t = 20)]
     pool: u32,
     /// pgbench clients.
     #[arg(long, default_value_t = 8)]
