@@ -38,6 +38,8 @@ const MAX_KNOWN_GOOD: usize = 100_000;
 
 /// The most requests one lease may take from a window's budget.
 pub const MAX_LEASE: i32 = 100;
+/// The longest a request waits for another request's lease of the same key.
+const TURN_WAIT: Duration = Duration::from_millis(500);
 
 pub struct Authenticator {
     default_limit: u32,
@@ -239,7 +241,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let (key, window) = match state.auth.cache.take(&hash, Utc::now()) {
         Some(hit) => hit,
         None => {
-            let _turn = state.auth.cache.turn(&hash).await;
+            // A lease normally takes milliseconds. One that does not (the database is
+            // struggling) must not make every later request for the key queue behind it: past
+            // TURN_WAIT, each asks on its own, as if there were no turn.
+            let _turn = tokio::time::timeout(TURN_WAIT, state.auth.cache.turn(&hash)).await.ok();
             let found = match state.auth.cache.take(&hash, Utc::now()) {
                 Some(hit) => Ok(hit),
                 None => lease(&state, hash, now, addr, minute).await,

@@ -9,7 +9,8 @@
 //! instead of each taking a lease of its own. Parallel leases would each take a share of the
 //! window's budget and all but the last would be forgotten, so a key with a limit of 1,000 a
 //! minute could see `429` after a few hundred requests; they would also queue on the key's one
-//! counter row.
+//! counter row. A request waits at most half a second for its turn (`auth::TURN_WAIT`): when
+//! the database is slow to answer, requests ask on their own rather than in a queue.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
