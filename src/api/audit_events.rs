@@ -29,7 +29,13 @@ pub struct AuditEvent {
     pub action: String,
     #[schema(value_type = AuditResourceType, example = "patient")]
     pub resource_type: String,
+    /// The record read, changed or denied; `null` for a list, whose records are in
+    /// `resourceIds`.
     pub resource_id: Option<i64>,
+    /// (ext) For a `list`: the records it returned, in the order returned (empty for an empty
+    /// page). `null` for every other action, and for lists audited by earlier versions, which
+    /// wrote one `list` entry per record, in `resourceId`.
+    pub resource_ids: Option<Vec<i64>>,
     /// The HTTP status of the response.
     #[schema(example = 200)]
     pub status: i16,
@@ -75,6 +81,8 @@ pub struct AuditEventList {
 pub struct AuditQuery {
     #[param(value_type = Option<AuditResourceType>)]
     resource_type: Option<String>,
+    /// Entries about this record: those that read, changed or denied it, and the lists that
+    /// returned it.
     resource_id: Option<i64>,
     key_prefix: Option<String>,
     /// Entries at or after this instant.
@@ -126,11 +134,12 @@ async fn list(
     let page = PageRequest::new(q.limit, q.cursor.as_deref(), None)?;
     let rows = sqlx::query_as!(
         AuditEvent,
-        "SELECT id, at, key_prefix, action, resource_type, resource_id, status, request_id, client_address
+        "SELECT id, at, key_prefix, action, resource_type, resource_id, resource_ids, status, request_id,
+                client_address
          FROM audit_events
          WHERE organization_id = $1 AND id > $2
            AND ($3::text IS NULL OR resource_type = $3)
-           AND ($4::bigint IS NULL OR resource_id = $4)
+           AND ($4::bigint IS NULL OR resource_id = $4 OR resource_ids @> ARRAY[$4::bigint])
            AND ($5::text IS NULL OR key_prefix = $5)
            AND ($6::timestamptz IS NULL OR at >= $6)
            AND ($7::timestamptz IS NULL OR at < $7)

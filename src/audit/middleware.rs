@@ -1,8 +1,9 @@
-//! Records one audit entry per record read or changed on the PHI routes (patients,
-//! appointments, consultations, SOAP notes, prescriptions, intake forms), and one per denied
-//! attempt (401/403/404), from the route template, the authenticated key (which the auth layer
-//! attaches to the response), and the ids in the path or the response body. The entry is queued
-//! for the batched writer: no database round trip on the request's path.
+//! Records one audit entry per request on the PHI routes (patients, appointments,
+//! consultations, SOAP notes, prescriptions, intake forms): the record read or changed, or,
+//! for a list, every record it returned (`resource_ids`, in order); and one per denied attempt
+//! (401/403/404). It is built from the route template, the authenticated key (which the auth
+//! layer attaches to the response), and the ids in the path or the response body. The entry is
+//! queued for the batched writer: no database round trip on the request's path.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -112,6 +113,7 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
         action,
         resource_type: target.resource_type,
         resource_id,
+        resource_ids: None,
         status,
         request_id: request_id.clone(),
         client_address: client_address.clone(),
@@ -132,14 +134,10 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
         return Response::from_parts(parts, Body::empty());
     };
     if target.action == "list" {
-        match serde_json::from_slice::<ListOfIds>(&bytes) {
-            Ok(list) if !list.data.is_empty() => {
-                for item in list.data {
-                    state.audit.record(entry("list", Some(item.id))).await;
-                }
-            }
-            _ => state.audit.record(entry("list", None)).await,
-        }
+        // One entry for the whole page (an empty page too): one row instead of one per record
+        // keeps auditing a page of 50 from costing more than serving it.
+        let ids = serde_json::from_slice::<ListOfIds>(&bytes).ok().map(|l| l.data.into_iter().map(|i| i.id).collect());
+        state.audit.record(AuditEntry { resource_ids: ids, ..entry("list", None) }).await;
     } else {
         let id = serde_json::from_slice::<WithId>(&bytes).ok().map(|w| w.id);
         state.audit.record(entry(target.action, id)).await;

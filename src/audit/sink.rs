@@ -22,6 +22,8 @@ pub struct AuditEntry {
     pub action: &'static str,
     pub resource_type: &'static str,
     pub resource_id: Option<i64>,
+    /// A list's entry: the records it returned, in order (`resource_id` is `None` then).
+    pub resource_ids: Option<Vec<i64>>,
     pub status: u16,
     pub request_id: String,
     pub client_address: Option<String>,
@@ -125,11 +127,15 @@ async fn insert(db: &sqlx::PgPool, batch: &[AuditEntry]) -> Result<(), sqlx::Err
     let statuses: Vec<i16> = batch.iter().map(|e| e.status as i16).collect();
     let request_ids: Vec<String> = batch.iter().map(|e| e.request_id.clone()).collect();
     let addrs: Vec<Option<String>> = batch.iter().map(|e| e.client_address.clone()).collect();
+    // A batch's lists have different lengths, and PostgreSQL's arrays are rectangular: each
+    // list travels as its array literal (`{1,2,3}`) and is cast back per row.
+    let lists: Vec<Option<String>> = batch.iter().map(|e| e.resource_ids.as_deref().map(array_literal)).collect();
     sqlx::query!(
         "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, status,
-                                   request_id, client_address)
-         SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                              $7::smallint[], $8::text[], $9::text[])",
+                                   request_id, client_address, resource_ids)
+         SELECT o, a, k, act, t, r, s, req, addr, ids::bigint[]
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+                     $7::smallint[], $8::text[], $9::text[], $10::text[]) AS u(o, a, k, act, t, r, s, req, addr, ids)",
         &orgs as &[Option<Uuid>],
         &ats,
         &prefixes as &[Option<String>],
@@ -139,8 +145,35 @@ async fn insert(db: &sqlx::PgPool, batch: &[AuditEntry]) -> Result<(), sqlx::Err
         &statuses,
         &request_ids,
         &addrs as &[Option<String>],
+        &lists as &[Option<String>],
     )
     .execute(db)
     .await?;
     Ok(())
+}
+
+/// `{1,2,3}`: a bigint array in PostgreSQL's text form.
+fn array_literal(ids: &[i64]) -> String {
+    let mut text = String::with_capacity(2 + ids.len() * 8);
+    text.push('{');
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&id.to_string());
+    }
+    text.push('}');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::array_literal;
+
+    #[test]
+    fn array_literals() {
+        assert_eq!(array_literal(&[]), "{}");
+        assert_eq!(array_literal(&[7]), "{7}");
+        assert_eq!(array_literal(&[1, -2, 9_007_199_254_740_993]), "{1,-2,9007199254740993}");
+    }
 }

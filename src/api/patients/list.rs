@@ -251,7 +251,9 @@ fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
 ///    the cursor from the trigram index and keep the first page (`ORDER BY id + 0` and
 ///    `id + 0 > cursor` keep the planner from using the primary key instead: walking it, which
 ///    for a term in a few hundred rows reads tens of thousands of them, or intersecting the
-///    matches with every id after the cursor).
+///    matches with every id after the cursor). Only the ids are sorted; the page's rows are
+///    read by primary key afterwards (sorting every match's full row was a quarter of this
+///    step's cost for a term in 1 % of patients).
 ///
 /// Each step has one right plan whatever the term, so they run on cached generic plans
 /// ([`crate::db::generic_read`]) and are never planned per request. The patterns are
@@ -280,19 +282,21 @@ async fn search(
     }
     Ok(sqlx::query_as!(
         PatientRow,
-        r#"SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
+        r#"SELECT p.id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
                   address_line2, address_city, address_region, address_postal_code, address_country,
                   created_at, updated_at
-           FROM patients
-           WHERE organization_id = $1
-             AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
-             AND ($4::text IS NULL OR lower(email) = lower($4))
-             AND ($5::text IS NULL OR phone = $5)
-             AND ($6::date IS NULL OR date_of_birth = $6)
-             AND ($7::text IS NULL OR external_id = $7)
-             AND id + 0 > $8
-           ORDER BY id + 0
-           LIMIT $9"#,
+           FROM (SELECT id FROM patients
+                 WHERE organization_id = $1
+                   AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
+                   AND ($4::text IS NULL OR lower(email) = lower($4))
+                   AND ($5::text IS NULL OR phone = $5)
+                   AND ($6::date IS NULL OR date_of_birth = $6)
+                   AND ($7::text IS NULL OR external_id = $7)
+                   AND id + 0 > $8
+                 ORDER BY id + 0
+                 LIMIT $9) m
+           JOIN patients p ON p.organization_id = $1 AND p.id = m.id
+           ORDER BY p.id"#,
         org,
         f.search,
         f.search_word,
