@@ -28,6 +28,10 @@ pub struct Plan {
 const PATIENT_COLUMNS: &str = "id, external_id, first_name, last_name, date_of_birth, sex, email, phone, \
     address_line1, address_line2, address_city, address_region, address_postal_code, address_country, \
     created_at, updated_at";
+/// The same columns when `p` is the patients table joined to something else.
+const PATIENT_COLUMNS_P: &str = "p.id, external_id, first_name, last_name, date_of_birth, sex, email, phone, \
+    address_line1, address_line2, address_city, address_region, address_postal_code, address_country, \
+    created_at, updated_at";
 
 struct Query {
     name: &'static str,
@@ -54,16 +58,18 @@ fn queries() -> Vec<Query> {
             source: "src/api/patients/list.rs search, step 3 (the trigram index)",
             types: "uuid, text, text, text, text, date, text, bigint, bigint",
             sql: format!(
-                "SELECT {PATIENT_COLUMNS} FROM patients
-                 WHERE organization_id = $1
-                   AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
-                   AND ($4::text IS NULL OR lower(email) = lower($4))
-                   AND ($5::text IS NULL OR phone = $5)
-                   AND ($6::date IS NULL OR date_of_birth = $6)
-                   AND ($7::text IS NULL OR external_id = $7)
-                   AND id + 0 > $8
-                 ORDER BY id + 0
-                 LIMIT $9"
+                "SELECT {PATIENT_COLUMNS_P} FROM (SELECT id FROM patients
+                   WHERE organization_id = $1
+                     AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
+                     AND ($4::text IS NULL OR lower(email) = lower($4))
+                     AND ($5::text IS NULL OR phone = $5)
+                     AND ($6::date IS NULL OR date_of_birth = $6)
+                     AND ($7::text IS NULL OR external_id = $7)
+                     AND id + 0 > $8
+                   ORDER BY id + 0
+                   LIMIT $9) m
+                 JOIN patients p ON p.organization_id = $1 AND p.id = m.id
+                 ORDER BY p.id"
             ),
             write: false,
             generic: true,
