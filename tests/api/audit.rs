@@ -91,7 +91,7 @@ async fn a_scripted_series_of_requests_reads_back_from_the_audit_log() {
     let actions: Vec<&str> = about.iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["create", "read", "update", "list", "denied"]);
     // The other patient was only listed: that list is the one entry about them.
-    let about_other = audit(&app, &auditor, &format!("?resourceId={other}")).await;
+    let about_other = audit(&app, &auditor, &format!("?resourceType=patient&resourceId={other}")).await;
     assert_eq!(about_other.len(), 1);
     assert_eq!(about_other[0]["action"], "list");
     let by_reader = audit(&app, &auditor, &format!("?keyPrefix={}", &reader[..11])).await;
