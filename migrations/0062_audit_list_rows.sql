@@ -1,7 +1,7 @@
 -- A list request is audited as one row naming every record it returned (`resource_ids`, in
 -- the order returned), rather than one row per listed record. A page of 50 patients was 50
 -- rows, each with three index entries: under search load the audit log's writes cost more than
--- the searches themselves (bench/README.md). Rows written before this migration keep their
+-- the searches themselves (README.md, "Performance"). Rows written before this migration keep their
 -- one-row-per-record form; both forms answer `GET /audit-events?resourceId=…`.
 ALTER TABLE audit_events ADD COLUMN resource_ids bigint[];
 
