@@ -18,6 +18,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         )),
         tokio::spawn(state.audit.clone().run_writer(state.db.clone(), stop.clone())),
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
+        tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),
         tokio::spawn(crate::delivery::retention::run(state.db.clone(), stop.clone())),
     ]

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::audit::AuditSink;
 use crate::config::Config;
+use crate::events::wake::DeliveryWake;
 use crate::http::layers::auth::Authenticator;
 use crate::http::layers::metrics::Metrics;
 
@@ -21,6 +22,8 @@ pub struct Shared {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub audit: AuditSink,
+    /// Wakes the webhook dispatchers after a write commits.
+    pub wake: DeliveryWake,
 }
 
 impl std::ops::Deref for AppState {
@@ -37,6 +40,7 @@ impl AppState {
             auth: Arc::new(Authenticator::new(config.rate_limit_per_minute)),
             metrics: Arc::new(Metrics::default()),
             audit: AuditSink::new(),
+            wake: DeliveryWake::default(),
             db,
             config,
         }))

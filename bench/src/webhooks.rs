@@ -192,6 +192,9 @@ impl Bench<'_> {
                     let id = events::record(&mut tx, org, EventType::PatientCreated, &sample_patient(n)).await?;
                     tx.commit().await?;
                     let at = Instant::now();
+                    // As Klinivo's write layer does after a handler's commit (from another
+                    // process, so through LISTEN, as a `klinivo worker` would be woken).
+                    events::wake::notify(&db).await?;
                     commits.lock().unwrap_or_else(|e| e.into_inner()).insert(id, at);
                     n += workers;
                 }

@@ -88,7 +88,12 @@ pub async fn begin_with(db: &PgPool, statement: String) -> Result<Transaction<'s
 
 pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("klinivo");
-    Ok(pool_options(max_connections).connect_lazy_with(options))
+    Ok(connect_lazy_with(options, max_connections))
+}
+
+/// A pool like [`connect`]'s, with `options`, connecting when first used.
+pub fn connect_lazy_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
+    pool_options(max_connections).connect_lazy_with(options)
 }
 
 pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {

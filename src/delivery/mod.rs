@@ -30,7 +30,7 @@ pub fn spawn(state: &AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
 
 pub async fn run_dispatcher(state: AppState, stop: CancellationToken) {
     let settings = Settings::from_config(&state.config);
-    match Dispatcher::new(state.db.clone(), settings, state.metrics.clone()) {
+    match Dispatcher::new(state.db.clone(), settings, state.metrics.clone(), state.wake.local.clone()) {
         Ok(dispatcher) => dispatcher.run(stop).await,
         Err(e) => tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are not delivered"),
     }

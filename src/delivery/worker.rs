@@ -88,8 +88,12 @@ pub enum Step {
     LeaseLost,
 }
 
+/// Connections of the dispatcher's own pool (see [`Dispatcher::new`]).
+const BOOKKEEPING_CONNECTIONS: u32 = 4;
+
 #[derive(Clone)]
 pub struct Dispatcher {
+    /// The dispatcher's own pool, whose commits do not wait for the WAL flush.
     pub(super) db: PgPool,
     client: WebhookClient,
     pub(super) settings: Arc<Settings>,
@@ -101,10 +105,27 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(db: PgPool, settings: Settings, metrics: Arc<Metrics>) -> Result<Dispatcher, reqwest::Error> {
+    /// `wake` is notified by this process's writes after they commit (`events::wake`).
+    ///
+    /// The dispatcher's statements run on a small pool of its own, connected like `db` but
+    /// with `synchronous_commit = off`: what it writes is leases and the outcomes of attempts,
+    /// and losing the last few hundred milliseconds of them in a database crash costs at most a
+    /// repeated attempt (the lease is gone or expires, and the delivery is attempted again —
+    /// at least once, as webhooks always are), never a delivery. Waiting for the WAL flush on
+    /// every claim and every batch of outcomes, one at a time, was what capped deliveries per
+    /// second. (Events and their deliveries are written by the API's own transactions, which
+    /// stay synchronous.)
+    pub fn new(
+        db: PgPool,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        wake: Arc<Notify>,
+    ) -> Result<Dispatcher, reqwest::Error> {
         let client = WebhookClient::new(settings.timeout, settings.allow_private)?;
+        let options = (*db.connect_options()).clone().options([("synchronous_commit", "off")]);
+        let db = crate::db::connect_lazy_with(options, BOOKKEEPING_CONNECTIONS);
         let recorder = super::recorder::spawn(db.clone(), settings.lease());
-        Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake: Arc::new(Notify::new()), recorder })
+        Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake, recorder })
     }
 
     /// Leases up to `limit` due deliveries of enabled subscriptions, oldest due first.

@@ -2,8 +2,11 @@
 //!
 //! `record` is called inside the transaction of the change that causes the event. In the same
 //! statement it fans the event out into one pending delivery per enabled subscription of the
-//! organization that selects its type, and notifies the dispatchers — a committed change
-//! always has its event and deliveries; a rolled-back one has neither.
+//! organization that selects its type — a committed change always has its event and
+//! deliveries; a rolled-back one has neither. The dispatchers are woken after the commit
+//! (`wake`): the write layer does it for every handler.
+
+pub mod wake;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -114,7 +117,9 @@ impl Event {
     }
 }
 
-/// Records an event inside the caller's transaction and fans it out to subscriptions.
+/// Records an event inside the caller's transaction and fans it out to subscriptions. After
+/// the commit, wake the dispatchers ([`wake::DeliveryWake::poke`], or [`wake::notify`] from
+/// outside the server); until then they find the deliveries only at their next poll.
 pub async fn record(
     conn: &mut PgConnection,
     organization_id: Uuid,
@@ -134,14 +139,13 @@ pub async fn record(
                WHERE s.enabled AND e.type = ANY (s.events)
                RETURNING 1
            )
-           SELECT pg_notify($5, '') FROM (SELECT count(*) AS n FROM d) x WHERE x.n > 0"#,
+           SELECT count(*) FROM d"#,
         id,
         organization_id,
         event_type.as_str(),
         data,
-        NOTIFY_CHANNEL,
     )
-    .fetch_optional(conn)
+    .fetch_one(conn)
     .await?;
     Ok(id)
 }

@@ -69,12 +69,14 @@ pub async fn insert_webhook(db: &PgPool, org: Uuid, url: &str, events: &[&str]) 
     (id, secret)
 }
 
-/// Records an event the way a resource handler does: inside a transaction, then commits.
+/// Records an event the way a resource handler does: inside a transaction, then commits and
+/// wakes the dispatchers (as the write layer does after a handler's commit).
 pub async fn record_event(db: &PgPool, org: Uuid, event_type: &str, data: Value) -> String {
     let event_type = EventType::parse(event_type).unwrap();
     let mut tx = db.begin().await.unwrap();
     let id = klinivo::events::record(&mut tx, org, event_type, &data).await.unwrap();
     tx.commit().await.unwrap();
+    klinivo::events::wake::notify(db).await.unwrap();
     klinivo::events::public_id(id)
 }
 

@@ -250,9 +250,3 @@ pub async fn fetch_delivery(
     .await?;
     Ok(row.map(Delivery::from))
 }
-
-/// Tells every dispatcher (at commit) that deliveries are due now.
-pub async fn notify_dispatchers(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query!("SELECT pg_notify($1, '')", events::NOTIFY_CHANNEL).fetch_one(db).await?;
-    Ok(())
-}

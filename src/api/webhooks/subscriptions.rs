@@ -229,10 +229,8 @@ pub async fn update_webhook(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ApiError::NotFound("Webhook"))?;
-    if enabled == Some(true) {
-        // Paused deliveries may be due.
-        model::notify_dispatchers(&mut *tx).await?;
-    }
+    // Paused deliveries may be due if it was enabled: the write layer wakes the dispatchers
+    // once this commits.
     Ok(JsonResponse(webhook))
 }
 
@@ -349,7 +347,6 @@ pub async fn send_test(
     )
     .fetch_one(&mut *tx)
     .await?;
-    model::notify_dispatchers(&mut *tx).await?;
     let delivery = model::fetch_delivery(&mut *tx, org, id, delivery_id)
         .await?
         .ok_or_else(|| ApiError::internal("test delivery vanished"))?;

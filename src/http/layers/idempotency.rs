@@ -101,6 +101,7 @@ async fn run(
     let Some(idem) = idempotency_key else {
         if status.is_success() || status.is_redirection() {
             tx.commit().await?;
+            state.wake.poke();
         } else {
             let _ = tx.rollback().await;
         }
@@ -149,6 +150,9 @@ async fn run(
     }
     if outcome.stored {
         tx.commit().await?;
+        if !status.is_client_error() {
+            state.wake.poke();
+        }
         return Ok(Response::from_parts(parts, Body::from(body)));
     }
     // A response is already stored for this key: undo this run and answer from it.

@@ -36,6 +36,7 @@ async fn delivery_throughput_and_latency() {
     }
     let started = Instant::now();
     tx.commit().await.unwrap();
+    klinivo::events::wake::notify(&app.db).await.unwrap();
     let committed = started.elapsed();
     receiver.wait_for(n, Duration::from_secs(300)).await;
     let drained = started.elapsed();
@@ -66,6 +67,7 @@ async fn delivery_throughput_and_latency() {
         // Measured from just before COMMIT: an upper bound that includes the commit itself.
         commits.insert(klinivo::events::public_id(id), Instant::now());
         tx.commit().await.unwrap();
+        klinivo::events::wake::notify(&app.db).await.unwrap();
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let received = receiver.wait_for(before + m, Duration::from_secs(60)).await;

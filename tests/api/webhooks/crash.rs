@@ -38,7 +38,7 @@ async fn the_worker_can_be_stepped_one_delivery_at_a_time() {
         concurrency: 1,
         poll_interval: Duration::from_secs(1),
     };
-    let dispatcher = Dispatcher::new(db.clone(), settings, Arc::new(Metrics::default())).unwrap();
+    let dispatcher = Dispatcher::new(db.clone(), settings, Arc::new(Metrics::default()), Default::default()).unwrap();
     assert_eq!(dispatcher.try_deliver_one().await.unwrap(), Step::NothingDue);
     record_event(&db, org, "patient.created", json!({"id": 1})).await;
     record_event(&db, org, "patient.created", json!({"id": 2})).await;
@@ -151,6 +151,7 @@ async fn two_instances_never_send_one_delivery_twice() {
             klinivo::events::record(&mut tx, a.org_id, t, &json!({"n": chunk * 50 + i})).await.unwrap();
         }
         tx.commit().await.unwrap();
+        klinivo::events::wake::notify(&a.db).await.unwrap();
     }
     all_succeeded(&a.db, n, Duration::from_secs(60)).await;
     let mut per_delivery: HashMap<String, usize> = HashMap::new();
@@ -216,5 +217,21 @@ async fn a_database_outage_pauses_delivery_which_then_resumes_by_itself() {
     assert_eq!(receiver.count(), 1, "nothing can be claimed while the database is away");
     proxy.up().await;
     receiver.wait_for(2, Duration::from_secs(30)).await;
+    // The API's pooled connections that the outage broke answer one retryable 503 each before
+    // they are replaced (`db::connect`); nothing else.
+    let path = format!("/webhooks/{id}/deliveries");
+    let api_back = eventually(Duration::from_secs(10), || async {
+        let r = app.get(&path).await;
+        match r.status().as_u16() {
+            200 => true,
+            503 => {
+                expect_error(r, 503, "service_unavailable").await;
+                false
+            }
+            other => panic!("unexpected status {other} after the outage"),
+        }
+    })
+    .await;
+    assert!(api_back, "the API did not recover from the outage");
     wait_deliveries(&app, id, 2, Duration::from_secs(10), status_is("succeeded")).await;
 }
