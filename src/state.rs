@@ -18,6 +18,8 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub db: PgPool,
+    /// Reads on generic plans, outside transactions (`db::generic_reads`): patient search.
+    pub generic_reads: PgPool,
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
@@ -41,6 +43,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             audit: AuditSink::new(),
             wake: DeliveryWake::default(),
+            generic_reads: crate::db::generic_reads(&db),
             db,
             config,
         }))

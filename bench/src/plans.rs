@@ -5,7 +5,7 @@
 //! when they change. Each runs as a prepared statement with `plan_cache_mode =
 //! force_custom_plan`, as Klinivo runs its lists (`db::planned_read`; its other statements get
 //! the same plans, cached), or, for patient search, `force_generic_plan` as Klinivo runs it
-//! (`db::generic_read`); once to warm the cache and once measured. Writes run inside a
+//! (`db::generic_reads`); once to warm the cache and once measured. Writes run inside a
 //! transaction that is rolled back.
 
 use serde::Serialize;

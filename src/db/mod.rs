@@ -62,13 +62,22 @@ pub async fn planned_read(db: &PgPool) -> Result<Transaction<'static, Postgres>,
     begin_with(db, "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan".into()).await
 }
 
-/// A read-only transaction whose statements run on their generic plans from the first
-/// execution, never planned again: for statements written so that one plan is right for every
-/// value (patient search, whose steps each have a single sensible plan), planning per execution
-/// is pure cost (an eighth of the database's CPU under search load). Same round trips as
-/// [`planned_read`].
-pub async fn generic_read(db: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    begin_with(db, "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_generic_plan".into()).await
+/// Connections of the [`generic_reads`] pool.
+pub const GENERIC_READ_CONNECTIONS: u32 = 6;
+
+/// A small pool, connected like `db`, whose sessions are read-only and run every statement on
+/// its generic plan from the first execution, never planned again: for statements written so
+/// that one plan is right for every value (patient search, whose steps each have a single
+/// sensible plan), planning per execution is pure cost (an eighth of the database's CPU under
+/// search load). Being settings of the session, they cost no round trip: a read on this pool
+/// needs no `BEGIN … SET LOCAL` and no `ROLLBACK` (one round trip of the two or three of a
+/// search). Each statement runs on a snapshot of its own. Few connections: these reads are
+/// CPU-bound, and more of them at once than there are cores only queue inside PostgreSQL.
+pub fn generic_reads(db: &PgPool) -> PgPool {
+    let options = (*db.connect_options())
+        .clone()
+        .options([("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on")]);
+    connect_lazy_with(options, GENERIC_READ_CONNECTIONS)
 }
 
 /// Begins a transaction with `statement` (one simple query that starts with `BEGIN`).

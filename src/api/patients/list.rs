@@ -174,7 +174,7 @@ pub async fn list_patients(
     let f = Filters::from_query(&query)?;
     let org = auth.organization_id;
     if f.search.is_some() && page.updated_since.is_none() {
-        let mut read = crate::db::generic_read(&state.db).await?;
+        let mut read = state.generic_reads.acquire().await?;
         let rows = search(&mut read, org, &f, &page).await?;
         return Ok(Json(finish(page, rows)));
     }
@@ -262,7 +262,7 @@ fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
 ///    step's cost for a term in 1 % of patients).
 ///
 /// Each step has one right plan whatever the term, so they run on cached generic plans
-/// ([`crate::db::generic_read`]) and are never planned per request. The patterns are
+/// ([`crate::db::generic_reads`]) and are never planned per request. The patterns are
 /// lower-cased in a sub-select, once per statement: in a generic plan a plain `lower($2)` is
 /// evaluated again for every row walked.
 ///
