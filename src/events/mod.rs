@@ -128,7 +128,7 @@ pub async fn record(
 ) -> Result<Uuid, sqlx::Error> {
     let id = Uuid::new_v4();
     let data = serde_json::to_value(data).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query!(
+    let deliveries = sqlx::query_scalar!(
         r#"WITH e AS (
                INSERT INTO events (id, organization_id, type, data) VALUES ($1, $2, $3, $4)
                RETURNING id, organization_id, type
@@ -139,7 +139,7 @@ pub async fn record(
                WHERE s.enabled AND e.type = ANY (s.events)
                RETURNING 1
            )
-           SELECT count(*) FROM d"#,
+           SELECT count(*) AS "deliveries!" FROM d"#,
         id,
         organization_id,
         event_type.as_str(),
@@ -147,5 +147,8 @@ pub async fn record(
     )
     .fetch_one(conn)
     .await?;
+    if deliveries > 0 {
+        wake::mark_queued();
+    }
     Ok(id)
 }

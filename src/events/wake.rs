@@ -4,13 +4,16 @@
 //! database-wide lock from a notifying transaction's pre-commit until its commit record is on
 //! disk, so every write with an event waited for every other one's WAL flush (measured with
 //! pgbench, 16 clients inserting an event: 1,755–2,157 commits/s with the `NOTIFY`, 4,615–4,662
-//! without). Instead the write layer calls [`DeliveryWake::poke`] after its commit: this
+//! without). Instead, when a write queued deliveries ([`noting_deliveries`]), the write layer
+//! calls [`DeliveryWake::poke`] after its commit: this
 //! process's dispatcher wakes at once, and one background task sends a `NOTIFY` for the
 //! dispatchers of other processes (`klinivo worker`, other instances) — from a transaction of
 //! its own, committed without waiting for the WAL flush, and coalescing the pokes that arrive
 //! while one is in flight. A notification is only a hint: one lost with a crash is covered by
 //! the dispatchers' poll.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Arc;
 
 use sqlx::{PgExecutor, PgPool};
@@ -18,6 +21,27 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::NOTIFY_CHANNEL;
+
+tokio::task_local! {
+    /// Set while a write runs (by [`noting_deliveries`]); `record` marks it when it queued any.
+    static QUEUED: Cell<bool>;
+}
+
+/// Runs a write's handler, and tells whether it queued deliveries ([`mark_queued`]): only then
+/// are the dispatchers worth waking after the commit.
+pub async fn noting_deliveries<F: Future>(handler: F) -> (F::Output, bool) {
+    QUEUED
+        .scope(Cell::new(false), async move {
+            let output = handler.await;
+            (output, QUEUED.with(Cell::get))
+        })
+        .await
+}
+
+/// Notes that the running write queued deliveries (outside [`noting_deliveries`], nothing).
+pub fn mark_queued() {
+    let _ = QUEUED.try_with(|q| q.set(true));
+}
 
 #[derive(Clone, Default)]
 pub struct DeliveryWake {
@@ -56,4 +80,23 @@ pub async fn notify(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
         .fetch_one(db)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_write_is_noted_only_when_it_queued_deliveries() {
+        let (out, queued) = noting_deliveries(async { 1 }).await;
+        assert_eq!((out, queued), (1, false));
+        let (_, queued) = noting_deliveries(async {
+            tokio::task::yield_now().await;
+            mark_queued();
+        })
+        .await;
+        assert!(queued);
+        // Outside a write (a script recording events on its own connection): nothing to note.
+        mark_queued();
+    }
 }

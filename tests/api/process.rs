@@ -44,6 +44,27 @@ pub async fn wait_healthy(port: u16, child: &mut Child) {
     }
 }
 
+/// Waits until `GET /api/v1/health` with `key` answers 200 on `port`. Only our server knows the
+/// key: the port was picked free and bound later, and in between another test's server may have
+/// held it for a moment (and answered `wait_healthy`), so this polls rather than asks once.
+pub async fn answers_for_key(port: u16, key: &str, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let client = reqwest::Client::new();
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("server exited early: {status}");
+        }
+        let url = format!("http://127.0.0.1:{port}/api/v1/health");
+        if let Ok(r) = client.get(url).header("X-API-Key", key).send().await {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the server never answered for its key");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn sigterm(child: &Child) {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -255,12 +276,7 @@ async fn serve_without_database_url_runs_its_own_postgres() {
         curl_line.contains(&format!("X-API-Key: {key}")) && curl_line.contains(&format!(":{port}/api/v1/health")),
         "{curl_line}"
     );
-    let client = reqwest::Client::new();
-    let health = |k: String| {
-        let c = client.clone();
-        async move { c.get(format!("http://127.0.0.1:{port}/api/v1/health")).header("X-API-Key", k).send().await.unwrap() }
-    };
-    assert_eq!(health(key.clone()).await.status(), 200);
+    answers_for_key(port, &key, &mut first).await;
     sigterm(&first);
     assert_eq!(wait_exit(&mut first, Duration::from_secs(40)).await.code(), Some(0));
     assert!(!data_dir.join("postgres/postmaster.pid").exists(), "PostgreSQL was left running");
@@ -268,7 +284,7 @@ async fn serve_without_database_url_runs_its_own_postgres() {
     // Second start: same data, no new key.
     let mut second = start();
     wait_healthy(port, &mut second).await;
-    assert_eq!(health(key.clone()).await.status(), 200);
+    answers_for_key(port, &key, &mut second).await;
     sigterm(&second);
     assert_eq!(wait_exit(&mut second, Duration::from_secs(40)).await.code(), Some(0));
     let mut rest = String::new();

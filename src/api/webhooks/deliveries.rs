@@ -198,6 +198,7 @@ pub async fn redeliver(
     }
     sqlx::query!("DELETE FROM webhook_dead_letters WHERE delivery_id = $1", delivery_id).execute(&mut *tx).await?;
     // The write layer wakes the dispatchers once this commits.
+    crate::events::wake::mark_queued();
     let delivery =
         model::fetch_delivery(&mut *tx, org, id, delivery_id).await?.ok_or(ApiError::NotFound("Delivery"))?;
     Ok((StatusCode::ACCEPTED, JsonResponse(delivery)))
@@ -282,6 +283,10 @@ pub async fn recover(
     )
     .fetch_one(&mut *tx)
     .await?;
+    if count > 0 {
+        // The write layer wakes the dispatchers once this commits.
+        crate::events::wake::mark_queued();
+    }
     tracing::info!(webhook_id = id, count, "webhook recovery queued");
     Ok((StatusCode::ACCEPTED, JsonResponse(RecoverResult { count })))
 }

@@ -229,8 +229,10 @@ pub async fn update_webhook(
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(ApiError::NotFound("Webhook"))?;
-    // Paused deliveries may be due if it was enabled: the write layer wakes the dispatchers
-    // once this commits.
+    if enabled == Some(true) {
+        // Paused deliveries may be due: the write layer wakes the dispatchers once this commits.
+        crate::events::wake::mark_queued();
+    }
     Ok(JsonResponse(webhook))
 }
 
@@ -347,6 +349,8 @@ pub async fn send_test(
     )
     .fetch_one(&mut *tx)
     .await?;
+    // The write layer wakes the dispatchers once this commits.
+    crate::events::wake::mark_queued();
     let delivery = model::fetch_delivery(&mut *tx, org, id, delivery_id)
         .await?
         .ok_or_else(|| ApiError::internal("test delivery vanished"))?;

@@ -92,7 +92,7 @@ async fn run(
     let slot = TxSlot::new(tx);
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(slot.clone());
-    let response = next.run(req).await;
+    let (response, queued) = crate::events::wake::noting_deliveries(next.run(req)).await;
     let Some(mut tx) = slot.take().await else {
         return Err(ApiError::internal("handler kept the transaction"));
     };
@@ -101,7 +101,9 @@ async fn run(
     let Some(idem) = idempotency_key else {
         if status.is_success() || status.is_redirection() {
             tx.commit().await?;
-            state.wake.poke();
+            if queued {
+                state.wake.poke();
+            }
         } else {
             let _ = tx.rollback().await;
         }
@@ -150,7 +152,7 @@ async fn run(
     }
     if outcome.stored {
         tx.commit().await?;
-        if !status.is_client_error() {
+        if queued && !status.is_client_error() {
             state.wake.poke();
         }
         return Ok(Response::from_parts(parts, Body::from(body)));
