@@ -24,7 +24,7 @@ pub struct Shared {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub audit: AuditSink,
-    /// Wakes the webhook dispatchers after a write commits.
+    /// Wakes the webhook dispatchers after a write that queued deliveries commits.
     pub wake: DeliveryWake,
 }
 

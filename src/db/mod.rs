@@ -74,10 +74,18 @@ pub const GENERIC_READ_CONNECTIONS: u32 = 6;
 /// search). Each statement runs on a snapshot of its own. Few connections: these reads are
 /// CPU-bound, and more of them at once than there are cores only queue inside PostgreSQL.
 pub fn generic_reads(db: &PgPool) -> PgPool {
-    let options = (*db.connect_options())
-        .clone()
-        .options([("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on")]);
-    connect_lazy_with(options, GENERIC_READ_CONNECTIONS)
+    pool_like(
+        db,
+        &[("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on")],
+        GENERIC_READ_CONNECTIONS,
+    )
+}
+
+/// A second pool to `db`'s database, whose sessions start with `settings`, connecting when
+/// first used: a few connections set up for one kind of work.
+pub fn pool_like(db: &PgPool, settings: &[(&str, &str)], max_connections: u32) -> PgPool {
+    let options = (*db.connect_options()).clone().options(settings.iter().copied());
+    pool_options(max_connections).connect_lazy_with(options)
 }
 
 /// Begins a transaction with `statement` (one simple query that starts with `BEGIN`).
@@ -97,12 +105,7 @@ pub async fn begin_with(db: &PgPool, statement: String) -> Result<Transaction<'s
 
 pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("klinivo");
-    Ok(connect_lazy_with(options, max_connections))
-}
-
-/// A pool like [`connect`]'s, with `options`, connecting when first used.
-pub fn connect_lazy_with(options: PgConnectOptions, max_connections: u32) -> PgPool {
-    pool_options(max_connections).connect_lazy_with(options)
+    Ok(pool_options(max_connections).connect_lazy_with(options))
 }
 
 pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {

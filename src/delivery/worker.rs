@@ -122,8 +122,7 @@ impl Dispatcher {
         wake: Arc<Notify>,
     ) -> Result<Dispatcher, reqwest::Error> {
         let client = WebhookClient::new(settings.timeout, settings.allow_private)?;
-        let options = (*db.connect_options()).clone().options([("synchronous_commit", "off")]);
-        let db = crate::db::connect_lazy_with(options, BOOKKEEPING_CONNECTIONS);
+        let db = crate::db::pool_like(&db, &[("synchronous_commit", "off")], BOOKKEEPING_CONNECTIONS);
         let recorder = super::recorder::spawn(db.clone(), settings.lease());
         Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake, recorder })
     }

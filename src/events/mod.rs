@@ -4,7 +4,7 @@
 //! statement it fans the event out into one pending delivery per enabled subscription of the
 //! organization that selects its type — a committed change always has its event and
 //! deliveries; a rolled-back one has neither. The dispatchers are woken after the commit
-//! (`wake`): the write layer does it for every handler.
+//! (`wake`): the write layer does it after every handler that queued deliveries.
 
 pub mod wake;
 
