@@ -75,6 +75,33 @@ fn queries() -> Vec<Query> {
             generic: true,
         },
         Query {
+            name: "patient search walk",
+            source: "src/api/patients/list.rs walk (steps 1 and 2)",
+            types: "uuid, text, text, text, text, date, text, bigint, bigint, bigint, text",
+            sql: format!(
+                "SELECT {PATIENT_COLUMNS_P}
+                 FROM (SELECT id, search_text FROM patients
+                       WHERE organization_id = $1 AND (organization_id, id) > ($1, $8)
+                       ORDER BY organization_id, id
+                       LIMIT $10) w
+                 CROSS JOIN LATERAL (
+                       SELECT * FROM patients p
+                       WHERE p.organization_id = $1 AND p.id = w.id
+                         AND ($4::text IS NULL OR lower(email) = lower($4))
+                         AND ($5::text IS NULL OR phone = $5)
+                         AND ($6::date IS NULL OR date_of_birth = $6)
+                         AND ($7::text IS NULL OR external_id = $7)
+                       OFFSET 0) p
+                 WHERE CASE WHEN $11::text IS NOT NULL THEN strpos(w.search_text, (SELECT lower($11))) > 0
+                            ELSE w.search_text LIKE (SELECT lower($2)) OR w.search_text LIKE (SELECT lower($3::text))
+                       END
+                 ORDER BY w.id
+                 LIMIT $9"
+            ),
+            write: false,
+            generic: true,
+        },
+        Query {
             name: "appointments by provider and day",
             source: "src/api/appointments/list.rs (no updatedSince)",
             types: "uuid, bigint, bigint, bigint, text[], timestamptz, timestamptz, bigint, bigint",
@@ -233,6 +260,11 @@ async fn cases(db: &PgPool, s: &Seeded) -> Result<Vec<(&'static str, String, Str
             "patient search",
             "q=\"jo\" (two letters: word prefix)".into(),
             format!("{org}, 'jo%', '% jo%', NULL, NULL, NULL, NULL, 0, 51"),
+        ),
+        (
+            "patient search walk",
+            format!("q={common:?}, the first 300 patients (step 1)"),
+            format!("{org}, {}, NULL, NULL, NULL, NULL, NULL, 0, 51, 300, {}", quote(&format!("%{common}%")), quote(&common)),
         ),
         (
             "appointments by provider and day",

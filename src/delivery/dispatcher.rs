@@ -20,7 +20,7 @@ impl Dispatcher {
     async fn next_due_in(&self) -> Result<Option<f64>, sqlx::Error> {
         sqlx::query_scalar!(
             r#"SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))::float8 AS "secs"
-               FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at > now()"#
+               FROM webhook_deliveries WHERE status = 'pending' AND NOT paused AND next_attempt_at > now()"#
         )
         .fetch_one(&self.db)
         .await

@@ -127,7 +127,9 @@ impl Dispatcher {
         Ok(Dispatcher { db, client, settings: Arc::new(settings), metrics, wake, recorder })
     }
 
-    /// Leases up to `limit` due deliveries of enabled subscriptions, oldest due first.
+    /// Leases up to `limit` due deliveries of enabled subscriptions, oldest due first. Paused
+    /// deliveries (of disabled subscriptions) are not in the due index; the subscription is
+    /// checked as well, for one written while its subscription was being disabled.
     pub async fn claim_batch(&self, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
         let lease = self.settings.lease();
         let started = Instant::now();
@@ -135,7 +137,7 @@ impl Dispatcher {
             r#"WITH due AS (
                    SELECT d.id FROM webhook_deliveries d
                    JOIN webhook_subscriptions s ON s.id = d.webhook_id
-                   WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+                   WHERE d.status = 'pending' AND NOT d.paused AND d.next_attempt_at <= now()
                      AND (d.locked_until IS NULL OR d.locked_until < now()) AND s.enabled
                    ORDER BY d.next_attempt_at, d.id
                    LIMIT $1

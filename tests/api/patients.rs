@@ -670,7 +670,18 @@ async fn search_pages_are_right_for_common_and_rare_terms_in_a_large_table() {
     let midnames = named("Midname").await.unwrap();
     assert!(midnames.len() > 60, "{}", midnames.len());
     assert_eq!(crate::clinic::ids(&pages("/patients?q=midname", 50).await), midnames);
+    // Two letters match the start of a word, through the same steps.
+    assert_eq!(crate::clinic::ids(&pages("/patients?q=mi", 50).await), midnames);
     let body = expect_json(app.get("/patients?q=rarename").await, 200).await;
     assert_eq!(body["data"].as_array().unwrap().len(), 1);
     assert_eq!(body["data"][0]["lastName"], "Rarename");
+    // Another filter with a common term: the walk applies it too, then the index finds the one.
+    let last_common = *named("Commonname").await.unwrap().last().unwrap();
+    sqlx::query("UPDATE patients SET email = 'last.common@example.com' WHERE id = $1")
+        .bind(last_common)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let body = expect_json(app.get("/patients?q=commonname&email=Last.Common@example.com").await, 200).await;
+    assert_eq!(crate::clinic::ids(body["data"].as_array().unwrap()), vec![last_common]);
 }

@@ -57,9 +57,12 @@ pub struct PatientList {
 /// The filters after checking, as the query binds them.
 #[derive(Debug, Default, PartialEq)]
 struct Filters {
-    /// `ILIKE` patterns on `search_text`; a row matches either.
+    /// `LIKE` patterns on `search_text`; a row matches either.
     search: Option<String>,
     search_word: Option<String>,
+    /// For three characters or more, the text itself: the walk looks for it with `strpos`,
+    /// which costs half what the equivalent `LIKE '%…%'` does per row.
+    needle: Option<String>,
     email: Option<String>,
     phone: Option<String>,
     date_of_birth: Option<NaiveDate>,
@@ -78,7 +81,7 @@ impl Filters {
             if text.chars().count() > Q_MAX {
                 errors.push(("q", format!("must be at most {Q_MAX} characters")));
             }
-            (f.search, f.search_word) = search_patterns(&text);
+            (f.search, f.search_word, f.needle) = search_patterns(&text);
         }
         f.email = non_empty(q.email.clone());
         if f.email.as_ref().is_some_and(|e| e.chars().count() > EMAIL_MAX) {
@@ -115,7 +118,9 @@ impl Filters {
 const SEARCH_PREFIX_ROWS: i64 = 300;
 /// Matches in that prefix from which walking further beats the trigram index. A walk costs
 /// ~0.45 µs a row and needs about `fetch / density` rows; the index ~1.9 µs a match over the
-/// whole organization; they cost the same at a density near 1.1 % for 100k patients (3.3
+/// whole organization (on the AMD EPYC benchmark machine: the index-only walk 0.45–0.55 µs a
+/// row, through the table it was 1.1; the index 2.0–2.5 µs a match, so the same balance);
+/// they cost the same at a density near 1.1 % for 100k patients (3.3
 /// expected in 300; lower for larger organizations). Five leaves a term in 0.3 % of patients a
 /// 0.2 % chance of a needless walk, and sends most terms in 2 % or more to the walk. Measured
 /// against 1,000 rows and 13 matches, with the benchmark's mix of terms: saturated search
@@ -125,11 +130,12 @@ const SEARCH_DENSE_MATCHES: i64 = 5;
 const SEARCH_WALK_MAX_ROWS: i64 = 20_000;
 
 /// `LIKE` patterns for `q` over `search_text` (`first last email phone`, stored lower-cased; the
-/// query lower-cases the pattern), with
-/// `%`, `_` and `\` in the text escaped. Three characters or more: a substring match, which the
-/// trigram index serves. Fewer: a trigram index cannot narrow a substring of one or two
-/// characters, so they match the start of a word instead (`jo%` or `% jo%`), which it can.
-fn search_patterns(q: &str) -> (Option<String>, Option<String>) {
+/// query lower-cases the pattern), with `%`, `_` and `\` in the text escaped, and the needle the
+/// walk looks for. Three characters or more: a substring match, which the trigram index serves
+/// (`%text%`, needle `text`). Fewer: a trigram index cannot narrow a substring of one or two
+/// characters, so they match the start of a word instead (`jo%` or `% jo%`, no needle), which
+/// it can.
+fn search_patterns(q: &str) -> (Option<String>, Option<String>, Option<String>) {
     let text = q.split_whitespace().collect::<Vec<_>>().join(" ");
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
@@ -139,9 +145,9 @@ fn search_patterns(q: &str) -> (Option<String>, Option<String>) {
         escaped.push(c);
     }
     if text.chars().count() >= 3 {
-        (Some(format!("%{escaped}%")), None)
+        (Some(format!("%{escaped}%")), None, Some(text))
     } else {
-        (Some(format!("{escaped}%")), Some(format!("% {escaped}%")))
+        (Some(format!("{escaped}%")), Some(format!("% {escaped}%")), None)
     }
 }
 
@@ -266,6 +272,9 @@ fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
 /// lower-cased in a sub-select, once per statement: in a generic plan a plain `lower($2)` is
 /// evaluated again for every row walked.
 ///
+/// `bench/src/plans.rs` copies the walk's and step 3's SQL to show their plans at the seeded
+/// size: keep it in step.
+///
 /// `search_text` is lower-cased when stored, so the pattern is lower-cased by PostgreSQL too
 /// (one definition of lower case) and compared with `LIKE`, half the cost of `ILIKE` per row.
 async fn search(
@@ -318,6 +327,13 @@ async fn search(
 }
 
 /// The matches among the next `rows` patients in id order after the cursor.
+///
+/// The walk reads `patients_walk` (`(organization_id, id) INCLUDE (search_text)`) alone, an
+/// index-only scan, and reads the table only for the matches, one primary-key lookup each. Two
+/// things steer the (generic) plan there: the row comparison on `(organization_id, id)` (with
+/// `id > cursor` the planner walked the primary key, reading every row from the table, at
+/// twice the cost), and the lateral sub-select for the row (as a plain join, the filters'
+/// `$n IS NULL OR …` made the planner expect one row and join a sequential scan of the table).
 async fn walk(
     conn: &mut PgConnection,
     org: Uuid,
@@ -327,16 +343,25 @@ async fn walk(
 ) -> Result<Vec<PatientRow>, ApiError> {
     Ok(sqlx::query_as!(
         PatientRow,
-        r#"SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
+        r#"SELECT p.id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
                   address_line2, address_city, address_region, address_postal_code, address_country,
                   created_at, updated_at
-           FROM (SELECT * FROM patients WHERE organization_id = $1 AND id > $8 ORDER BY id LIMIT $10) p
-           WHERE (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
-             AND ($4::text IS NULL OR lower(email) = lower($4))
-             AND ($5::text IS NULL OR phone = $5)
-             AND ($6::date IS NULL OR date_of_birth = $6)
-             AND ($7::text IS NULL OR external_id = $7)
-           ORDER BY id
+           FROM (SELECT id, search_text FROM patients
+                 WHERE organization_id = $1 AND (organization_id, id) > ($1, $8)
+                 ORDER BY organization_id, id
+                 LIMIT $10) w
+           CROSS JOIN LATERAL (
+                 SELECT * FROM patients p
+                 WHERE p.organization_id = $1 AND p.id = w.id
+                   AND ($4::text IS NULL OR lower(email) = lower($4))
+                   AND ($5::text IS NULL OR phone = $5)
+                   AND ($6::date IS NULL OR date_of_birth = $6)
+                   AND ($7::text IS NULL OR external_id = $7)
+                 OFFSET 0) p
+           WHERE CASE WHEN $11::text IS NOT NULL THEN strpos(w.search_text, (SELECT lower($11))) > 0
+                      ELSE w.search_text LIKE (SELECT lower($2)) OR w.search_text LIKE (SELECT lower($3::text))
+                 END
+           ORDER BY w.id
            LIMIT $9"#,
         org,
         f.search,
@@ -348,6 +373,7 @@ async fn walk(
         page.after_id,
         page.fetch(),
         rows,
+        f.needle,
     )
     .fetch_all(&mut *conn)
     .await?)
@@ -359,11 +385,14 @@ mod tests {
 
     #[test]
     fn search_patterns_escape_and_switch_on_length() {
-        assert_eq!(search_patterns("Ada"), (Some("%Ada%".into()), None));
-        assert_eq!(search_patterns("  Grace   HOPPER "), (Some("%Grace HOPPER%".into()), None));
-        assert_eq!(search_patterns("jo"), (Some("jo%".into()), Some("% jo%".into())));
-        assert_eq!(search_patterns("50%_\\x"), (Some("%50\\%\\_\\\\x%".into()), None));
-        assert_eq!(search_patterns("%"), (Some("\\%%".into()), Some("% \\%%".into())));
+        assert_eq!(search_patterns("Ada"), (Some("%Ada%".into()), None, Some("Ada".into())));
+        assert_eq!(
+            search_patterns("  Grace   HOPPER "),
+            (Some("%Grace HOPPER%".into()), None, Some("Grace HOPPER".into()))
+        );
+        assert_eq!(search_patterns("jo"), (Some("jo%".into()), Some("% jo%".into()), None));
+        assert_eq!(search_patterns("50%_\\x"), (Some("%50\\%\\_\\\\x%".into()), None, Some("50%_\\x".into())));
+        assert_eq!(search_patterns("%"), (Some("\\%%".into()), Some("% \\%%".into()), None));
     }
 
     #[test]

@@ -55,6 +55,16 @@ async fn disabled_subscriptions_get_nothing_until_enabled() {
     record_event(&app.db, app.org_id, "patient.created", json!({"id": 3})).await;
     receiver.wait_for(2, Duration::from_secs(10)).await;
     app.patch(&format!("/webhooks/{id}"), &json!({"enabled": false})).await;
+    // Marked paused, so dispatchers' claims never walk past it (migration 0065).
+    let pending = |paused: bool| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1 AND status = 'pending' AND paused = $2",
+        )
+        .bind(id)
+        .bind(paused)
+        .fetch_one(&app.db)
+    };
+    assert_eq!((pending(true).await.unwrap(), pending(false).await.unwrap()), (1, 0));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let paused = receiver.count();
     assert!(paused <= 3, "a disabled subscription kept receiving: {paused}");
@@ -62,6 +72,7 @@ async fn disabled_subscriptions_get_nothing_until_enabled() {
     assert_eq!(receiver.count(), paused);
     receiver.set_reply(Reply::Status(200));
     app.patch(&format!("/webhooks/{id}"), &json!({"enabled": true})).await;
+    assert_eq!(pending(true).await.unwrap(), 0);
     wait_deliveries(&app, id, 2, Duration::from_secs(10), status_is("succeeded")).await;
 }
 
