@@ -3,6 +3,7 @@
 //! refuses literal internal IPs and every name that resolves to one — at connect time, through
 //! its own resolver, so what was checked is what is connected to.
 
+use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ impl WebhookClient {
 
     /// POSTs `body` to `url` with `headers` (Content-Type is added), within `timeout`.
     /// Success is a 2xx status; anything else is a failure described in `Outcome::error`.
-    pub async fn post(&self, url: &str, headers: HeaderMap, body: Vec<u8>, timeout: Duration) -> Outcome {
+    pub async fn post(&self, url: &str, headers: HeaderMap, body: Bytes, timeout: Duration) -> Outcome {
         let started = Instant::now();
         let result = self.try_post(url, headers, body, timeout).await;
         let duration = started.elapsed();
@@ -71,13 +72,7 @@ impl WebhookClient {
         }
     }
 
-    async fn try_post(
-        &self,
-        url: &str,
-        mut headers: HeaderMap,
-        body: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<u16, String> {
+    async fn try_post(&self, url: &str, mut headers: HeaderMap, body: Bytes, timeout: Duration) -> Result<u16, String> {
         let url = Url::parse(url).map_err(|_| "invalid url".to_string())?;
         if !self.allow_private {
             // Literal IPs never reach the resolver, so they are checked here.

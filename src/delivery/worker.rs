@@ -7,9 +7,11 @@
 //! A process killed at any point leaves at most a lease behind, which expires; two instances
 //! never hold one lease, and an attempt always ends before its lease does.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -61,8 +63,9 @@ pub struct Claimed {
     pub webhook_id: i64,
     pub event_id: Uuid,
     pub event_type: String,
-    pub event_created_at: DateTime<Utc>,
-    pub event_data: serde_json::Value,
+    /// The event body as delivered (and signed): built once per event for all its deliveries
+    /// in a claim, and shared.
+    pub body: Bytes,
     pub url: String,
     pub secret: String,
     pub attempts: i32,
@@ -148,7 +151,7 @@ impl Dispatcher {
                FROM due, events e, webhook_subscriptions s
                WHERE d.id = due.id AND e.id = d.event_id AND s.id = d.webhook_id
                RETURNING d.id, d.organization_id, d.webhook_id, d.event_id, e.type AS event_type,
-                         e.created_at AS event_created_at, e.data AS event_data, s.url, s.secret,
+                         e.created_at AS event_created_at, e.data::text AS "event_data!", s.url, s.secret,
                          d.attempts, d.cycle_attempts, d.locked_until AS "locked_until!""#,
             limit,
             lease.as_secs_f64(),
@@ -156,24 +159,42 @@ impl Dispatcher {
         .fetch_all(&self.db)
         .await?;
         let deadline = started + lease;
-        Ok(rows
-            .into_iter()
-            .map(|r| Claimed {
+        // An event goes to every subscription that selects it: with 100 subscriptions a claim
+        // holds the same event 100 times. Its body is parsed and rendered once.
+        let mut bodies: HashMap<Uuid, Bytes> = HashMap::new();
+        let mut claimed = Vec::with_capacity(rows.len());
+        for r in rows {
+            let body = match bodies.get(&r.event_id) {
+                Some(body) => body.clone(),
+                None => {
+                    let event = Event {
+                        id: events::public_id(r.event_id),
+                        event_type: r.event_type.clone(),
+                        created_at: r.event_created_at,
+                        organization_id: r.organization_id,
+                        data: serde_json::from_str(&r.event_data).map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
+                    };
+                    let body = Bytes::from(event.body());
+                    bodies.insert(r.event_id, body.clone());
+                    body
+                }
+            };
+            claimed.push(Claimed {
                 id: r.id,
                 organization_id: r.organization_id,
                 webhook_id: r.webhook_id,
                 event_id: r.event_id,
                 event_type: r.event_type,
-                event_created_at: r.event_created_at,
-                event_data: r.event_data,
+                body,
                 url: r.url,
                 secret: r.secret,
                 attempts: r.attempts,
                 cycle_attempts: r.cycle_attempts,
                 locked_until: r.locked_until,
                 deadline,
-            })
-            .collect())
+            });
+        }
+        Ok(claimed)
     }
 
     /// Claims one due delivery and attempts it: the whole worker in one step (tests drive it).
@@ -192,28 +213,21 @@ impl Dispatcher {
             self.release(&claimed).await?;
             return Ok(Step::Released);
         }
-        let event = Event {
-            id: events::public_id(claimed.event_id),
-            event_type: claimed.event_type.clone(),
-            created_at: claimed.event_created_at,
-            organization_id: claimed.organization_id,
-            data: claimed.event_data.clone(),
-        };
-        let body = event.body();
+        let event_id = events::public_id(claimed.event_id);
         let at = Utc::now();
         let timestamp = at.timestamp();
-        let signatures = signing::sign(&claimed.secret, &event.id, timestamp, &body);
+        let signatures = signing::sign(&claimed.secret, &event_id, timestamp, &claimed.body);
         let headers = client::headers(&[
             ("x-klinivo-signature", signatures.klinivo),
-            ("x-klinivo-event", event.event_type.clone()),
-            ("x-klinivo-event-id", event.id.clone()),
+            ("x-klinivo-event", claimed.event_type.clone()),
+            ("x-klinivo-event-id", event_id.clone()),
             ("x-klinivo-delivery-id", claimed.id.to_string()),
             ("x-klinivo-attempt", (claimed.attempts + 1).to_string()),
-            ("webhook-id", event.id.clone()),
+            ("webhook-id", event_id),
             ("webhook-timestamp", timestamp.to_string()),
             ("webhook-signature", signatures.standard),
         ]);
-        let outcome = self.client.post(&claimed.url, headers, body, timeout).await;
+        let outcome = self.client.post(&claimed.url, headers, claimed.body.clone(), timeout).await;
         self.metrics.incr("klinivo_webhook_attempts_total", 1);
         if !outcome.succeeded() {
             self.metrics.incr("klinivo_webhook_attempts_failed_total", 1);
