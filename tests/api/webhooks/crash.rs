@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use klinivo::delivery::{Dispatcher, Settings, Step};
+use klinivo::events::EventType;
 use klinivo::http::layers::metrics::Metrics;
 use serde_json::json;
 use sqlx::PgPool;
@@ -70,6 +71,60 @@ async fn the_worker_can_be_stepped_one_delivery_at_a_time() {
     receiver.set_reply(Reply::Status(200));
     assert_eq!(dispatcher.try_deliver_one().await.unwrap(), Step::Succeeded);
     assert_eq!(statuses(&db).await.get("succeeded"), Some(&2));
+}
+
+#[tokio::test]
+async fn a_backlog_queued_at_one_instant_is_claimed_in_order_with_each_body_shared() {
+    let (_, db, org) = bare_database().await;
+    let receiver = Receiver::start().await;
+    let mut hooks = Vec::new();
+    for _ in 0..5 {
+        hooks.push(insert_webhook(&db, org, &receiver.url(), &["patient.created"]).await.0);
+    }
+    // 20 events in one transaction: their 100 deliveries share one next_attempt_at.
+    let mut tx = db.begin().await.unwrap();
+    let mut events = Vec::new();
+    for n in 0..20 {
+        let id = klinivo::events::record(&mut tx, org, EventType::PatientCreated, &json!({"n": n})).await.unwrap();
+        events.push(klinivo::events::public_id(id));
+    }
+    tx.commit().await.unwrap();
+    let settings = Settings {
+        timeout: Duration::from_secs(2),
+        retry_unit: Duration::from_secs(30),
+        allow_private: true,
+        concurrency: 1,
+        poll_interval: Duration::from_secs(1),
+    };
+    let dispatcher = Dispatcher::new(db.clone(), settings, Arc::new(Metrics::default()), Default::default()).unwrap();
+    let mut claimed = Vec::new();
+    let mut ids: Vec<i64> = Vec::new();
+    for _ in 0..4 {
+        let batch = dispatcher.claim_batch(30).await.unwrap();
+        let mut batch_ids: Vec<i64> = batch.iter().map(|c| c.id).collect();
+        batch_ids.sort_unstable();
+        // Oldest first: each claim takes the lowest ids still unclaimed.
+        assert!(ids.last().is_none_or(|last| *last < batch_ids[0]));
+        ids.extend(batch_ids);
+        claimed.extend(batch);
+    }
+    let all: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM webhook_deliveries ORDER BY id").fetch_all(&db).await.unwrap();
+    assert_eq!(ids, all, "four claims of 30 took all 100 deliveries, in order, once each");
+    for c in &claimed {
+        let body: serde_json::Value = serde_json::from_slice(&c.body).unwrap();
+        let id = klinivo::events::public_id(c.event_id);
+        assert_eq!(body["id"], id.as_str());
+        assert_eq!(body["type"], "patient.created");
+        assert_eq!(body["data"]["n"], events.iter().position(|e| *e == id).unwrap());
+        assert!(hooks.contains(&c.webhook_id));
+        assert!(c.url.starts_with(&receiver.url()));
+    }
+    // One event's deliveries in one claim share one rendering of its body.
+    let first = &claimed[0];
+    let same = claimed[..30].iter().filter(|c| c.event_id == first.event_id).collect::<Vec<_>>();
+    assert!(same.len() > 1);
+    assert!(same.iter().all(|c| c.body.as_ptr() == first.body.as_ptr()));
 }
 
 fn spawn_worker(db_url: &str) -> Child {
