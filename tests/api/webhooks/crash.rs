@@ -27,11 +27,8 @@ async fn all_succeeded(db: &PgPool, n: i64, timeout: Duration) {
     assert!(ok, "not all {n} deliveries succeeded: {:?}", statuses(db).await);
 }
 
-#[tokio::test]
-async fn the_worker_can_be_stepped_one_delivery_at_a_time() {
-    let (_, db, org) = bare_database().await;
-    let receiver = Receiver::start().await;
-    let (webhook_id, _) = insert_webhook(&db, org, &receiver.url(), &["patient.created"]).await;
+/// A dispatcher that no loop runs: the test claims and delivers by hand.
+fn stepped_dispatcher(db: &PgPool) -> Dispatcher {
     let settings = Settings {
         timeout: Duration::from_secs(2),
         retry_unit: Duration::from_secs(30),
@@ -39,7 +36,15 @@ async fn the_worker_can_be_stepped_one_delivery_at_a_time() {
         concurrency: 1,
         poll_interval: Duration::from_secs(1),
     };
-    let dispatcher = Dispatcher::new(db.clone(), settings, Arc::new(Metrics::default()), Default::default()).unwrap();
+    Dispatcher::new(db.clone(), settings, Arc::new(Metrics::default()), Default::default()).unwrap()
+}
+
+#[tokio::test]
+async fn the_worker_can_be_stepped_one_delivery_at_a_time() {
+    let (_, db, org) = bare_database().await;
+    let receiver = Receiver::start().await;
+    let (webhook_id, _) = insert_webhook(&db, org, &receiver.url(), &["patient.created"]).await;
+    let dispatcher = stepped_dispatcher(&db);
     assert_eq!(dispatcher.try_deliver_one().await.unwrap(), Step::NothingDue);
     record_event(&db, org, "patient.created", json!({"id": 1})).await;
     record_event(&db, org, "patient.created", json!({"id": 2})).await;
@@ -89,14 +94,7 @@ async fn a_backlog_queued_at_one_instant_is_claimed_in_order_with_each_body_shar
         events.push(klinivo::events::public_id(id));
     }
     tx.commit().await.unwrap();
-    let settings = Settings {
-        timeout: Duration::from_secs(2),
-        retry_unit: Duration::from_secs(30),
-        allow_private: true,
-        concurrency: 1,
-        poll_interval: Duration::from_secs(1),
-    };
-    let dispatcher = Dispatcher::new(db.clone(), settings, Arc::new(Metrics::default()), Default::default()).unwrap();
+    let dispatcher = stepped_dispatcher(&db);
     let mut claimed = Vec::new();
     let mut ids: Vec<i64> = Vec::new();
     for _ in 0..4 {
