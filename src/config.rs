@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::net::TrustedProxies;
+
 /// A value that must never be printed (a database URL carries a password).
 #[derive(Clone)]
 pub struct Secret<T>(T);
@@ -55,6 +57,9 @@ pub struct Config {
     pub db_max_connections: u32,
     /// `KLINIVO_LOG_FORMAT`, default `pretty`.
     pub log_format: LogFormat,
+    /// `KLINIVO_TRUSTED_PROXIES`, default none: the proxies whose `X-Forwarded-For` names the
+    /// client (`crate::net`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +81,7 @@ impl Default for Config {
             webhook_allow_private: false,
             db_max_connections: 20,
             log_format: LogFormat::Pretty,
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 }
@@ -133,6 +139,9 @@ impl Config {
                 _ => return Err(err("KLINIVO_LOG_FORMAT", "expected json or pretty")),
             };
         }
+        if let Some(v) = get("KLINIVO_TRUSTED_PROXIES") {
+            config.trusted_proxies = TrustedProxies::parse(&v).map_err(|m| err("KLINIVO_TRUSTED_PROXIES", &m))?;
+        }
         if let Some(v) = get("RUST_LOG") {
             if tracing_subscriber::EnvFilter::try_new(&v).is_err() {
                 return Err(err("RUST_LOG", "not a valid tracing filter directive"));
@@ -181,6 +190,7 @@ mod tests {
             ("KLINIVO_WEBHOOK_ALLOW_PRIVATE", "maybe"),
             ("KLINIVO_DB_MAX_CONNECTIONS", "1e3"),
             ("KLINIVO_LOG_FORMAT", "xml"),
+            ("KLINIVO_TRUSTED_PROXIES", "10.0.0.0/40"),
             ("DATABASE_URL", "mysql://x"),
             ("RUST_LOG", "info,[[["),
         ] {

@@ -12,6 +12,7 @@ pub mod db;
 pub mod delivery;
 pub mod events;
 pub mod http;
+pub mod net;
 pub mod server;
 pub mod state;
 pub mod telemetry;

@@ -6,7 +6,7 @@
 //! queued for the batched writer: no database round trip on the request's path.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -93,7 +93,7 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
     };
     let path = req.uri().path().to_string();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let client_address = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+    let client_address = crate::http::layers::client_address::of(&req).map(|a| a.to_string());
     let presented_prefix = req
         .headers()
         .get("x-api-key")

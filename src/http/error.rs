@@ -161,10 +161,44 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
-        if matches!(self, ApiError::AuthThrottled) {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+        match self {
+            ApiError::AuthThrottled => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            ApiError::ServiceUnavailable => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE));
+            }
+            _ => {}
         }
         response
+    }
+}
+
+/// `Retry-After` of a `503`: long enough for a database failover or restart to show.
+pub const RETRY_AFTER_UNAVAILABLE: &str = "2";
+
+/// Whether the error says the database cannot be reached or cannot serve now (it is shutting
+/// down, restarting, out of connections), as opposed to refusing this statement: then the
+/// request may succeed as it is later, and the answer is `503`.
+pub fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now;
+            // 53300: too many connections; 58: system error (I/O); 40001/40P01: serialization
+            // failure, deadlock (safe to retry).
+            code.starts_with("08")
+                || code.starts_with("58")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
+        }),
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        // A connection the server closed under a statement surfaces as a protocol error.
+        sqlx::Error::Protocol(_) => true,
+        _ => false,
     }
 }
 
@@ -185,12 +219,11 @@ impl From<sqlx::Error> for ApiError {
                     Some("23505") => ApiError::Conflict("A record with these values already exists".into()),
                     // exclusion_violation on any other constraint
                     Some("23P01") => ApiError::SlotUnavailable,
-                    // serialization_failure / deadlock_detected: safe to retry
-                    Some("40001") | Some("40P01") => ApiError::ServiceUnavailable,
+                    _ if database_unavailable(&e) => ApiError::ServiceUnavailable,
                     _ => ApiError::internal(e),
                 }
             }
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => ApiError::ServiceUnavailable,
+            _ if database_unavailable(&e) => ApiError::ServiceUnavailable,
             _ => ApiError::internal(e),
         }
     }

@@ -24,7 +24,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Err(reason) => {
             tracing::warn!(reason = %reason, "not ready");
             let body = json!({"error": "service_unavailable", "message": reason});
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+            let retry = [(header::RETRY_AFTER, crate::http::error::RETRY_AFTER_UNAVAILABLE)];
+            (StatusCode::SERVICE_UNAVAILABLE, retry, Json(body)).into_response()
         }
     }
 }

@@ -7,22 +7,29 @@
 //! at a time (an exact shared counter), large ones up to 100, sparing the round trip. A cached key
 //! is trusted for at most a second, and a key change (revocation, expiry) is pushed to every
 //! instance by NOTIFY as it commits (`key_cache`). A key over its limit is turned away from memory
-//! until its window resets. Failed authentications are never
-//! counted against a key, and a per-address throttle bounds what a flood of bad keys can cost:
-//! past the threshold, an address's requests with keys not recently seen valid are refused
-//! without a database lookup, while keys that authenticated recently keep working (so one
-//! misbehaving client behind a shared address or load balancer cannot lock out the others).
+//! until its window resets, asking the database again at most once a second (so a revocation
+//! turns its `429` into `401` at once).
+//!
+//! Failed authentications are never counted against a key, and a per-address throttle bounds
+//! what a flood of bad keys can cost. A key that fails its shape or checksum costs no database
+//! lookup and counts for nothing; only well-formed keys the database does not know count. Past
+//! the threshold, an address's requests with keys not recently seen valid are refused without a
+//! database lookup, while keys that authenticated recently keep working. The address is the
+//! client's as `client_address` resolves it (behind a trusted proxy, the forwarded one), counted
+//! per IPv4 address or IPv6 /64. Every map here is capped: when the throttle's is full, an
+//! address it does not hold is throttled rather than let through uncounted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
+use super::client_address;
 use super::key_cache::KeyCache;
 use super::rate_limit::{self, Window};
 use crate::auth::{keys, store, AuthenticatedKey, Permission};
@@ -35,6 +42,8 @@ const MAX_TRACKED_ADDRESSES: usize = 100_000;
 /// Keys that authenticated within this many seconds pass a throttled address.
 const KNOWN_GOOD_SECONDS: i64 = 600;
 const MAX_KNOWN_GOOD: usize = 100_000;
+/// Keys whose `lastUsedAt` waits for the next batched write (only keys that authenticated).
+const MAX_LAST_USED: usize = 100_000;
 
 /// The most requests one lease may take from a window's budget.
 pub const MAX_LEASE: i32 = 100;
@@ -44,8 +53,6 @@ const TURN_WAIT: Duration = Duration::from_millis(500);
 pub struct Authenticator {
     default_limit: u32,
     pub cache: std::sync::Arc<KeyCache>,
-    /// Keys over their limit: hash → (limit, window end). Only valid keys ever enter.
-    over_limit: Mutex<HashMap<[u8; 32], (u32, i64)>>,
     /// `lastUsedAt` values waiting for the next batched write.
     last_used: Mutex<HashMap<i64, DateTime<Utc>>>,
     /// Failed authentications per address in the current minute.
@@ -59,7 +66,6 @@ impl Authenticator {
         Authenticator {
             default_limit,
             cache: Default::default(),
-            over_limit: Mutex::new(HashMap::new()),
             last_used: Mutex::new(HashMap::new()),
             failures: Mutex::new((0, HashMap::new())),
             known_good: Mutex::new(HashMap::new()),
@@ -86,37 +92,22 @@ impl Authenticator {
         map.insert(hash, now + KNOWN_GOOD_SECONDS);
     }
 
-    fn cached_over_limit(&self, hash: &[u8; 32], now: i64) -> Option<Window> {
-        let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
-        match map.get(hash) {
-            Some(&(limit, reset)) if now < reset => Some(Window { limit, remaining: 0, reset }),
-            Some(_) => {
-                map.remove(hash);
-                None
-            }
-            None => None,
-        }
-    }
-
-    fn remember_over_limit(&self, hash: [u8; 32], window: &Window, now: i64) {
-        let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() > 10_000 {
-            map.retain(|_, (_, reset)| *reset > now);
-        }
-        map.insert(hash, (window.limit, window.reset));
-    }
-
+    /// Whether requests from `addr` with keys not known to be good are refused this minute.
     fn throttled(&self, addr: Option<IpAddr>, minute: i64) -> bool {
-        let Some(addr) = addr else { return false };
+        let Some(addr) = addr.map(crate::net::throttle_unit) else { return false };
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if f.0 != minute {
             *f = (minute, HashMap::new());
         }
-        f.1.get(&addr).is_some_and(|&n| n >= FAILED_AUTH_PER_MINUTE)
+        match f.1.get(&addr) {
+            Some(&n) => n >= FAILED_AUTH_PER_MINUTE,
+            None => f.1.len() >= MAX_TRACKED_ADDRESSES,
+        }
     }
 
+    /// Counts a well-formed key that the database did not know.
     fn record_failure(&self, addr: Option<IpAddr>, minute: i64) {
-        let Some(addr) = addr else { return };
+        let Some(addr) = addr.map(crate::net::throttle_unit) else { return };
         let mut f = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if f.0 != minute {
             *f = (minute, HashMap::new());
@@ -128,7 +119,9 @@ impl Authenticator {
 
     fn touch(&self, key_id: i64) {
         let mut map = self.last_used.lock().unwrap_or_else(|e| e.into_inner());
-        map.insert(key_id, Utc::now());
+        if map.len() < MAX_LAST_USED || map.contains_key(&key_id) {
+            map.insert(key_id, Utc::now());
+        }
     }
 
     /// Writes the `lastUsedAt` values gathered since the last call, in one statement.
@@ -172,11 +165,15 @@ async fn lease(
     minute: i64,
 ) -> Result<(AuthenticatedKey, Window), Response> {
     if state.auth.throttled(addr, minute) && !state.auth.is_known_good(&hash, now) {
+        state.metrics.incr("klinivo_auth_throttled_total", 1);
         return Err(ApiError::AuthThrottled.into_response());
     }
-    if let Some(window) = state.auth.cached_over_limit(&hash, now) {
+    if let Some(window) = state.auth.cache.over_limit(&hash, now) {
         return Err(rate_limit::too_many(&window, now));
     }
+    // Read before asking: a key change that commits while the lease is under way drops the
+    // cache, and then what this lease returns must not be cached (`KeyCache::generation`).
+    let generation = state.auth.cache.generation();
     let default_limit = i32::try_from(state.auth.default_limit).unwrap_or(i32::MAX);
     let found = store::authenticate_and_lease(&state.db, &hash, default_limit, MAX_LEASE)
         .await
@@ -191,7 +188,7 @@ async fn lease(
     let limit = u32::try_from(found.limit).unwrap_or(u32::MAX);
     if found.granted <= 0 {
         let window = Window::after(limit, found.count.max(found.limit), found.window_start);
-        state.auth.remember_over_limit(hash, &window, now);
+        state.auth.cache.remember_over_limit(hash, &window, generation);
         return Err(rate_limit::too_many(&window, now));
     }
     let key = AuthenticatedKey {
@@ -209,32 +206,27 @@ async fn lease(
         found.count,
         found.granted,
         found.window_start.timestamp(),
+        generation,
     );
     Ok((key, window))
-}
-
-/// The client's address, for the failed-authentication throttle and the audit log.
-pub fn client_ip(req: &Request) -> Option<IpAddr> {
-    req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())
 }
 
 pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let now = Utc::now().timestamp();
     let minute = now / 60;
-    let addr = client_ip(&req);
+    let addr = client_address::of(&req);
     let Some(raw) = req.headers().get("x-api-key") else {
         return ApiError::MissingApiKey.into_response();
     };
-    // A header that is not even text is a wrong key, not a missing one.
+    // A header that is not even text is a wrong key, not a missing one. Malformed keys cost
+    // nothing to refuse, so they are not counted by the throttle.
     let Ok(secret) = raw.to_str().map(str::trim) else {
-        state.auth.record_failure(addr, minute);
         return ApiError::InvalidApiKey.into_response();
     };
     if secret.is_empty() {
         return ApiError::MissingApiKey.into_response();
     }
     if !keys::is_well_formed(secret) {
-        state.auth.record_failure(addr, minute);
         return ApiError::InvalidApiKey.into_response();
     }
     let hash = keys::hash(secret);

@@ -1,18 +1,15 @@
 //! The write layer: every POST, PATCH and DELETE runs in one transaction owned here, and
 //! `Idempotency-Key` requests get Stripe's semantics.
 //!
-//! With a key, in five round trips for a first request (as many as a bare write with its event
-//! and stored response): `BEGIN; pg_try_advisory_xact_lock(key); SAVEPOINT` in one → the
-//! handler's statements → store the response, unless the lock was taken (`409
-//! idempotency_key_in_use`, across all instances) or a live response is already stored → `COMMIT`.
-//! When one is stored, the run is rolled back to the savepoint and the stored response decides:
-//! same request, replay; different, `422`. The handler's writes, its events and the stored
-//! response commit together; a 4xx rolls back to the savepoint so only the response is kept; a
-//! 5xx rolls everything back and frees the key.
-//!
-//! Checking for a stored response after the handler rather than before saves a round trip on
-//! every first request; a replay pays for it instead, by running the handler and undoing it
-//! (every effect of a handler is a database write in this transaction, so nothing escapes).
+//! With a key, the first round trip claims it and opens the transaction:
+//! `SELECT klinivo_idempotency_claim(…); BEGIN; SAVEPOINT handler` (migration 0067). The claim
+//! takes the key's advisory lock (held by the transaction, across all instances) and refuses
+//! before anything runs when another request holds it (`409 idempotency_key_in_use`) or a live
+//! response is stored; then the stored response answers (same request: replay; different:
+//! `422`) and the handler never runs, so nothing it does outside the database happens twice.
+//! Otherwise the handler runs, its response is stored, and `COMMIT`: the handler's writes, its
+//! events and the stored response commit together. A 4xx rolls back to the savepoint so only
+//! the response is kept; a 5xx rolls everything back and frees the key.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -20,7 +17,6 @@ use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
 
 use crate::auth::AuthenticatedKey;
 use crate::db::tx::TxSlot;
@@ -76,15 +72,10 @@ async fn run(
     let tx = match &idempotency_key {
         Some(idem) => {
             request_hash = fingerprint(parts.method.as_str(), &parts.uri, &bytes);
-            // One round trip: the transaction, the key's lock (its outcome kept in a
-            // transaction-local setting, read back when the response is stored) and the
-            // savepoint a 4xx or a replay rolls back to. Only an integer is spliced in.
-            let begin = format!(
-                "BEGIN; SELECT set_config('{LOCK_SETTING}', pg_try_advisory_xact_lock({})::text, true); \
-                 SAVEPOINT handler",
-                lock_id(key.key_id, idem)
-            );
-            crate::db::begin_with(&state.db, begin).await?
+            match claim(&state, &key, idem, &request_hash).await? {
+                Claim::Run(tx) => tx,
+                Claim::Answered(response) => return Ok(response),
+            }
         }
         None => crate::db::begin_with(&state.db, "BEGIN".into()).await?,
     };
@@ -120,20 +111,17 @@ async fn run(
         sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut *tx).await?;
     }
     let location = parts.headers.get(header::LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let outcome = sqlx::query!(
-        r#"WITH stored AS (
-               INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
-                                             response_location)
-               SELECT $1, $2, $3, $4, $5, $6 WHERE current_setting($8)::boolean
-               ON CONFLICT (api_key_id, idempotency_key) DO UPDATE
-               SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
-                   response_body = EXCLUDED.response_body, response_location = EXCLUDED.response_location,
-                   created_at = now()
-               WHERE idempotency_keys.created_at <= now() - make_interval(hours => $7)
-               RETURNING 1
-           )
-           SELECT current_setting($8)::boolean AS "locked!",
-                  EXISTS (SELECT FROM stored) AS "stored!""#,
+    // The claim found no live response and the lock has been held since, so nothing can be
+    // stored but an expired response, which this one replaces.
+    let stored = sqlx::query!(
+        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
+                                       response_location)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (api_key_id, idempotency_key) DO UPDATE
+         SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
+             response_body = EXCLUDED.response_body, response_location = EXCLUDED.response_location,
+             created_at = now()
+         WHERE idempotency_keys.created_at <= now() - make_interval(hours => $7)",
         key.key_id,
         idem,
         request_hash,
@@ -141,31 +129,64 @@ async fn run(
         &body[..],
         location,
         RETENTION_HOURS,
-        LOCK_SETTING,
     )
-    .fetch_one(&mut *tx)
+    .execute(&mut *tx)
     .await?;
-    if !outcome.locked {
-        // Another request with this key holds it: whatever the handler did is undone.
+    if stored.rows_affected() != 1 {
         let _ = tx.rollback().await;
-        return Err(ApiError::IdempotencyKeyInUse);
+        return Err(ApiError::internal("a live response was stored under the key's lock"));
     }
-    if outcome.stored {
-        tx.commit().await?;
-        if queued && !status.is_client_error() {
-            state.wake.poke();
+    tx.commit().await?;
+    if queued && !status.is_client_error() {
+        state.wake.poke();
+    }
+    Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// What claiming a key decided: run the handler in this transaction, or answer already.
+enum Claim {
+    Run(sqlx::Transaction<'static, sqlx::Postgres>),
+    Answered(Response),
+}
+
+/// SQLSTATEs raised by `klinivo_idempotency_claim`.
+const IN_USE: &str = "KL409";
+const STORED: &str = "KL200";
+
+/// Claims the key and opens the transaction in one round trip; when a response is stored,
+/// answers from it (a second round trip, paid only by retries).
+async fn claim(state: &AppState, key: &AuthenticatedKey, idem: &str, request_hash: &[u8]) -> Result<Claim, ApiError> {
+    // Only an integer and the key as hex digits are spliced in: nothing a client sends can
+    // change the statement.
+    let begin = format!(
+        "SELECT klinivo_idempotency_claim({}, convert_from(decode('{}', 'hex'), 'UTF8'), {}, {RETENTION_HOURS}); \
+         BEGIN; SAVEPOINT handler",
+        key.key_id,
+        hex::encode(idem),
+        lock_id(key.key_id, idem)
+    );
+    // A stored response may expire between the claim and its lookup; then the key is free and
+    // the next claim runs the request.
+    for _ in 0..2 {
+        match crate::db::begin_with(&state.db, begin.clone()).await {
+            Ok(tx) => return Ok(Claim::Run(tx)),
+            Err(e) => match raised(&e) {
+                Some(IN_USE) => return Err(ApiError::IdempotencyKeyInUse),
+                Some(STORED) => match lookup(&state.db, key.key_id, idem).await? {
+                    Some(stored) if stored.request_hash == request_hash => return Ok(Claim::Answered(stored.replay())),
+                    Some(_) => return Err(ApiError::IdempotencyKeyMismatch),
+                    None => continue,
+                },
+                _ => return Err(e.into()),
+            },
         }
-        return Ok(Response::from_parts(parts, Body::from(body)));
     }
-    // A response is already stored for this key: undo this run and answer from it.
-    sqlx::query("ROLLBACK TO SAVEPOINT handler").execute(&mut *tx).await?;
-    let stored = lookup(&mut tx, key.key_id, &idem).await?;
-    let _ = tx.rollback().await;
-    match stored {
-        Some(stored) if stored.request_hash == request_hash => Ok(stored.replay()),
-        Some(_) => Err(ApiError::IdempotencyKeyMismatch),
-        None => Err(ApiError::internal("stored response vanished under the key's lock")),
-    }
+    Err(ApiError::IdempotencyKeyInUse)
+}
+
+fn raised(e: &sqlx::Error) -> Option<&'static str> {
+    let code = e.as_database_error()?.code()?;
+    [IN_USE, STORED].into_iter().find(|c| *c == code)
 }
 
 /// Method, path and body; the body's JSON is canonicalised (object keys sorted) so that
@@ -211,9 +232,6 @@ fn canonical(value: &serde_json::Value, h: &mut Sha256) {
     }
 }
 
-/// The transaction-local setting that holds whether this request got the key's lock.
-const LOCK_SETTING: &str = "klinivo.idempotency_lock";
-
 /// The advisory lock that serialises requests with one key (across instances).
 fn lock_id(key_id: i64, idem: &str) -> i64 {
     let digest = Sha256::digest(format!("{key_id}\0{idem}").as_bytes());
@@ -241,7 +259,7 @@ impl Stored {
     }
 }
 
-async fn lookup(conn: &mut PgConnection, key_id: i64, idem: &str) -> Result<Option<Stored>, sqlx::Error> {
+async fn lookup(db: &sqlx::PgPool, key_id: i64, idem: &str) -> Result<Option<Stored>, sqlx::Error> {
     sqlx::query_as!(
         Stored,
         "SELECT request_hash, status_code, response_body, response_location FROM idempotency_keys
@@ -250,7 +268,7 @@ async fn lookup(conn: &mut PgConnection, key_id: i64, idem: &str) -> Result<Opti
         idem,
         RETENTION_HOURS
     )
-    .fetch_optional(conn)
+    .fetch_optional(db)
     .await
 }
 

@@ -11,8 +11,15 @@
 //! minute could see `429` after a few hundred requests; they would also queue on the key's one
 //! counter row. A request waits at most half a second for its turn (`auth::TURN_WAIT`): when
 //! the database is slow to answer, requests ask on their own rather than in a queue.
+//!
+//! Keys over their limit are remembered here too, so that a flood over the limit is refused
+//! from memory; each is asked about again after [`KEY_TTL`] and dropped with the rest on a key
+//! change, so a revoked key's `429` becomes `401` at once. A lease that was under way when a key
+//! change dropped the cache is not stored ([`KeyCache::generation`]): its answer may predate the
+//! change.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -27,6 +34,7 @@ use crate::auth::AuthenticatedKey;
 pub const KEY_TTL: Duration = Duration::from_secs(1);
 pub const CHANNEL: &str = "klinivo_keys";
 const MAX_ENTRIES: usize = 100_000;
+const MAX_OVER_LIMIT: usize = 10_000;
 
 struct Entry {
     key: AuthenticatedKey,
@@ -40,9 +48,19 @@ struct Entry {
     window_start: i64,
 }
 
+/// A key over its limit: refused from memory until `reset`, re-checked after [`KEY_TTL`].
+struct OverLimit {
+    limit: u32,
+    reset: i64,
+    checked: Instant,
+}
+
 #[derive(Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    over_limit: Mutex<HashMap<[u8; 32], OverLimit>>,
+    /// Bumped by every [`KeyCache::clear`]; a lease read under an older generation is not stored.
+    generation: AtomicU64,
     /// Keys whose lease is being asked for on this instance, and the turn to ask.
     leasing: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -105,6 +123,7 @@ impl KeyCache {
         leased: i32,
         granted: i32,
         window_start: i64,
+        generation: u64,
     ) -> Window {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let left = entries
@@ -121,6 +140,10 @@ impl KeyCache {
             window_start,
         };
         let window = window_of(&entry);
+        // Compared under the lock that `clear` takes, so a clear cannot slip in between.
+        if self.generation.load(Ordering::Acquire) != generation {
+            return window;
+        }
         if entries.len() >= MAX_ENTRIES {
             entries.retain(|_, e| e.checked.elapsed() < KEY_TTL);
         }
@@ -130,12 +153,53 @@ impl KeyCache {
         window
     }
 
-    pub fn forget(&self, hash: &[u8; 32]) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+    /// The generation to pass to `store` and `remember_over_limit`: read it before asking the
+    /// database.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
+    /// The window of a key known to be over its limit, if it still is and was checked recently.
+    pub fn over_limit(&self, hash: &[u8; 32], now: i64) -> Option<Window> {
+        let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(hash) {
+            Some(o) if now < o.reset && o.checked.elapsed() < KEY_TTL => {
+                Some(Window { limit: o.limit, remaining: 0, reset: o.reset })
+            }
+            Some(_) => {
+                map.remove(hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn remember_over_limit(&self, hash: [u8; 32], window: &Window, generation: u64) {
+        let mut map = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
+        if self.generation.load(Ordering::Acquire) != generation {
+            return;
+        }
+        if map.len() >= MAX_OVER_LIMIT && !map.contains_key(&hash) {
+            map.retain(|_, o| o.checked.elapsed() < KEY_TTL);
+            if map.len() >= MAX_OVER_LIMIT {
+                return;
+            }
+        }
+        map.insert(hash, OverLimit { limit: window.limit, reset: window.reset, checked: Instant::now() });
+    }
+
+    pub fn forget(&self, hash: &[u8; 32]) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+        self.over_limit.lock().unwrap_or_else(|e| e.into_inner()).remove(hash);
+    }
+
+    /// Drops every cached key and over-limit mark (a key changed somewhere).
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut over_limit = self.over_limit.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        over_limit.clear();
     }
 }
 

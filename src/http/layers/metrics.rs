@@ -1,5 +1,9 @@
-//! Prometheus metrics: requests by matched route template, method and status, and a latency
-//! histogram per route. Labels are route templates (`/api/v1/patients/{id}`), never raw paths.
+//! Prometheus metrics: requests by matched route template, method and status, a latency
+//! histogram per route, and the named counters of [`COUNTERS`].
+//!
+//! Every label is drawn from a fixed set, so no client can make the metrics grow: routes are the
+//! router's templates (`/api/v1/patients/{id}`; anything unmatched is `unmatched`), methods are
+//! [`super::method::label`]'s, statuses are the server's own.
 
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -21,21 +25,49 @@ struct Histogram {
     count: u64,
 }
 
-#[derive(Default)]
+/// The named counters and what they count, exported (at 0) from the start so that an alert has
+/// a series before the first event. `Metrics::incr` takes only these names.
+pub const COUNTERS: &[(&str, &str)] = &[
+    ("klinivo_webhook_attempts_total", "Webhook delivery attempts made."),
+    ("klinivo_webhook_attempts_failed_total", "Webhook delivery attempts that failed."),
+    ("klinivo_webhook_deliveries_succeeded_total", "Webhook deliveries that succeeded."),
+    ("klinivo_webhook_deliveries_dead_lettered_total", "Webhook deliveries moved to the dead-letter table."),
+    ("klinivo_webhook_leases_lost_total", "Webhook deliveries whose lease another dispatcher took over."),
+    ("klinivo_webhook_dispatcher_errors_total", "Errors of the webhook dispatcher loop (it retries)."),
+    ("klinivo_auth_throttled_total", "Requests refused by the failed-authentication throttle."),
+];
+
+type RouteKey = (String, &'static str);
+
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, String, u16), u64>>,
-    latency: Mutex<HashMap<(String, String), Histogram>>,
+    requests: Mutex<HashMap<(String, &'static str, u16), u64>>,
+    latency: Mutex<HashMap<RouteKey, Histogram>>,
     counters: Mutex<HashMap<&'static str, u64>>,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Mutex::default(),
+            latency: Mutex::default(),
+            counters: Mutex::new(COUNTERS.iter().map(|(name, _)| (*name, 0)).collect()),
+        }
+    }
+}
+
 impl Metrics {
-    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn observe(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         {
             let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *r.entry((route.to_string(), method.to_string(), status)).or_insert(0) += 1;
+            match r.get_mut(&(route.to_string(), method, status)) {
+                Some(n) => *n += 1,
+                None => {
+                    r.insert((route.to_string(), method, status), 1);
+                }
+            }
         }
         let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let h = l.entry((route.to_string(), method.to_string())).or_default();
+        let h = l.entry((route.to_string(), method)).or_default();
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;
@@ -45,8 +77,9 @@ impl Metrics {
         h.count += 1;
     }
 
-    /// Adds to a named counter (webhook deliveries and the like).
+    /// Adds to one of the [`COUNTERS`].
     pub fn incr(&self, name: &'static str, by: u64) {
+        debug_assert!(COUNTERS.iter().any(|(n, _)| *n == name), "undocumented counter {name}");
         let mut c = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         *c.entry(name).or_insert(0) += by;
     }
@@ -88,7 +121,8 @@ impl Metrics {
         let mut rows: Vec<_> = counters.iter().collect();
         rows.sort();
         for (name, n) in rows {
-            let _ = writeln!(out, "# TYPE {name} counter\n{name} {n}");
+            let help = COUNTERS.iter().find(|(c, _)| c == name).map_or("", |(_, h)| h);
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}");
         }
         out
     }
@@ -100,9 +134,9 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
+    let method = super::method::label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.observe(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    state.metrics.observe(&route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }

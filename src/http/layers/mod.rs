@@ -1,8 +1,10 @@
 //! The tower layers every request passes through.
 
 pub mod auth;
+pub mod client_address;
 pub mod idempotency;
 pub mod key_cache;
+pub mod method;
 pub mod metrics;
 pub mod rate_limit;
 pub mod request_id;

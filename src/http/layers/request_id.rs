@@ -27,7 +27,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let span = tracing::info_span!(
         "request",
         request_id = %id,
-        method = %req.method(),
+        method = super::method::label(req.method()),
         route = route.as_deref().unwrap_or("unmatched"),
         key_prefix = tracing::field::Empty,
         status = tracing::field::Empty,
