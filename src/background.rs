@@ -17,6 +17,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
             stop.clone(),
         )),
         tokio::spawn(state.audit.clone().run_writer(state.db.clone(), stop.clone())),
+        tokio::spawn(crate::db::health::run_prober(state.db_health.clone(), state.db.clone(), stop.clone())),
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 
 use crate::audit::AuditSink;
 use crate::config::Config;
+use crate::db::health::DbHealth;
 use crate::events::wake::DeliveryWake;
 use crate::http::layers::auth::Authenticator;
 use crate::http::layers::metrics::Metrics;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub audit: AuditSink,
     /// Wakes the webhook dispatchers after a write that queued deliveries commits.
     pub wake: DeliveryWake,
+    /// Whether the database is reachable, as requests last found it.
+    pub db_health: Arc<DbHealth>,
 }
 
 impl std::ops::Deref for AppState {
@@ -43,6 +46,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             audit: AuditSink::new(),
             wake: DeliveryWake::default(),
+            db_health: Arc::default(),
             generic_reads: crate::db::generic_reads(&db),
             db,
             config,

@@ -81,11 +81,11 @@ impl AuditSink {
                 n = rx.recv_many(&mut buf, BATCH) => { if n == 0 { break; } }
                 _ = shutdown.cancelled() => {
                     while let Ok(e) = rx.try_recv() { buf.push(e); }
-                    write_batch(&db, &mut buf).await;
+                    write_batch(&db, &mut buf, &shutdown).await;
                     break;
                 }
             }
-            write_batch(&db, &mut buf).await;
+            write_batch(&db, &mut buf, &shutdown).await;
             // Gather a little more before the next write, unless entries are waiting already:
             // then the next batch is written at once, and the further behind, the larger it is.
             if rx.is_empty() {
@@ -95,18 +95,25 @@ impl AuditSink {
     }
 }
 
-async fn write_batch(db: &sqlx::PgPool, buf: &mut Vec<AuditEntry>) {
+/// Writes `buf`, retrying for as long as the database refuses (an outage must not lose the
+/// entries of the reads made before it; meanwhile the queue fills and requests wait for room).
+/// Once the server is stopping, it gives up after a few more attempts.
+async fn write_batch(db: &sqlx::PgPool, buf: &mut Vec<AuditEntry>, shutdown: &tokio_util::sync::CancellationToken) {
     while !buf.is_empty() {
         let take = buf.len().min(BATCH);
         let batch: Vec<AuditEntry> = buf.drain(..take).collect();
-        let mut attempt = 0;
+        let mut attempt: u64 = 0;
+        let mut after_shutdown = 0;
         loop {
             match insert(db, &batch).await {
                 Ok(()) => break,
-                Err(e) if attempt < 5 => {
+                Err(e) if after_shutdown < 5 => {
                     attempt += 1;
+                    if shutdown.is_cancelled() {
+                        after_shutdown += 1;
+                    }
                     tracing::warn!(error = %e, attempt, "audit write failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+                    tokio::time::sleep(Duration::from_millis((200 * attempt).min(5_000))).await;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, lost = batch.len(), "audit entries could not be written");

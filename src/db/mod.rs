@@ -1,6 +1,7 @@
 //! Storage: the pool, migrations, readiness, the embedded PostgreSQL, transactions.
 
 pub mod embedded;
+pub mod health;
 pub mod tx;
 
 use std::str::FromStr;
@@ -112,6 +113,9 @@ pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(db).await
 }
 
+/// `check_ready`'s reason when the database does not answer.
+pub const UNREACHABLE: &str = "database unreachable";
+
 /// Ready: the database answers and has every migration this build knows.
 pub async fn check_ready(db: &PgPool) -> Result<(), String> {
     let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
@@ -120,6 +124,6 @@ pub async fn check_ready(db: &PgPool) -> Result<(), String> {
     match applied {
         Ok(Some(v)) if v >= latest => Ok(()),
         Ok(_) => Err("database is not migrated".into()),
-        Err(_) => Err("database unreachable".into()),
+        Err(_) => Err(UNREACHABLE.into()),
     }
 }

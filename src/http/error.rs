@@ -70,6 +70,9 @@ pub enum ApiError {
     AuthThrottled,
     #[error("The service is temporarily unavailable")]
     ServiceUnavailable,
+    /// `ServiceUnavailable` because the database cannot be reached (`db::health`).
+    #[error("The service is temporarily unavailable")]
+    DatabaseUnreachable,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -110,7 +113,7 @@ impl ApiError {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited | AuthThrottled => StatusCode::TOO_MANY_REQUESTS,
-            ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServiceUnavailable | DatabaseUnreachable => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -134,7 +137,7 @@ impl ApiError {
             PayloadTooLarge => "payload_too_large",
             IdempotencyKeyMismatch => "idempotency_key_mismatch",
             RateLimited | AuthThrottled => "rate_limit_exceeded",
-            ServiceUnavailable => "service_unavailable",
+            ServiceUnavailable | DatabaseUnreachable => "service_unavailable",
             Internal(_) => "internal_error",
         }
     }
@@ -158,6 +161,7 @@ impl IntoResponse for ApiError {
             // Logged here, inside the request's span; the cause never reaches the client.
             ApiError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
             ApiError::ServiceUnavailable => tracing::warn!("service unavailable"),
+            ApiError::DatabaseUnreachable => tracing::warn!("service unavailable: database unreachable"),
             _ => {}
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
@@ -168,6 +172,10 @@ impl IntoResponse for ApiError {
             ApiError::ServiceUnavailable => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE));
             }
+            ApiError::DatabaseUnreachable => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE));
+                response.extensions_mut().insert(crate::db::health::Unreachable);
+            }
             _ => {}
         }
         response
@@ -177,27 +185,14 @@ impl IntoResponse for ApiError {
 /// `Retry-After` of a `503`: long enough for a database failover or restart to show.
 pub const RETRY_AFTER_UNAVAILABLE: &str = "2";
 
-/// Whether the error says the database cannot be reached or cannot serve now (it is shutting
-/// down, restarting, out of connections), as opposed to refusing this statement: then the
-/// request may succeed as it is later, and the answer is `503`.
-pub fn database_unavailable(e: &sqlx::Error) -> bool {
+/// Whether the request may succeed as it is if retried later: the database is unreachable,
+/// or it refused for now (serialization failure, deadlock, too many connections, I/O trouble).
+fn retryable(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // 08: connection exception; 57P01-57P03: admin/crash shutdown, cannot connect now;
-            // 53300: too many connections; 58: system error (I/O); 40001/40P01: serialization
-            // failure, deadlock (safe to retry).
-            code.starts_with("08")
-                || code.starts_with("58")
-                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "40001" | "40P01")
-        }),
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::WorkerCrashed
-        | sqlx::Error::BeginFailed => true,
-        // A connection the server closed under a statement surfaces as a protocol error.
-        sqlx::Error::Protocol(_) => true,
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("58") || matches!(code.as_ref(), "40001" | "40P01" | "53300"))
+        }
+        sqlx::Error::PoolClosed | sqlx::Error::BeginFailed => true,
         _ => false,
     }
 }
@@ -219,11 +214,13 @@ impl From<sqlx::Error> for ApiError {
                     Some("23505") => ApiError::Conflict("A record with these values already exists".into()),
                     // exclusion_violation on any other constraint
                     Some("23P01") => ApiError::SlotUnavailable,
-                    _ if database_unavailable(&e) => ApiError::ServiceUnavailable,
+                    _ if crate::db::health::is_unreachable(&e) => ApiError::DatabaseUnreachable,
+                    _ if retryable(&e) => ApiError::ServiceUnavailable,
                     _ => ApiError::internal(e),
                 }
             }
-            _ if database_unavailable(&e) => ApiError::ServiceUnavailable,
+            _ if crate::db::health::is_unreachable(&e) => ApiError::DatabaseUnreachable,
+            _ if retryable(&e) => ApiError::ServiceUnavailable,
             _ => ApiError::internal(e),
         }
     }

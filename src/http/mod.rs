@@ -20,7 +20,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::api;
 use crate::state::AppState;
 use error::ApiError;
-use layers::{auth, client_address, idempotency, method, metrics, request_id, timeout};
+use layers::{auth, client_address, db_gate, idempotency, method, metrics, request_id, timeout};
 
 /// Puts routes behind authentication (with rate limiting) and the write-transaction layer.
 pub fn protect(routes: Router<AppState>, state: &AppState) -> Router {
@@ -69,6 +69,7 @@ pub fn finish(routes: Router, state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(from_fn_with_state(state.clone(), crate::audit::middleware::audit))
+        .layer(from_fn_with_state(state.clone(), db_gate::gate))
         .layer(from_fn_with_state(state.clone(), client_address::attach))
         .layer(from_fn(method::known_only))
         .layer(from_fn_with_state(state.clone(), metrics::track))

@@ -25,7 +25,11 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             tracing::warn!(reason = %reason, "not ready");
             let body = json!({"error": "service_unavailable", "message": reason});
             let retry = [(header::RETRY_AFTER, crate::http::error::RETRY_AFTER_UNAVAILABLE)];
-            (StatusCode::SERVICE_UNAVAILABLE, retry, Json(body)).into_response()
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, retry, Json(body)).into_response();
+            if reason == crate::db::UNREACHABLE {
+                response.extensions_mut().insert(crate::db::health::Unreachable);
+            }
+            response
         }
     }
 }

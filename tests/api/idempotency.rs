@@ -327,3 +327,55 @@ async fn requests_abandoned_mid_flight_leave_every_connection_clean() {
         assert_eq!(created.status(), 201, "create {i}: {}", created.text().await.unwrap_or_default());
     }
 }
+
+/// Counts its runs and fails every run after the first: a retry answered by running the
+/// handler again would see the failure (and bump the count).
+async fn once_only(
+    axum::extract::State(runs): axum::extract::State<std::sync::Arc<std::sync::atomic::AtomicUsize>>,
+    auth: Auth<WritePatients>,
+    mut tx: Tx,
+    Json(body): Json<Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    if runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
+        return Err(ApiError::internal("the handler ran again"));
+    }
+    let id = events::record(&mut tx, auth.organization_id, EventType::PatientCreated, &body).await?;
+    Ok(Created { location: format!("/api/v1/once/{id}"), body: json!({"id": id.to_string()}) }.into_response())
+}
+
+#[tokio::test]
+async fn a_retry_is_answered_from_the_store_without_running_the_handler() {
+    let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let routes = axum::Router::<AppState>::new().route(
+        "/api/v1/once",
+        post({
+            let runs = runs.clone();
+            move |auth, tx, body| once_only(axum::extract::State(runs), auth, tx, body)
+        }),
+    );
+    let app = TestApp::spawn_with_routes(routes).await;
+    let send = |body: Value| app.request(Method::POST, "/once").header("Idempotency-Key", "retry-1").json(&body).send();
+    let first = send(json!({"n": 1})).await.unwrap();
+    assert_eq!(first.status(), 201);
+    let location = first.headers()["location"].to_str().unwrap().to_string();
+    let first_body: Value = first.json().await.unwrap();
+    for _ in 0..3 {
+        let again = send(json!({"n": 1})).await.unwrap();
+        assert_eq!(again.status(), 201, "a retry must replay the stored 201, not re-run the handler");
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        assert_eq!(again.headers()["location"].to_str().unwrap(), location);
+        assert_eq!(again.json::<Value>().await.unwrap(), first_body);
+    }
+    // A different request under the same key is refused, also without running the handler.
+    expect_error(send(json!({"n": 2})).await.unwrap(), 422, "idempotency_key_mismatch").await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "the handler ran on a replay");
+    assert_eq!(events_count(&app).await, 1);
+    // Every connection went back to the pool clean after the refused claims.
+    for _ in 0..12 {
+        let r = app.request(Method::POST, "/once").header("Idempotency-Key", "retry-1").json(&json!({"n": 1})).send();
+        assert_eq!(r.await.unwrap().status(), 201);
+        assert_eq!(app.get("/health").await.status(), 200);
+    }
+    let r = app.post("/patients", &json!({"firstName": "Ada", "lastName": "Lovelace"})).await;
+    assert_eq!(r.status(), 201, "a pooled connection was left in a failed transaction");
+}

@@ -256,3 +256,34 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     response.extensions_mut().insert(key);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_throttle_map_throttles_new_addresses() {
+        let auth = Authenticator::new(600);
+        let minute = 1;
+        for i in 0..MAX_TRACKED_ADDRESSES as u32 {
+            auth.record_failure(Some(IpAddr::from(i.to_be_bytes())), minute);
+        }
+        let newcomer = Some(IpAddr::from([203, 0, 113, 77]));
+        assert!(auth.throttled(newcomer, minute), "a full map let a new address through");
+        // Tracked addresses under the threshold are not throttled.
+        assert!(!auth.throttled(Some(IpAddr::from(5u32.to_be_bytes())), minute));
+        // A new minute starts empty.
+        assert!(!auth.throttled(newcomer, minute + 1));
+    }
+
+    #[test]
+    fn ipv6_addresses_of_one_64_share_a_count() {
+        let auth = Authenticator::new(600);
+        for i in 0..FAILED_AUTH_PER_MINUTE {
+            let addr: IpAddr = format!("2001:db8:0:1::{:x}", i + 1).parse().unwrap();
+            auth.record_failure(Some(addr), 7);
+        }
+        assert!(auth.throttled(Some("2001:db8:0:1:ffff::1".parse().unwrap()), 7));
+        assert!(!auth.throttled(Some("2001:db8:0:2::1".parse().unwrap()), 7));
+    }
+}

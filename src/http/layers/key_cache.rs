@@ -240,3 +240,41 @@ pub async fn listen_for_key_changes(cache: std::sync::Arc<KeyCache>, db: sqlx::P
         cache.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> AuthenticatedKey {
+        AuthenticatedKey {
+            key_id: 1,
+            organization_id: uuid::Uuid::nil(),
+            key_prefix: "kv_abcdefgh".into(),
+            permissions: Vec::new(),
+            rate_limit_per_minute: 10,
+        }
+    }
+
+    #[test]
+    fn a_lease_that_straddles_a_key_change_is_not_stored() {
+        let cache = KeyCache::default();
+        let now = Utc::now();
+        let window_start = now.timestamp() - now.timestamp() % 60;
+        let generation = cache.generation();
+        cache.clear(); // a revocation's notification arrives while the lease is under way
+        cache.store([1; 32], key(), None, 10, 5, 5, window_start, generation);
+        assert!(cache.take(&[1; 32], now).is_none(), "a key cached from before the change");
+        let over = Window { limit: 10, remaining: 0, reset: window_start + 60 };
+        cache.remember_over_limit([1; 32], &over, generation);
+        assert!(cache.over_limit(&[1; 32], now.timestamp()).is_none());
+
+        let generation = cache.generation();
+        cache.store([1; 32], key(), None, 10, 5, 5, window_start, generation);
+        assert!(cache.take(&[1; 32], now).is_some());
+        cache.remember_over_limit([2; 32], &over, generation);
+        assert!(cache.over_limit(&[2; 32], now.timestamp()).is_some());
+        cache.clear();
+        assert!(cache.take(&[1; 32], now).is_none());
+        assert!(cache.over_limit(&[2; 32], now.timestamp()).is_none(), "a key change must end a cached 429");
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod client_address;
+pub mod db_gate;
 pub mod idempotency;
 pub mod key_cache;
 pub mod method;
