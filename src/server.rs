@@ -20,6 +20,9 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const MAX_HEADER_BYTES: usize = 64 * 1024;
 /// How long shutdown waits for in-flight requests.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Open client connections at most; past it, new ones wait in the listen backlog until one
+/// closes. Each connection holds buffers and a task, so their number must have a bound.
+pub const MAX_CONNECTIONS: usize = 10_000;
 
 /// Serves until `shutdown` fires, then: stop accepting, finish in-flight requests, stop the
 /// background tasks (in-flight webhook deliveries finish, audit entries are flushed).
@@ -48,7 +51,15 @@ pub async fn run_app(
 
 async fn serve_http(app: axum::Router, listener: TcpListener, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = shutdown.cancelled() => break,
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(conn) => conn,
@@ -75,6 +86,7 @@ async fn serve_http(app: axum::Router, listener: TcpListener, shutdown: Cancella
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
             let _ = conn.await;
+            drop(slot);
         });
     }
     drop(listener);
