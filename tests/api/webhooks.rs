@@ -6,7 +6,7 @@ mod crash;
 mod deliveries;
 mod events_api;
 mod failures;
-mod receiver;
+pub mod receiver;
 mod routing;
 mod signatures;
 mod ssrf;
