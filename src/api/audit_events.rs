@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::audit::RecordType;
 use crate::auth::permissions::ReadAuditLog;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Query};
@@ -29,12 +30,15 @@ pub struct AuditEvent {
     pub action: String,
     #[schema(value_type = AuditResourceType, example = "patient")]
     pub resource_type: String,
-    /// The record read, changed or denied; `null` for a list, whose records are in
-    /// `resourceIds`.
+    /// The record the request named or created: the one read, changed or denied. `null` for a
+    /// list, and for the entries of records a response embedded; those are in `resourceIds`.
     pub resource_id: Option<i64>,
-    /// (ext) For a `list`: the records it returned, in the order returned (empty for an empty
-    /// page). `null` for every other action, and for lists audited by earlier versions, which
-    /// wrote one `list` entry per record, in `resourceId`.
+    /// (ext) The records of this type the response showed besides `resourceId`, in the order
+    /// shown: for a `list`, every record of the page (empty for an empty page); for a `read` (or
+    /// `list`) of records embedded in another response, those records (a consultation's SOAP
+    /// notes and prescriptions, the records in the event log's `data`). `null` when the response
+    /// showed no other, and for lists audited by earlier versions, which wrote one `list` entry
+    /// per record, in `resourceId`.
     pub resource_ids: Option<Vec<i64>>,
     /// The HTTP status of the response.
     #[schema(example = 200)]
@@ -42,6 +46,12 @@ pub struct AuditEvent {
     pub request_id: String,
     #[schema(example = "203.0.113.7")]
     pub client_address: Option<String>,
+    /// (ext) The request's method and route template, never its concrete path or query: tells an
+    /// entry of a record seen in the event log (`GET /api/v1/events`) or inside another record
+    /// (`GET /api/v1/consultations/{id}`) from a direct read. `null` for entries written by
+    /// earlier versions.
+    #[schema(example = "GET /api/v1/consultations/{id}")]
+    pub route: Option<String>,
 }
 
 /// What was done: `denied` is a request refused for lack of permission.
@@ -81,8 +91,8 @@ pub struct AuditEventList {
 pub struct AuditQuery {
     #[param(value_type = Option<AuditResourceType>)]
     resource_type: Option<String>,
-    /// Entries about this record: those that read, changed or denied it, and the lists that
-    /// returned it.
+    /// Entries about this record: those that read, changed or denied it, the lists that
+    /// returned it, and the responses that showed it inside another record or in the event log.
     resource_id: Option<i64>,
     key_prefix: Option<String>,
     /// Entries at or after this instant.
@@ -97,13 +107,12 @@ pub struct AuditQuery {
     cursor: Option<String>,
 }
 
-const RESOURCE_TYPES: [&str; 6] =
-    ["patient", "appointment", "consultation", "soap_note", "prescription", "intake_form"];
-
 /// List audit events
 ///
 /// The organization's access audit log, oldest first: every read, list, change and denied
-/// attempt on patients, appointments, consultations, SOAP notes, prescriptions and intake forms.
+/// attempt on patients, appointments, consultations, SOAP notes, prescriptions and intake forms,
+/// by any route and method that shows them (`HEAD` as `GET`; the event log; records embedded in
+/// other records, one entry per type, with the request's `requestId`).
 #[utoipa::path(
     get,
     path = "/audit-events",
@@ -127,15 +136,16 @@ async fn list(
 ) -> ApiResult<Json<AuditEventList>> {
     let mut read = crate::db::planned_read(&state.db).await?;
     if let Some(t) = &q.resource_type {
-        if !RESOURCE_TYPES.contains(&t.as_str()) {
-            return Err(ApiError::validation("resourceType", format!("must be one of {}", RESOURCE_TYPES.join(", "))));
+        if !RecordType::ALL.iter().any(|r| r.as_str() == t) {
+            let names: Vec<&str> = RecordType::ALL.iter().map(|r| r.as_str()).collect();
+            return Err(ApiError::validation("resourceType", format!("must be one of {}", names.join(", "))));
         }
     }
     let page = PageRequest::new(q.limit, q.cursor.as_deref(), None)?;
     let rows = sqlx::query_as!(
         AuditEvent,
         "SELECT id, at, key_prefix, action, resource_type, resource_id, resource_ids, status, request_id,
-                client_address
+                client_address, route
          FROM audit_events
          WHERE organization_id = $1 AND id > $2
            AND ($3::text IS NULL OR resource_type = $3)

@@ -2,7 +2,6 @@
 //! 30 days (`crate::delivery::retention`).
 
 use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,11 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::ManageWebhooks;
 use crate::events::{self, Event, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::PageRequest;
+use crate::http::response::Records;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -46,6 +47,41 @@ pub struct EventList {
     pub data: Vec<Event>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Disclose for EventList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
+}
+
+/// An event's `data` is the record it is about, as `GET` showed it then (a consultation with its
+/// notes and prescriptions): the event log discloses it as that `GET` would.
+impl Disclose for Event {
+    fn disclose(&self, to: &mut Disclosure) {
+        if let Some(record_type) = EventType::parse(&self.event_type).and_then(record_type) {
+            to.add_json(record_type, &self.data);
+        }
+    }
+}
+
+/// The kind of record an event's `data` is (`None`: not a clinical record).
+fn record_type(event_type: EventType) -> Option<RecordType> {
+    use EventType::*;
+    Some(match event_type {
+        PatientCreated | PatientUpdated => RecordType::Patient,
+        AppointmentScheduled
+        | AppointmentConfirmed
+        | AppointmentCompleted
+        | AppointmentCancelled
+        | AppointmentNoShow
+        | AppointmentRescheduled => RecordType::Appointment,
+        ConsultationEnded => RecordType::Consultation,
+        SoapNoteCreated => RecordType::SoapNote,
+        IntakeStarted | IntakeCompleted => RecordType::IntakeForm,
+        // Its data is the subscription.
+        WebhookTest => return None,
+    })
 }
 
 struct EventRow {
@@ -92,7 +128,7 @@ pub async fn list_events(
     auth: Auth<ManageWebhooks>,
     State(state): State<AppState>,
     Query(query): Query<ListEventsQuery>,
-) -> ApiResult<Json<EventList>> {
+) -> ApiResult<Records<EventList>> {
     let mut read = crate::db::planned_read(&state.db).await?;
     let event_type = match query.event_type.as_deref() {
         None => None,
@@ -119,7 +155,7 @@ pub async fn list_events(
     .fetch_all(&mut *read)
     .await?;
     let page = page.finish(rows, |r| (r.seq, r.created_at));
-    Ok(Json(EventList { data: page.data.into_iter().map(Event::from).collect(), next_cursor: page.next_cursor }))
+    Ok(Records(EventList { data: page.data.into_iter().map(Event::from).collect(), next_cursor: page.next_cursor }))
 }
 
 /// Get an event
@@ -142,7 +178,7 @@ pub async fn get_event(
     auth: Auth<ManageWebhooks>,
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> ApiResult<Json<Event>> {
+) -> ApiResult<Records<Event>> {
     let id = events::parse_public_id(&id).ok_or(ApiError::NotFound("Event"))?;
     let row = sqlx::query_as!(
         EventRow,
@@ -154,5 +190,5 @@ pub async fn get_event(
     .fetch_optional(&state.db)
     .await?
     .ok_or(ApiError::NotFound("Event"))?;
-    Ok(Json(row.into()))
+    Ok(Records(row.into()))
 }

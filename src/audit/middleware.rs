@@ -1,96 +1,38 @@
-//! Records one audit entry per request on the PHI routes (patients, appointments,
-//! consultations, SOAP notes, prescriptions, intake forms): the record read or changed, or,
-//! for a list, every record it returned (`resource_ids`, in order); and one per denied attempt
-//! (401/403/404). It is built from the route template, the authenticated key (which the auth
-//! layer attaches to the response), and the ids in the path or the response body. The entry is
-//! queued for the batched writer: no database round trip on the request's path.
+//! Records the audit entries of every request about clinical records (patients, appointments,
+//! consultations, SOAP notes, prescriptions, intake forms), queued for the batched writer (no
+//! database round trip on the request's path).
+//!
+//! A request on a PHI route (`classify`) gets one entry for the record it read or changed, or,
+//! for a list, one naming every record returned (`resource_ids`, in order); a denied attempt
+//! (401/403/404) gets one entry too. Whatever else the response showed — the records another
+//! record embeds (a consultation's notes and prescriptions), the records of the event log —
+//! gets one entry per type, `read` (or `list` for a page) with the ids in `resource_ids`. Any
+//! other route is audited when its response says it showed records.
+//!
+//! What a response showed comes from the response: handlers attach a [`Disclosure`] built from
+//! the models they serialize, rather than the layer guessing from the URL or parsing the body
+//! again. It costs a few ids per record, and it is still there for `HEAD`, which runs the
+//! `GET` handler and whose body is dropped before it is sent. A response made from stored
+//! bytes (an idempotent replay) has none and is read back from its JSON.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use serde::Deserialize;
 
+use super::classify::{classify, path_id, Target};
+use super::disclosure::{Disclosure, RecordType};
 use super::AuditEntry;
 use crate::auth::AuthenticatedKey;
 use crate::http::layers::request_id::RequestId;
 use crate::state::AppState;
 
-/// What a route does to which kind of record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
-    pub resource_type: &'static str,
-    pub action: &'static str,
-    /// The id is in the path (`{id}` of the audited resource) rather than in the response.
-    pub id_from_path: bool,
-}
-
-fn resource(segment: &str) -> Option<&'static str> {
-    Some(match segment {
-        "patients" => "patient",
-        "appointments" => "appointment",
-        "consultation" | "consultations" => "consultation",
-        "soap-notes" => "soap_note",
-        "prescriptions" => "prescription",
-        "intake-forms" => "intake_form",
-        _ => return None,
-    })
-}
-
-/// Classifies a route template such as `/api/v1/appointments/{id}/confirm`.
-pub fn classify(method: &Method, template: &str) -> Option<Target> {
-    let rest = template.strip_prefix("/api/v1/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    let is_param = |s: &str| s.starts_with('{');
-    let t = |resource_type, action, id_from_path| Some(Target { resource_type, action, id_from_path });
-    match (method, parts.as_slice()) {
-        (&Method::GET, [coll]) => t(resource(coll)?, "list", false),
-        (&Method::POST, [coll]) => t(resource(coll)?, "create", false),
-        (&Method::GET, [coll, id]) if is_param(id) => t(resource(coll)?, "read", true),
-        (&Method::PATCH, [coll, id]) if is_param(id) => t(resource(coll)?, "update", true),
-        (&Method::GET, [coll, id, sub]) if is_param(id) => {
-            resource(coll)?;
-            t(resource(sub)?, "list", false)
-        }
-        (&Method::POST, [coll, id, sub]) if is_param(id) => {
-            let parent = resource(coll)?;
-            match resource(sub) {
-                Some(child) => t(child, "create", false),
-                None => t(parent, "transition", true),
-            }
-        }
-        (&Method::GET, [coll, id, sub, sub_id]) if is_param(id) && is_param(sub_id) => {
-            resource(coll)?;
-            t(resource(sub)?, "read", false)
-        }
-        _ => None,
-    }
-}
-
-#[derive(Deserialize)]
-struct WithId {
-    id: i64,
-}
-
-#[derive(Deserialize)]
-struct ListOfIds {
-    data: Vec<WithId>,
-}
-
-fn path_id(template: &str, path: &str) -> Option<i64> {
-    // The first `{…}` segment of the template is the audited record's (or its parent's) id.
-    let index = template.split('/').position(|s| s.starts_with('{'))?;
-    path.split('/').nth(index)?.parse().ok()
-}
-
 pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(template) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
         return next.run(req).await;
     };
-    let Some(target) = classify(req.method(), &template) else {
-        return next.run(req).await;
-    };
+    let target = classify(req.method(), &template);
+    let route = format!("{} {template}", crate::http::layers::method::label(req.method()));
     let path = req.uri().path().to_string();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
     let client_address = crate::http::layers::client_address::of(&req).map(|a| a.to_string());
@@ -103,77 +45,164 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
         })
         .map(|k| k[..11].to_string());
 
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    let disclosed = response.extensions_mut().remove::<Disclosure>();
+    if target.is_none() && disclosed.is_none() {
+        return response;
+    }
     let status = response.status().as_u16();
     let key = response.extensions().get::<AuthenticatedKey>().cloned();
-    let entry = |action: &'static str, resource_id: Option<i64>| AuditEntry {
+    let entry = |(action, record_type, resource_id, resource_ids): Named| AuditEntry {
         organization_id: key.as_ref().map(|k| k.organization_id),
         at: chrono::Utc::now(),
         key_prefix: key.as_ref().map(|k| k.key_prefix.clone()).or_else(|| presented_prefix.clone()),
         action,
-        resource_type: target.resource_type,
+        resource_type: record_type.as_str(),
         resource_id,
-        resource_ids: None,
+        resource_ids,
         status,
         request_id: request_id.clone(),
         client_address: client_address.clone(),
+        route: route.clone(),
     };
 
-    if matches!(status, 401 | 403 | 404) {
-        state.audit.record(entry("denied", path_id(&template, &path))).await;
+    let Some(target) = target else {
+        // A route about something else (the event log): only what its response showed.
+        if let Some(disclosure) = disclosed.filter(|_| response.status().is_success()) {
+            for named in shown_elsewhere(disclosure) {
+                state.audit.record(entry(named)).await;
+            }
+        }
         return response;
-    }
-    if target.id_from_path || !response.status().is_success() {
-        state.audit.record(entry(target.action, path_id(&template, &path))).await;
-        return response;
-    }
-    // Lists and creations: the ids are in the body (already in memory; read back unchanged).
-    let (parts, body) = response.into_parts();
-    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
-        state.audit.record(entry(target.action, None)).await;
-        return Response::from_parts(parts, Body::empty());
     };
+    let from_path = path_id(&template, &path);
+    if matches!(status, 401 | 403 | 404) {
+        state.audit.record(entry(("denied", target.resource_type, from_path, None))).await;
+        return response;
+    }
+    if !response.status().is_success() {
+        state.audit.record(entry((target.action, target.resource_type, from_path, None))).await;
+        return response;
+    }
+    let (response, disclosure) = match disclosed {
+        Some(disclosure) => (response, disclosure),
+        None => {
+            if !response.headers().contains_key("idempotent-replayed") {
+                tracing::warn!(route, "a PHI route answered without saying what it showed; audited from its body");
+            }
+            let (parts, body) = response.into_parts();
+            let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+                state.audit.record(entry((target.action, target.resource_type, from_path, None))).await;
+                return Response::from_parts(parts, Body::empty());
+            };
+            let list = target.action == "list";
+            let disclosure = Disclosure::from_json_body(target.resource_type, list, &bytes);
+            (Response::from_parts(parts, Body::from(bytes)), disclosure)
+        }
+    };
+    for named in shown_on_route(target, from_path, disclosure) {
+        state.audit.record(entry(named)).await;
+    }
+    response
+}
+
+/// An entry before the request's particulars: action, record type, the record the request
+/// named, the records it showed.
+type Named = (&'static str, RecordType, Option<i64>, Option<Vec<i64>>);
+
+/// A successful request on a PHI route: the route's own entry, then one per other type shown
+/// (`read`, or `list` when the route lists).
+fn shown_on_route(target: Target, from_path: Option<i64>, mut disclosure: Disclosure) -> Vec<Named> {
+    let own = disclosure.take(target.resource_type);
+    let list = target.action == "list" || disclosure.is_list();
+    let action = if list { "list" } else { "read" };
+    let mut entries = Vec::new();
     if target.action == "list" {
         // One entry for the whole page (an empty page too): one row instead of one per record
         // keeps auditing a page of 50 from costing more than serving it.
-        let ids = serde_json::from_slice::<ListOfIds>(&bytes).ok().map(|l| l.data.into_iter().map(|i| i.id).collect());
-        state.audit.record(AuditEntry { resource_ids: ids, ..entry("list", None) }).await;
+        entries.push(("list", target.resource_type, None, Some(own)));
     } else {
-        let id = serde_json::from_slice::<WithId>(&bytes).ok().map(|w| w.id);
-        state.audit.record(entry(target.action, id)).await;
+        let id = if target.id_from_path { from_path } else { own.first().copied() };
+        entries.push((target.action, target.resource_type, id, None));
+        let others: Vec<i64> = own.into_iter().filter(|other| Some(*other) != id).collect();
+        if !others.is_empty() {
+            entries.push((action, target.resource_type, None, Some(others)));
+        }
     }
-    Response::from_parts(parts, Body::from(bytes))
+    entries.extend(disclosure.into_groups().into_iter().map(|(t, ids)| (action, t, None, Some(ids))));
+    entries
+}
+
+/// What a response on any other route showed, one entry per type: `read`, or `list` for a page.
+fn shown_elsewhere(disclosure: Disclosure) -> Vec<Named> {
+    let action = if disclosure.is_list() { "list" } else { "read" };
+    disclosure.into_groups().into_iter().map(|(t, ids)| (action, t, None, Some(ids))).collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Method;
+
     use super::*;
+    use crate::audit::Disclose;
 
-    fn c(method: Method, template: &str) -> Option<(&'static str, &'static str)> {
-        classify(&method, template).map(|t| (t.resource_type, t.action))
+    struct Detail;
+
+    impl Disclose for Detail {
+        fn disclose(&self, to: &mut Disclosure) {
+            to.add(RecordType::Consultation, 3);
+            to.add(RecordType::SoapNote, 5);
+            to.add(RecordType::SoapNote, 6);
+        }
+    }
+
+    fn on(method: Method, template: &str, from_path: Option<i64>, disclosure: Disclosure) -> Vec<Named> {
+        shown_on_route(classify(&method, template).unwrap(), from_path, disclosure)
     }
 
     #[test]
-    fn routes_map_to_resources_and_actions() {
-        assert_eq!(c(Method::GET, "/api/v1/patients"), Some(("patient", "list")));
-        assert_eq!(c(Method::GET, "/api/v1/patients/{id}"), Some(("patient", "read")));
-        assert_eq!(c(Method::POST, "/api/v1/patients"), Some(("patient", "create")));
-        assert_eq!(c(Method::PATCH, "/api/v1/patients/{id}"), Some(("patient", "update")));
-        assert_eq!(c(Method::POST, "/api/v1/appointments/{id}/confirm"), Some(("appointment", "transition")));
-        assert_eq!(c(Method::POST, "/api/v1/appointments/{id}/consultation"), Some(("consultation", "create")));
-        assert_eq!(c(Method::POST, "/api/v1/consultations/{id}/end"), Some(("consultation", "transition")));
-        assert_eq!(c(Method::GET, "/api/v1/consultations/{id}/soap-notes"), Some(("soap_note", "list")));
-        assert_eq!(c(Method::POST, "/api/v1/consultations/{id}/prescriptions"), Some(("prescription", "create")));
-        assert_eq!(c(Method::POST, "/api/v1/intake-forms/{id}/complete"), Some(("intake_form", "transition")));
-        assert_eq!(c(Method::GET, "/api/v1/providers"), None);
-        assert_eq!(c(Method::GET, "/api/v1/webhooks/{id}"), None);
-        assert_eq!(c(Method::GET, "/api/v1/health"), None);
+    fn a_record_and_what_it_embeds() {
+        let read = on(Method::GET, "/api/v1/consultations/{id}", Some(3), Disclosure::of(&Detail));
+        assert_eq!(
+            read,
+            vec![
+                ("read", RecordType::Consultation, Some(3), None),
+                ("read", RecordType::SoapNote, None, Some(vec![5, 6]))
+            ]
+        );
+        assert_eq!(on(Method::HEAD, "/api/v1/consultations/{id}", Some(3), Disclosure::of(&Detail)), read);
+        let ended = on(Method::POST, "/api/v1/consultations/{id}/end", Some(3), Disclosure::of(&Detail));
+        assert_eq!(ended[0], ("transition", RecordType::Consultation, Some(3), None));
+        assert_eq!(ended[1], ("read", RecordType::SoapNote, None, Some(vec![5, 6])));
     }
 
     #[test]
-    fn the_path_id_is_the_first_parameter() {
-        assert_eq!(path_id("/api/v1/patients/{id}", "/api/v1/patients/42"), Some(42));
-        assert_eq!(path_id("/api/v1/appointments/{id}/confirm", "/api/v1/appointments/7/confirm"), Some(7));
-        assert_eq!(path_id("/api/v1/patients/{id}", "/api/v1/patients/abc"), None);
+    fn a_page_of_records_and_what_they_embed() {
+        let mut page = Disclosure::default();
+        page.add_page(&[Detail, Detail]);
+        assert_eq!(
+            on(Method::GET, "/api/v1/consultations", None, page),
+            vec![
+                ("list", RecordType::Consultation, None, Some(vec![3, 3])),
+                ("list", RecordType::SoapNote, None, Some(vec![5, 6, 5, 6]))
+            ]
+        );
+        let empty = on(Method::GET, "/api/v1/patients", None, Disclosure::default());
+        assert_eq!(empty, vec![("list", RecordType::Patient, None, Some(vec![]))]);
+    }
+
+    #[test]
+    fn other_routes_name_only_what_they_showed() {
+        assert_eq!(
+            shown_elsewhere(Disclosure::of(&Detail)),
+            vec![
+                ("read", RecordType::Consultation, None, Some(vec![3])),
+                ("read", RecordType::SoapNote, None, Some(vec![5, 6]))
+            ]
+        );
+        let mut page = Disclosure::default();
+        page.add_page(&[Detail]);
+        assert_eq!(shown_elsewhere(page)[0].0, "list");
+        assert!(shown_elsewhere(Disclosure::default()).is_empty());
     }
 }

@@ -22,11 +22,14 @@ pub struct AuditEntry {
     pub action: &'static str,
     pub resource_type: &'static str,
     pub resource_id: Option<i64>,
-    /// A list's entry: the records it returned, in order (`resource_id` is `None` then).
+    /// The records of this type the response showed besides `resource_id`, in order: a list's
+    /// page, or what another record embedded.
     pub resource_ids: Option<Vec<i64>>,
     pub status: u16,
     pub request_id: String,
     pub client_address: Option<String>,
+    /// Method and route template (`GET /api/v1/events/{id}`): never the path or the query.
+    pub route: String,
 }
 
 #[derive(Clone)]
@@ -134,15 +137,17 @@ async fn insert(db: &sqlx::PgPool, batch: &[AuditEntry]) -> Result<(), sqlx::Err
     let statuses: Vec<i16> = batch.iter().map(|e| e.status as i16).collect();
     let request_ids: Vec<String> = batch.iter().map(|e| e.request_id.clone()).collect();
     let addrs: Vec<Option<String>> = batch.iter().map(|e| e.client_address.clone()).collect();
+    let routes: Vec<String> = batch.iter().map(|e| e.route.clone()).collect();
     // A batch's lists have different lengths, and PostgreSQL's arrays are rectangular: each
     // list travels as its array literal (`{1,2,3}`) and is cast back per row.
     let lists: Vec<Option<String>> = batch.iter().map(|e| e.resource_ids.as_deref().map(array_literal)).collect();
     sqlx::query!(
         "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, status,
-                                   request_id, client_address, resource_ids)
-         SELECT o, a, k, act, t, r, s, req, addr, ids::bigint[]
+                                   request_id, client_address, resource_ids, route)
+         SELECT o, a, k, act, t, r, s, req, addr, ids::bigint[], rt
          FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::bigint[],
-                     $7::smallint[], $8::text[], $9::text[], $10::text[]) AS u(o, a, k, act, t, r, s, req, addr, ids)",
+                     $7::smallint[], $8::text[], $9::text[], $10::text[], $11::text[])
+              AS u(o, a, k, act, t, r, s, req, addr, ids, rt)",
         &orgs as &[Option<Uuid>],
         &ats,
         &prefixes as &[Option<String>],
@@ -153,6 +158,7 @@ async fn insert(db: &sqlx::PgPool, batch: &[AuditEntry]) -> Result<(), sqlx::Err
         &request_ids,
         &addrs as &[Option<String>],
         &lists as &[Option<String>],
+        &routes,
     )
     .execute(db)
     .await?;

@@ -1,8 +1,33 @@
-//! Response helpers for created resources.
+//! Response helpers: bodies that show clinical records, and created resources.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+
+use crate::audit::{Disclose, Disclosure};
+
+/// A body that shows clinical records: `Records(record)` is `200 OK` with it as JSON,
+/// `Records(Created { .. })` a creation. Either hands the audit layer what the body showed
+/// ([`Disclosure`]), taken from the model as it is serialized.
+pub struct Records<T>(pub T);
+
+impl<T: Serialize + Disclose> IntoResponse for Records<T> {
+    fn into_response(self) -> Response {
+        let disclosure = Disclosure::of(&self.0);
+        let mut response = axum::Json(self.0).into_response();
+        response.extensions_mut().insert(disclosure);
+        response
+    }
+}
+
+impl<T: Serialize + Disclose> IntoResponse for Records<Created<T>> {
+    fn into_response(self) -> Response {
+        let disclosure = Disclosure::of(&self.0.body);
+        let mut response = self.0.into_response();
+        response.extensions_mut().insert(disclosure);
+        response
+    }
+}
 
 /// `201 Created` with a `Location` header and the resource as its body.
 pub struct Created<T> {

@@ -8,9 +8,28 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
+mod every_route;
+mod routes;
+mod seed;
+
 async fn audit(app: &TestApp, key: &str, query: &str) -> Vec<Value> {
     let r = app.request_as(key, Method::GET, &format!("/audit-events{query}")).send().await.unwrap();
     expect_json(r, 200).await["data"].as_array().unwrap().clone()
+}
+
+/// One audit row: action, resource type, id, ids, status.
+type Row = (String, String, Option<i64>, Option<Vec<i64>>, i16);
+
+/// The entries of one request, in order.
+async fn rows_of(app: &TestApp, request_id: &str) -> Vec<Row> {
+    sqlx::query_as(
+        "SELECT action, resource_type, resource_id, resource_ids, status FROM audit_events
+         WHERE request_id = $1 ORDER BY id",
+    )
+    .bind(request_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
 }
 
 /// Waits until the batched writer has written at least `n` entries.
@@ -148,4 +167,44 @@ async fn graceful_shutdown_flushes_queued_entries() {
     app.stop().await;
     let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_events").fetch_one(&db).await.unwrap();
     assert_eq!(kept, 50);
+}
+
+/// A replayed response is stored bytes, not built from the records: it is audited from its
+/// JSON, as the first one was from the records, embedded notes and prescriptions included.
+#[tokio::test]
+async fn an_idempotent_replay_is_audited_like_the_first_response() {
+    let app = TestApp::spawn().await;
+    let clinic = seed_clinic(&app.db, app.org_id).await;
+    let patient = seed_patient(&app.db, app.org_id).await;
+    let starts = chrono::DateTime::parse_from_rfc3339("2030-01-07T15:00:00Z").unwrap().to_utc();
+    let appointment = seed_appointment(&app.db, app.org_id, &clinic, patient, starts, 30, "scheduled").await;
+    let r = app.post(&format!("/appointments/{appointment}/consultation"), &json!({})).await;
+    let consultation = expect_json(r, 201).await["id"].as_i64().unwrap();
+    let r = app.post(&format!("/consultations/{consultation}/soap-notes"), &json!({"subjective": "Cough"})).await;
+    let note = expect_json(r, 201).await["id"].as_i64().unwrap();
+    let rx = json!({"medicationName": "Amoxicillin", "dosage": "500 mg", "frequency": "daily"});
+    let r = app.post(&format!("/consultations/{consultation}/prescriptions"), &rx).await;
+    let prescription = expect_json(r, 201).await["id"].as_i64().unwrap();
+
+    let end = |request_id: &'static str| {
+        app.request(Method::POST, &format!("/consultations/{consultation}/end"))
+            .header("Idempotency-Key", "end-once")
+            .header("X-Request-Id", request_id)
+            .send()
+    };
+    expect_json(end("end-first").await.unwrap(), 200).await;
+    let replay = end("end-replayed").await.unwrap();
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    expect_json(replay, 200).await;
+
+    let expected: Vec<Row> = vec![
+        ("transition".into(), "consultation".into(), Some(consultation), None, 200),
+        ("read".into(), "soap_note".into(), None, Some(vec![note]), 200),
+        ("read".into(), "prescription".into(), None, Some(vec![prescription]), 200),
+    ];
+    let written = eventually(Duration::from_secs(10), || async {
+        rows_of(&app, "end-first").await == expected && rows_of(&app, "end-replayed").await == expected
+    })
+    .await;
+    assert!(written, "first {:?}, replay {:?}", rows_of(&app, "end-first").await, rows_of(&app, "end-replayed").await);
 }

@@ -7,7 +7,7 @@ use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ErrorBody, FieldError};
 use crate::http::extract::{Auth, Json};
-use crate::http::response::Created;
+use crate::http::response::{Created, Records};
 
 /// Book an appointment
 ///
@@ -41,14 +41,14 @@ pub async fn book_appointment(
     auth: Auth<WriteAppointments>,
     mut tx: Tx,
     Json(body): Json<NewAppointment>,
-) -> Result<Created<Appointment>, ApiError> {
+) -> Result<Records<Created<Appointment>>, ApiError> {
     let org = auth.organization_id;
     let booking = body.validate()?;
     check_references(&mut tx, org, &booking).await?;
     let appointment = model::insert(&mut tx, org, &booking).await?;
     events::record(&mut tx, org, EventType::AppointmentScheduled, &appointment).await?;
     tracing::info!(appointment_id = appointment.id, provider_id = booking.provider_id, "appointment booked");
-    Ok(Created { location: appointment.location(), body: appointment })
+    Ok(Records(Created { location: appointment.location(), body: appointment }))
 }
 
 /// The patient, provider and location exist in the organization and fit together.

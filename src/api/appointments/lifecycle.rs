@@ -12,6 +12,7 @@ use crate::auth::permissions::WriteAppointments;
 use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{parse_json, Auth, Json, Path};
+use crate::http::response::Records;
 
 /// A JSON body that may be left out: an empty body reads as `T::default()`.
 pub struct OptionalJson<T>(pub T);
@@ -61,9 +62,9 @@ pub async fn confirm_appointment(
     mut tx: Tx,
     Path(id): Path<i64>,
     OptionalJson(NoInput {}): OptionalJson<NoInput>,
-) -> Result<axum::Json<Appointment>, ApiError> {
+) -> Result<Records<Appointment>, ApiError> {
     let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Confirm, Change::default()).await?;
-    Ok(axum::Json(a))
+    Ok(Records(a))
 }
 
 /// Cancel an appointment
@@ -96,10 +97,10 @@ pub async fn cancel_appointment(
     mut tx: Tx,
     Path(id): Path<i64>,
     OptionalJson(body): OptionalJson<CancelRequest>,
-) -> Result<axum::Json<Appointment>, ApiError> {
+) -> Result<Records<Appointment>, ApiError> {
     let change = Change { cancellation_reason: body.validate()?, ..Change::default() };
     let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Cancel, change).await?;
-    Ok(axum::Json(a))
+    Ok(Records(a))
 }
 
 /// Reschedule an appointment
@@ -135,10 +136,10 @@ pub async fn reschedule_appointment(
     mut tx: Tx,
     Path(id): Path<i64>,
     Json(body): Json<RescheduleRequest>,
-) -> Result<axum::Json<Appointment>, ApiError> {
+) -> Result<Records<Appointment>, ApiError> {
     let change = Change { times: Some(body.validate()?), ..Change::default() };
     let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Reschedule, change).await?;
-    Ok(axum::Json(a))
+    Ok(Records(a))
 }
 
 /// Mark an appointment as a no-show
@@ -168,7 +169,7 @@ pub async fn no_show_appointment(
     mut tx: Tx,
     Path(id): Path<i64>,
     OptionalJson(NoInput {}): OptionalJson<NoInput>,
-) -> Result<axum::Json<Appointment>, ApiError> {
+) -> Result<Records<Appointment>, ApiError> {
     let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::NoShow, Change::default()).await?;
-    Ok(axum::Json(a))
+    Ok(Records(a))
 }

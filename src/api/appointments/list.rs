@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use super::model::Appointment;
 use super::transitions::AppointmentStatus;
 use super::validate::parse_bound;
+use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadAppointments;
 use crate::http::error::{ApiError, ErrorBody, FieldError};
 use crate::http::extract::{Auth, Query};
 use crate::http::pagination::PageRequest;
+use crate::http::response::Records;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -52,6 +54,12 @@ pub struct AppointmentList {
     pub data: Vec<Appointment>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Disclose for AppointmentList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -123,7 +131,7 @@ pub async fn list_appointments(
     auth: Auth<ReadAppointments>,
     State(state): State<AppState>,
     Query(query): Query<AppointmentListQuery>,
-) -> Result<axum::Json<AppointmentList>, ApiError> {
+) -> Result<Records<AppointmentList>, ApiError> {
     let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let f = Filters::from_query(&query)?;
@@ -189,5 +197,5 @@ pub async fn list_appointments(
         .await?
     };
     let page = page.finish(rows, |a| (a.id, a.updated_at));
-    Ok(axum::Json(AppointmentList { data: page.data, next_cursor: page.next_cursor }))
+    Ok(Records(AppointmentList { data: page.data, next_cursor: page.next_cursor }))
 }

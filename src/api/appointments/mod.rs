@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::auth::permissions::ReadAppointments;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Path};
+use crate::http::response::Records;
 use crate::state::AppState;
 pub use model::Appointment;
 pub use transitions::AppointmentStatus;
@@ -48,8 +49,8 @@ async fn get_appointment(
     auth: Auth<ReadAppointments>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<axum::Json<Appointment>, ApiError> {
+) -> Result<Records<Appointment>, ApiError> {
     let mut conn = state.db.acquire().await?;
     let appointment = model::fetch(&mut conn, auth.organization_id, id).await?;
-    appointment.map(axum::Json).ok_or(ApiError::NotFound("Appointment"))
+    appointment.map(Records).ok_or(ApiError::NotFound("Appointment"))
 }

@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::transitions::AppointmentStatus;
+use crate::audit::{Disclose, Disclosure, RecordType};
 
 /// An appointment, as every endpoint and every `appointment.*` event shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -33,6 +34,12 @@ pub struct Appointment {
     pub cancellation_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Disclose for Appointment {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add(RecordType::Appointment, self.id);
+    }
 }
 
 impl Appointment {

@@ -1,6 +1,5 @@
 //! Starting a consultation from an appointment, and ending it (which completes the appointment).
 
-use axum::Json;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -12,7 +11,7 @@ use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path};
-use crate::http::response::Created;
+use crate::http::response::{Created, Records};
 
 const ALREADY_STARTED: &str = "This appointment already has a consultation";
 
@@ -47,7 +46,7 @@ pub async fn start(
     mut tx: Tx,
     Path(appointment_id): Path<i64>,
     _: NoBody,
-) -> ApiResult<Created<ConsultationDetail>> {
+) -> ApiResult<Records<Created<ConsultationDetail>>> {
     let org = auth.organization_id;
     // FOR SHARE: the appointment cannot be cancelled or completed under us.
     let appointment = sqlx::query!(
@@ -81,7 +80,7 @@ pub async fn start(
     .fetch_one(&mut *tx)
     .await?;
     let consultation = reread(&mut tx, org, id).await?;
-    Ok(Created { location: format!("/api/v1/consultations/{id}"), body: consultation })
+    Ok(Records(Created { location: format!("/api/v1/consultations/{id}"), body: consultation }))
 }
 
 /// End a consultation
@@ -115,7 +114,7 @@ pub async fn end(
     mut tx: Tx,
     Path(id): Path<i64>,
     _: NoBody,
-) -> ApiResult<Json<ConsultationDetail>> {
+) -> ApiResult<Records<ConsultationDetail>> {
     let org = auth.organization_id;
     let to = ConsultationStatus::Ended;
     let ended = sqlx::query_scalar!(
@@ -145,7 +144,7 @@ pub async fn end(
         Ok(_) | Err(ApiError::InvalidStateTransition(_)) => {}
         Err(e) => return Err(e),
     }
-    Ok(Json(consultation))
+    Ok(Records(consultation))
 }
 
 /// The consultation as `GET` shows it, inside the transaction that just wrote it.

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::prescriptions::{self, Prescription};
 use super::soap_notes::{self, SoapNote};
+use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::http::error::{ApiError, FieldError};
 
 /// The consultation lifecycle: `in_progress → ended`, nothing else.
@@ -64,6 +65,12 @@ pub struct Consultation {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Disclose for Consultation {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add(RecordType::Consultation, self.id);
+    }
+}
+
 /// A consultation with its SOAP notes and prescriptions (ascending id), as the single view,
 /// its creation and its events show it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -73,6 +80,14 @@ pub struct ConsultationDetail {
     pub consultation: Consultation,
     pub soap_notes: Vec<SoapNote>,
     pub prescriptions: Vec<Prescription>,
+}
+
+impl Disclose for ConsultationDetail {
+    fn disclose(&self, to: &mut Disclosure) {
+        self.consultation.disclose(to);
+        self.soap_notes.iter().for_each(|n| n.disclose(to));
+        self.prescriptions.iter().for_each(|p| p.disclose(to));
+    }
 }
 
 /// One consultation of the organization (another organization's id is `None`).
@@ -145,5 +160,64 @@ mod tests {
         assert_eq!(parse_status_filter(Some("ended, in_progress")).unwrap().unwrap(), vec!["ended", "in_progress"]);
         assert!(parse_status_filter(Some("done")).is_err());
         assert!(parse_status_filter(Some("")).is_err());
+    }
+
+    /// The single view as typed and as JSON (the event log's `data`, a replayed response)
+    /// discloses the same records.
+    #[test]
+    fn the_detail_discloses_its_notes_and_prescriptions_typed_and_as_json() {
+        let at = Utc::now();
+        let consultation = Consultation {
+            id: 3,
+            appointment_id: 4,
+            patient_id: 5,
+            provider_id: 6,
+            status: "ended".into(),
+            started_at: at,
+            ended_at: Some(at),
+            created_at: at,
+            updated_at: at,
+        };
+        let note = |id| SoapNote {
+            id,
+            consultation_id: 3,
+            author_provider_id: 6,
+            subjective: Some("s".into()),
+            objective: None,
+            assessment: None,
+            plan: None,
+            created_at: at,
+            updated_at: at,
+        };
+        let prescription = Prescription {
+            id: 9,
+            consultation_id: 3,
+            patient_id: 5,
+            provider_id: 6,
+            medication_name: "m".into(),
+            dosage: "d".into(),
+            route: None,
+            frequency: "f".into(),
+            quantity: None,
+            refills: 0,
+            instructions: None,
+            status: "active".into(),
+            prescribed_at: at,
+            updated_at: at,
+        };
+        let detail =
+            ConsultationDetail { consultation, soap_notes: vec![note(7), note(8)], prescriptions: vec![prescription] };
+        let typed = Disclosure::of(&detail);
+        let mut json = Disclosure::default();
+        json.add_json(RecordType::Consultation, &serde_json::to_value(&detail).unwrap());
+        assert_eq!(typed, json);
+        assert_eq!(
+            typed.into_groups(),
+            vec![
+                (RecordType::Consultation, vec![3]),
+                (RecordType::SoapNote, vec![7, 8]),
+                (RecordType::Prescription, vec![9])
+            ]
+        );
     }
 }

@@ -1,7 +1,6 @@
 //! Prescriptions written during a consultation: write, list, view.
 
 use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -10,12 +9,13 @@ use uuid::Uuid;
 
 use super::model;
 use crate::api::common::{optional_text, required_text};
+use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
 use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
 use crate::http::pagination::PageRequest;
-use crate::http::response::Created;
+use crate::http::response::{Created, Records};
 use crate::state::AppState;
 
 pub const MAX_QUANTITY: i32 = 10_000;
@@ -49,6 +49,12 @@ pub struct Prescription {
     pub status: String,
     pub prescribed_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Disclose for Prescription {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add(RecordType::Prescription, self.id);
+    }
 }
 
 /// A new prescription. Text fields are trimmed; blank optional fields are `null`.
@@ -159,7 +165,7 @@ pub async fn create(
     mut tx: Tx,
     Path(consultation_id): Path<i64>,
     extract::Json(body): extract::Json<NewPrescription>,
-) -> ApiResult<Created<Prescription>> {
+) -> ApiResult<Records<Created<Prescription>>> {
     let org = auth.organization_id;
     let p = validate(body)?;
     let consultation = model::require(&mut tx, org, consultation_id).await?;
@@ -184,7 +190,7 @@ pub async fn create(
     )
     .fetch_one(&mut *tx)
     .await?;
-    Ok(Created { location: format!("/api/v1/prescriptions/{}", prescription.id), body: prescription })
+    Ok(Records(Created { location: format!("/api/v1/prescriptions/{}", prescription.id), body: prescription }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -214,6 +220,12 @@ pub struct PrescriptionList {
     pub next_cursor: Option<String>,
 }
 
+impl Disclose for PrescriptionList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
+}
+
 /// List prescriptions
 ///
 /// Ascending id; with `updatedSince`, ascending `(updatedAt, id)`.
@@ -237,7 +249,7 @@ pub async fn list(
     auth: Auth<ReadConsultations>,
     State(state): State<AppState>,
     Query(f): Query<PrescriptionFilters>,
-) -> ApiResult<Json<PrescriptionList>> {
+) -> ApiResult<Records<PrescriptionList>> {
     let mut read = crate::db::planned_read(&state.db).await?;
     let page = PageRequest::new(f.limit, f.cursor.as_deref(), f.updated_since)?;
     let org = auth.organization_id;
@@ -286,7 +298,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |p| (p.id, p.updated_at));
-    Ok(Json(PrescriptionList { data: page.data, next_cursor: page.next_cursor }))
+    Ok(Records(PrescriptionList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get a prescription
@@ -310,7 +322,7 @@ pub async fn get(
     auth: Auth<ReadConsultations>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<Prescription>> {
+) -> ApiResult<Records<Prescription>> {
     sqlx::query_as!(
         Prescription,
         "SELECT id, consultation_id, patient_id, provider_id, medication_name, dosage, route, frequency, quantity,
@@ -321,6 +333,6 @@ pub async fn get(
     )
     .fetch_optional(&state.db)
     .await?
-    .map(Json)
+    .map(Records)
     .ok_or(ApiError::NotFound("Prescription"))
 }

@@ -1,16 +1,17 @@
 //! `GET /consultations` and `GET /consultations/{id}`.
 
 use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, Consultation, ConsultationDetail};
+use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadConsultations;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::PageRequest;
+use crate::http::response::Records;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -45,6 +46,12 @@ pub struct ConsultationList {
     pub next_cursor: Option<String>,
 }
 
+impl Disclose for ConsultationList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
+}
+
 /// List consultations
 ///
 /// Ascending id; with `updatedSince`, ascending `(updatedAt, id)`. The list items do not embed
@@ -69,7 +76,7 @@ pub async fn list(
     auth: Auth<ReadConsultations>,
     State(state): State<AppState>,
     Query(f): Query<ConsultationFilters>,
-) -> ApiResult<Json<ConsultationList>> {
+) -> ApiResult<Records<ConsultationList>> {
     let mut read = crate::db::planned_read(&state.db).await?;
     let statuses = model::parse_status_filter(f.status.as_deref())?;
     let page = PageRequest::new(f.limit, f.cursor.as_deref(), f.updated_since)?;
@@ -127,7 +134,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |c| (c.id, c.updated_at));
-    Ok(Json(ConsultationList { data: page.data, next_cursor: page.next_cursor }))
+    Ok(Records(ConsultationList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get a consultation
@@ -153,10 +160,10 @@ pub async fn get(
     auth: Auth<ReadConsultations>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<ConsultationDetail>> {
+) -> ApiResult<Records<ConsultationDetail>> {
     // One snapshot, so the notes and prescriptions belong to the consultation as read.
     let mut tx = state.db.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
     let detail = model::fetch_detail(&mut tx, auth.organization_id, id).await?;
     tx.commit().await?;
-    detail.map(Json).ok_or(ApiError::NotFound("Consultation"))
+    detail.map(Records).ok_or(ApiError::NotFound("Consultation"))
 }

@@ -2,7 +2,6 @@
 //! correction is a new note.
 
 use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -10,13 +9,14 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model;
+use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
 use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
 use crate::http::pagination::PageRequest;
-use crate::http::response::Created;
+use crate::http::response::{Created, Records};
 use crate::state::AppState;
 
 /// Each section's limit, in bytes of UTF-8.
@@ -36,6 +36,12 @@ pub struct SoapNote {
     pub plan: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Disclose for SoapNote {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add(RecordType::SoapNote, self.id);
+    }
 }
 
 /// A new note: at least one section non-blank; each at most 64 KiB. Blank sections are stored
@@ -138,7 +144,7 @@ pub async fn create(
     mut tx: Tx,
     Path(consultation_id): Path<i64>,
     extract::Json(body): extract::Json<NewSoapNote>,
-) -> ApiResult<Created<SoapNote>> {
+) -> ApiResult<Records<Created<SoapNote>>> {
     let org = auth.organization_id;
     let author = body.author_provider_id;
     let sections = validate(body)?;
@@ -177,7 +183,10 @@ pub async fn create(
     .fetch_one(&mut *tx)
     .await?;
     events::record(&mut tx, org, EventType::SoapNoteCreated, &note).await?;
-    Ok(Created { location: format!("/api/v1/consultations/{consultation_id}/soap-notes/{}", note.id), body: note })
+    Ok(Records(Created {
+        location: format!("/api/v1/consultations/{consultation_id}/soap-notes/{}", note.id),
+        body: note,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -201,6 +210,12 @@ pub struct SoapNoteList {
     pub data: Vec<SoapNote>,
     /// `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Disclose for SoapNoteList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
 }
 
 /// List a consultation's SOAP notes
@@ -228,7 +243,7 @@ pub async fn list(
     State(state): State<AppState>,
     Path(consultation_id): Path<i64>,
     Query(f): Query<SoapNoteFilters>,
-) -> ApiResult<Json<SoapNoteList>> {
+) -> ApiResult<Records<SoapNoteList>> {
     let page = PageRequest::new(f.limit, f.cursor.as_deref(), f.updated_since)?;
     let org = auth.organization_id;
     let mut conn = state.db.acquire().await?;
@@ -271,7 +286,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |n| (n.id, n.updated_at));
-    Ok(Json(SoapNoteList { data: page.data, next_cursor: page.next_cursor }))
+    Ok(Records(SoapNoteList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get a SOAP note
@@ -300,7 +315,7 @@ pub async fn get(
     auth: Auth<ReadConsultations>,
     State(state): State<AppState>,
     Path((consultation_id, note_id)): Path<(i64, i64)>,
-) -> ApiResult<Json<SoapNote>> {
+) -> ApiResult<Records<SoapNote>> {
     sqlx::query_as!(
         SoapNote,
         "SELECT id, consultation_id, author_provider_id, subjective, objective, assessment, plan, created_at,
@@ -312,6 +327,6 @@ pub async fn get(
     )
     .fetch_optional(&state.db)
     .await?
-    .map(Json)
+    .map(Records)
     .ok_or(ApiError::NotFound("SOAP note"))
 }

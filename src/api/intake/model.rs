@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::http::error::{ApiError, FieldError};
 
 /// The intake lifecycle, strictly `pending → started → completed`.
@@ -61,6 +62,12 @@ pub struct IntakeForm {
     pub completed_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Disclose for IntakeForm {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add(RecordType::IntakeForm, self.id);
+    }
 }
 
 /// One intake form of the organization (another organization's id is `None`).

@@ -1,16 +1,17 @@
 //! `GET /intake-forms` and `GET /intake-forms/{id}`.
 
 use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::model::{self, IntakeForm};
+use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadPatients;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::PageRequest;
+use crate::http::response::Records;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -46,6 +47,12 @@ pub struct IntakeFormList {
     pub next_cursor: Option<String>,
 }
 
+impl Disclose for IntakeFormList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
+}
+
 /// List intake forms
 ///
 /// Ascending id; with `updatedSince`, ascending `(updatedAt, id)`.
@@ -69,7 +76,7 @@ pub async fn list(
     auth: Auth<ReadPatients>,
     State(state): State<AppState>,
     Query(f): Query<IntakeFormFilters>,
-) -> ApiResult<Json<IntakeFormList>> {
+) -> ApiResult<Records<IntakeFormList>> {
     let mut read = crate::db::planned_read(&state.db).await?;
     let statuses = model::parse_status_filter(f.status.as_deref())?;
     let page = PageRequest::new(f.limit, f.cursor.as_deref(), f.updated_since)?;
@@ -123,7 +130,7 @@ pub async fn list(
         }
     };
     let page = page.finish(rows, |f| (f.id, f.updated_at));
-    Ok(Json(IntakeFormList { data: page.data, next_cursor: page.next_cursor }))
+    Ok(Records(IntakeFormList { data: page.data, next_cursor: page.next_cursor }))
 }
 
 /// Get an intake form
@@ -147,7 +154,7 @@ pub async fn get(
     auth: Auth<ReadPatients>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> ApiResult<Json<IntakeForm>> {
+) -> ApiResult<Records<IntakeForm>> {
     let mut conn = state.db.acquire().await?;
-    model::fetch(&mut conn, auth.organization_id, id).await?.map(Json).ok_or(ApiError::NotFound("Intake form"))
+    model::fetch(&mut conn, auth.organization_id, id).await?.map(Records).ok_or(ApiError::NotFound("Intake form"))
 }

@@ -1,6 +1,5 @@
 //! Creating an intake form, and moving it through its lifecycle.
 
-use axum::Json;
 use serde::Deserialize;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
@@ -14,7 +13,7 @@ use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path};
-use crate::http::response::Created;
+use crate::http::response::{Created, Records};
 
 pub const MAX_FORM_TYPE_CHARS: usize = 100;
 
@@ -57,7 +56,7 @@ pub async fn create(
     auth: Auth<WritePatients>,
     mut tx: Tx,
     extract::Json(body): extract::Json<NewIntakeForm>,
-) -> ApiResult<Created<IntakeForm>> {
+) -> ApiResult<Records<Created<IntakeForm>>> {
     let org = auth.organization_id;
     let mut details = Vec::new();
     let form_type = required_text(&mut details, "formType", &body.form_type, MAX_FORM_TYPE_CHARS);
@@ -103,7 +102,7 @@ pub async fn create(
     )
     .fetch_one(&mut *tx)
     .await?;
-    Ok(Created { location: format!("/api/v1/intake-forms/{}", form.id), body: form })
+    Ok(Records(Created { location: format!("/api/v1/intake-forms/{}", form.id), body: form }))
 }
 
 /// Start an intake form
@@ -133,7 +132,7 @@ pub async fn start(
     mut tx: Tx,
     Path(id): Path<i64>,
     _: NoBody,
-) -> ApiResult<Json<IntakeForm>> {
+) -> ApiResult<Records<IntakeForm>> {
     let org = auth.organization_id;
     let to = IntakeStatus::Started;
     let form = sqlx::query_as!(
@@ -153,7 +152,7 @@ pub async fn start(
         return Err(refused(&mut tx, org, id, to).await);
     };
     events::record(&mut tx, org, EventType::IntakeStarted, &form).await?;
-    Ok(Json(form))
+    Ok(Records(form))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -195,7 +194,7 @@ pub async fn complete(
     mut tx: Tx,
     Path(id): Path<i64>,
     extract::Json(body): extract::Json<CompleteIntakeForm>,
-) -> ApiResult<Json<IntakeForm>> {
+) -> ApiResult<Records<IntakeForm>> {
     answers::check(&body.answers).map_err(|message| ApiError::validation("answers", message))?;
     let org = auth.organization_id;
     let to = IntakeStatus::Completed;
@@ -217,7 +216,7 @@ pub async fn complete(
         return Err(refused(&mut tx, org, id, to).await);
     };
     events::record(&mut tx, org, EventType::IntakeCompleted, &form).await?;
-    Ok(Json(form))
+    Ok(Records(form))
 }
 
 /// Why a transition matched no row: the form does not exist (404) or is in the wrong state (409).

@@ -1,7 +1,6 @@
 //! `GET /patients`: search, filters and cursor pagination.
 
 use axum::extract::State;
-use axum::Json;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
@@ -9,10 +8,12 @@ use uuid::Uuid;
 
 use super::model::{Patient, PatientRow};
 use super::validate::{is_e164, EMAIL_MAX, EXTERNAL_ID_MAX};
+use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadPatients;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Query};
 use crate::http::pagination::PageRequest;
+use crate::http::response::Records;
 use crate::state::AppState;
 
 pub const Q_MAX: usize = 200;
@@ -52,6 +53,12 @@ pub struct PatientList {
     pub data: Vec<Patient>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+}
+
+impl Disclose for PatientList {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
 }
 
 /// The filters after checking, as the query binds them.
@@ -175,14 +182,14 @@ pub async fn list_patients(
     auth: Auth<ReadPatients>,
     State(state): State<AppState>,
     Query(query): Query<PatientListQuery>,
-) -> Result<Json<PatientList>, ApiError> {
+) -> Result<Records<PatientList>, ApiError> {
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let f = Filters::from_query(&query)?;
     let org = auth.organization_id;
     if f.search.is_some() && page.updated_since.is_none() {
         let mut read = state.generic_reads.acquire().await?;
         let rows = search(&mut read, org, &f, &page).await?;
-        return Ok(Json(finish(page, rows)));
+        return Ok(Records(finish(page, rows)));
     }
     let mut read = crate::db::planned_read(&state.db).await?;
     let rows = if let Some(since) = page.updated_since {
@@ -242,7 +249,7 @@ pub async fn list_patients(
         .fetch_all(&mut *read)
         .await?
     };
-    Ok(Json(finish(page, rows)))
+    Ok(Records(finish(page, rows)))
 }
 
 fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {

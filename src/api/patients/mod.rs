@@ -7,12 +7,12 @@ pub mod validate;
 pub mod write;
 
 use axum::extract::State;
-use axum::Json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::auth::permissions::ReadPatients;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Path};
+use crate::http::response::Records;
 use crate::state::AppState;
 pub use model::{Patient, Sex};
 
@@ -42,8 +42,8 @@ async fn get_patient(
     auth: Auth<ReadPatients>,
     State(state): State<AppState>,
     Path(id): Path<i64>,
-) -> Result<Json<Patient>, ApiError> {
+) -> Result<Records<Patient>, ApiError> {
     let mut conn = state.db.acquire().await?;
     let patient = model::fetch(&mut conn, auth.organization_id, id).await?;
-    patient.map(Json).ok_or(ApiError::NotFound("Patient"))
+    patient.map(Records).ok_or(ApiError::NotFound("Patient"))
 }

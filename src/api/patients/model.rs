@@ -6,6 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::api::common::Address;
+use crate::audit::{Disclose, Disclosure, RecordType};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +64,12 @@ pub struct Patient {
     pub address: Address,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl Disclose for Patient {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add(RecordType::Patient, self.id);
+    }
 }
 
 /// Everything a client can set: what a create inserts and a PATCH merges into.

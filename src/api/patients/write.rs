@@ -8,7 +8,7 @@ use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Json, Path};
-use crate::http::response::Created;
+use crate::http::response::{Created, Records};
 
 /// Create a patient
 ///
@@ -37,12 +37,12 @@ pub async fn create_patient(
     auth: Auth<WritePatients>,
     mut tx: Tx,
     Json(body): Json<NewPatient>,
-) -> Result<Created<Patient>, ApiError> {
+) -> Result<Records<Created<Patient>>, ApiError> {
     let fields = body.validate(latest_birth_date())?;
     let patient = model::insert(&mut tx, auth.organization_id, &fields).await.map_err(model::map_write_error)?;
     events::record(&mut tx, auth.organization_id, EventType::PatientCreated, &patient).await?;
     tracing::info!(patient_id = patient.id, "patient created");
-    Ok(Created { location: patient.location(), body: patient })
+    Ok(Records(Created { location: patient.location(), body: patient }))
 }
 
 /// Update a patient
@@ -77,16 +77,16 @@ pub async fn update_patient(
     mut tx: Tx,
     Path(id): Path<i64>,
     Json(patch): Json<PatientPatch>,
-) -> Result<axum::Json<Patient>, ApiError> {
+) -> Result<Records<Patient>, ApiError> {
     let org = auth.organization_id;
     let current = model::fetch_for_update(&mut tx, org, id).await?.ok_or(ApiError::NotFound("Patient"))?;
     let before = current.fields();
     let after = patch.apply(before.clone(), latest_birth_date())?;
     if after == before {
-        return Ok(axum::Json(current));
+        return Ok(Records(current));
     }
     let patient = model::update(&mut tx, org, id, &after).await.map_err(model::map_write_error)?;
     events::record(&mut tx, org, EventType::PatientUpdated, &patient).await?;
     tracing::info!(patient_id = id, "patient updated");
-    Ok(axum::Json(patient))
+    Ok(Records(patient))
 }
