@@ -373,7 +373,7 @@ async fn a_retry_is_answered_from_the_store_without_running_the_handler() {
     // Every connection went back to the pool clean after the refused claims.
     for _ in 0..12 {
         let r = app.request(Method::POST, "/once").header("Idempotency-Key", "retry-1").json(&json!({"n": 1})).send();
-        assert_eq!(r.await.unwrap().status(), 201);
+        expect_json(r.await.unwrap(), 201).await;
         assert_eq!(app.get("/health").await.status(), 200);
     }
     let r = app.post("/patients", &json!({"firstName": "Ada", "lastName": "Lovelace"})).await;
