@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::model;
 use crate::api::common::{optional_text, required_text};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
+use crate::db::horizon;
 use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
@@ -243,6 +244,7 @@ pub async fn list(
     let org = auth.organization_id;
     let rows = match (page.updated_since, page.after_updated) {
         (Some(since), Some(after_updated)) => {
+            let horizon = horizon::current(&mut read).await?;
             sqlx::query_as!(
                 Prescription,
                 "SELECT id, consultation_id, patient_id, provider_id, medication_name, dosage, route, frequency,
@@ -251,7 +253,7 @@ pub async fn list(
                  WHERE organization_id = $1
                    AND ($2::bigint IS NULL OR patient_id = $2)
                    AND ($3::bigint IS NULL OR consultation_id = $3)
-                   AND updated_at >= $4 AND (updated_at, id) > ($5, $6)
+                   AND updated_at >= $4 AND (updated_at, id) > ($5, $6) AND updated_at < $8
                  ORDER BY updated_at, id LIMIT $7",
                 org,
                 f.patient_id,
@@ -259,7 +261,8 @@ pub async fn list(
                 since,
                 after_updated,
                 page.after_id,
-                page.fetch()
+                page.fetch(),
+                horizon
             )
             .fetch_all(&mut *read)
             .await?
