@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::ManageWebhooks;
+use crate::db::horizon;
 use crate::events::{self, Event, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
@@ -108,7 +109,11 @@ impl From<EventRow> for Event {
 /// List events
 ///
 /// The organization's events of the last 30 days in the order they were created, exactly as
-/// they were delivered. Events are immutable, so there is no `updatedSince`.
+/// they were delivered (by `createdAt`; events of one instant in the order they were written).
+/// An event is listed only after every event created before it has committed (or been rolled
+/// back), so none ever lands behind a cursor or a `createdAt` you were given: to follow the
+/// log, pass `from` = the last `createdAt` you received (that event comes again; deduplicate on
+/// `id`). Events are immutable, so there is no `updatedSince`.
 #[utoipa::path(
     get,
     path = "/events",
@@ -135,22 +140,27 @@ pub async fn list_events(
         Some(t) => Some(EventType::parse(t).ok_or_else(|| ApiError::validation("type", "unknown event type"))?),
     };
     // Ordered by (createdAt, seq): the page request's (timestamp, id) keyset, anchored at `from`.
+    // `seq` is taken at insert, not at commit, and `created_at` is the insert's clock: an event
+    // of a transaction that commits late lands behind later ones in either order, so the log
+    // is served below the horizon like every synced list.
     let from = query.from.unwrap_or(DateTime::UNIX_EPOCH);
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), Some(from))?;
     let after_created = page.after_updated.unwrap_or(from);
+    let horizon = horizon::current(&mut read).await?;
     let rows = sqlx::query_as!(
         EventRow,
         r#"SELECT id, type AS event_type, created_at, organization_id, data, seq
            FROM events
            WHERE organization_id = $1 AND ($2::text IS NULL OR type = $2)
-             AND created_at >= $3 AND (created_at, seq) > ($4, $5)
+             AND created_at >= $3 AND (created_at, seq) > ($4, $5) AND created_at < $7
            ORDER BY created_at, seq LIMIT $6"#,
         auth.organization_id,
         event_type.map(EventType::as_str),
         from,
         after_created,
         page.after_id,
-        page.fetch()
+        page.fetch(),
+        horizon
     )
     .fetch_all(&mut *read)
     .await?;

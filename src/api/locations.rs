@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::common::Address;
 use crate::auth::permissions::ReadProviders;
+use crate::db::horizon;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::{Page, PageRequest};
@@ -129,21 +130,24 @@ async fn list_locations(
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let org = auth.organization_id;
     let rows = if let (Some(since), Some(after_updated)) = (page.updated_since, page.after_updated) {
+        let mut conn = state.db.acquire().await?;
+        let horizon = horizon::current(&mut conn).await?;
         sqlx::query_as!(
             LocationRow,
             "SELECT id, name, timezone, phone, address_line1, address_line2, address_city, address_region,
                     address_postal_code, address_country, created_at, updated_at
              FROM locations
-             WHERE organization_id = $1 AND updated_at >= $2 AND (updated_at, id) > ($3, $4)
+             WHERE organization_id = $1 AND updated_at >= $2 AND (updated_at, id) > ($3, $4) AND updated_at < $6
              ORDER BY updated_at, id
              LIMIT $5",
             org,
             since,
             after_updated,
             page.after_id,
-            page.fetch()
+            page.fetch(),
+            horizon
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *conn)
         .await?
     } else {
         sqlx::query_as!(

@@ -93,7 +93,10 @@ permission it needs; a key without it gets `403 insufficient_permission`.
 - **Errors:** every non-2xx response is `{\"error\": \"<code>\", \"message\": \"…\"}`; \
 validation errors add `details` naming each field.
 - **Lists:** `limit` (1–200, default 50) and the opaque `cursor` from `nextCursor`, which is \
-`null` on the last page. `updatedSince` orders by `(updatedAt, id)` for incremental sync.
+`null` on the last page. `updatedSince` orders by `(updatedAt, id)` for incremental sync: a \
+change is served only after every change made before it has committed (or rolled back), so \
+none lands behind a cursor or an `updatedAt` you were given. Resume from the last `updatedAt` \
+you received (it comes again; deduplicate on `id`).
 - **Retries:** `POST` and `PATCH` accept an `Idempotency-Key`; a repeat replays the first \
 response with `Idempotent-Replayed: true`.
 - **Rate limits:** per key and minute; every response carries `X-RateLimit-Limit`, \

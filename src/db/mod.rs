@@ -1,7 +1,9 @@
-//! Storage: the pool, migrations, readiness, the embedded PostgreSQL, transactions.
+//! Storage: the pool, migrations, readiness, the embedded PostgreSQL, transactions, the sync
+//! horizon.
 
 pub mod embedded;
 pub mod health;
+pub mod horizon;
 pub mod tx;
 
 use std::str::FromStr;
@@ -58,9 +60,11 @@ fn pool_options(max_connections: u32) -> PgPoolOptions {
 /// (`plan_cache_mode = force_custom_plan`), for the lists with optional filters and patient
 /// search: a plan cached for one set of filters, or for one search term, can be badly wrong for
 /// the next. One round trip opens it; dropping it queues the `ROLLBACK`, sent with the
-/// connection's next statement.
+/// connection's next statement. READ COMMITTED whatever the database's default, so that each
+/// statement reads a snapshot of its own ([`horizon`] relies on it).
 pub async fn planned_read(db: &PgPool) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    begin_with(db, "BEGIN READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan".into()).await
+    let begin = "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY; SET LOCAL plan_cache_mode = force_custom_plan";
+    begin_with(db, begin.into()).await
 }
 
 /// Connections of the [`generic_reads`] pool.

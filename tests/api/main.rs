@@ -18,5 +18,6 @@ mod patients;
 mod process;
 mod rate_limit;
 mod security;
+mod sync;
 mod tenancy;
 mod webhooks;

@@ -9,6 +9,7 @@ use super::transitions::AppointmentStatus;
 use super::validate::parse_bound;
 use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadAppointments;
+use crate::db::horizon;
 use crate::http::error::{ApiError, ErrorBody, FieldError};
 use crate::http::extract::{Auth, Query};
 use crate::http::pagination::PageRequest;
@@ -110,7 +111,9 @@ impl Filters {
 /// List appointments
 ///
 /// Ordered by ascending id; with `updatedSince`, by `(updatedAt, id)`, so an appointment
-/// changed while you page moves behind the cursor and comes again rather than being skipped.
+/// changed while you page moves behind the cursor and comes again rather than being skipped. A
+/// change is served only after every change made before it has committed (or rolled back), so
+/// none lands behind a cursor or an `updatedAt` you have already been given.
 /// Unknown query parameters are a `400`.
 #[utoipa::path(
     get,
@@ -138,6 +141,7 @@ pub async fn list_appointments(
     let org = auth.organization_id;
     let rows = if let Some(since) = page.updated_since {
         let after_updated = page.after_updated.unwrap_or(since);
+        let horizon = horizon::current(&mut read).await?;
         sqlx::query_as!(
             Appointment,
             r#"SELECT id, patient_id, provider_id, location_id, starts_at, ends_at, status, reason,
@@ -150,7 +154,7 @@ pub async fn list_appointments(
                  AND ($5::text[] IS NULL OR status = ANY ($5))
                  AND ($6::timestamptz IS NULL OR starts_at >= $6)
                  AND ($7::timestamptz IS NULL OR starts_at < $7)
-                 AND updated_at >= $8 AND (updated_at, id) > ($9, $10)
+                 AND updated_at >= $8 AND (updated_at, id) > ($9, $10) AND updated_at < $12
                ORDER BY updated_at, id
                LIMIT $11"#,
             org,
@@ -164,6 +168,7 @@ pub async fn list_appointments(
             after_updated,
             page.after_id,
             page.fetch(),
+            horizon,
         )
         .fetch_all(&mut *read)
         .await?

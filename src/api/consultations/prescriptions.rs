@@ -11,6 +11,7 @@ use super::model;
 use crate::api::common::{optional_text, required_text};
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
+use crate::db::horizon;
 use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
@@ -255,6 +256,7 @@ pub async fn list(
     let org = auth.organization_id;
     let rows = match (page.updated_since, page.after_updated) {
         (Some(since), Some(after_updated)) => {
+            let horizon = horizon::current(&mut read).await?;
             sqlx::query_as!(
                 Prescription,
                 "SELECT id, consultation_id, patient_id, provider_id, medication_name, dosage, route, frequency,
@@ -263,7 +265,7 @@ pub async fn list(
                  WHERE organization_id = $1
                    AND ($2::bigint IS NULL OR patient_id = $2)
                    AND ($3::bigint IS NULL OR consultation_id = $3)
-                   AND updated_at >= $4 AND (updated_at, id) > ($5, $6)
+                   AND updated_at >= $4 AND (updated_at, id) > ($5, $6) AND updated_at < $8
                  ORDER BY updated_at, id LIMIT $7",
                 org,
                 f.patient_id,
@@ -271,7 +273,8 @@ pub async fn list(
                 since,
                 after_updated,
                 page.after_id,
-                page.fetch()
+                page.fetch(),
+                horizon
             )
             .fetch_all(&mut *read)
             .await?

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Consultation, ConsultationDetail};
 use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadConsultations;
+use crate::db::horizon;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::PageRequest;
@@ -83,6 +84,7 @@ pub async fn list(
     let org = auth.organization_id;
     let rows = match (page.updated_since, page.after_updated) {
         (Some(since), Some(after_updated)) => {
+            let horizon = horizon::current(&mut read).await?;
             sqlx::query_as!(
                 Consultation,
                 "SELECT id, appointment_id, patient_id, provider_id, status, started_at, ended_at, created_at,
@@ -93,7 +95,7 @@ pub async fn list(
                    AND ($3::bigint IS NULL OR provider_id = $3)
                    AND ($4::bigint IS NULL OR appointment_id = $4)
                    AND ($5::text[] IS NULL OR status = ANY($5))
-                   AND updated_at >= $6 AND (updated_at, id) > ($7, $8)
+                   AND updated_at >= $6 AND (updated_at, id) > ($7, $8) AND updated_at < $10
                  ORDER BY updated_at, id LIMIT $9",
                 org,
                 f.patient_id,
@@ -103,7 +105,8 @@ pub async fn list(
                 since,
                 after_updated,
                 page.after_id,
-                page.fetch()
+                page.fetch(),
+                horizon
             )
             .fetch_all(&mut *read)
             .await?

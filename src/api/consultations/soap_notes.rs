@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::model;
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
+use crate::db::horizon;
 use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
@@ -250,20 +251,22 @@ pub async fn list(
     model::require(&mut conn, org, consultation_id).await?;
     let rows = match (page.updated_since, page.after_updated) {
         (Some(since), Some(after_updated)) => {
+            let horizon = horizon::current(&mut conn).await?;
             sqlx::query_as!(
                 SoapNote,
                 "SELECT id, consultation_id, author_provider_id, subjective, objective, assessment, plan, created_at,
                         updated_at
                  FROM soap_notes
                  WHERE organization_id = $1 AND consultation_id = $2
-                   AND updated_at >= $3 AND (updated_at, id) > ($4, $5)
+                   AND updated_at >= $3 AND (updated_at, id) > ($4, $5) AND updated_at < $7
                  ORDER BY updated_at, id LIMIT $6",
                 org,
                 consultation_id,
                 since,
                 after_updated,
                 page.after_id,
-                page.fetch()
+                page.fetch(),
+                horizon
             )
             .fetch_all(&mut *conn)
             .await?

@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, IntakeForm};
 use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadPatients;
+use crate::db::horizon;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::PageRequest;
@@ -83,6 +84,7 @@ pub async fn list(
     let org = auth.organization_id;
     let rows = match (page.updated_since, page.after_updated) {
         (Some(since), Some(after_updated)) => {
+            let horizon = horizon::current(&mut read).await?;
             sqlx::query_as!(
                 IntakeForm,
                 "SELECT id, patient_id, appointment_id, form_type, status, answers, started_at, completed_at,
@@ -92,7 +94,7 @@ pub async fn list(
                    AND ($2::bigint IS NULL OR patient_id = $2)
                    AND ($3::bigint IS NULL OR appointment_id = $3)
                    AND ($4::text[] IS NULL OR status = ANY($4))
-                   AND updated_at >= $5 AND (updated_at, id) > ($6, $7)
+                   AND updated_at >= $5 AND (updated_at, id) > ($6, $7) AND updated_at < $9
                  ORDER BY updated_at, id LIMIT $8",
                 org,
                 f.patient_id,
@@ -101,7 +103,8 @@ pub async fn list(
                 since,
                 after_updated,
                 page.after_id,
-                page.fetch()
+                page.fetch(),
+                horizon
             )
             .fetch_all(&mut *read)
             .await?

@@ -10,6 +10,7 @@ use super::model::{Patient, PatientRow};
 use super::validate::{is_e164, EMAIL_MAX, EXTERNAL_ID_MAX};
 use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadPatients;
+use crate::db::horizon;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Query};
 use crate::http::pagination::PageRequest;
@@ -161,7 +162,9 @@ fn search_patterns(q: &str) -> (Option<String>, Option<String>, Option<String>) 
 /// List and search patients
 ///
 /// Ordered by ascending id; with `updatedSince`, by `(updatedAt, id)`, so a patient changed
-/// while you page moves behind the cursor and comes again rather than being skipped.
+/// while you page moves behind the cursor and comes again rather than being skipped. A change
+/// is served only after every change made before it has committed (or rolled back), so none
+/// lands behind a cursor or an `updatedAt` you have already been given.
 /// Unknown query parameters are a `400`.
 #[utoipa::path(
     get,
@@ -194,6 +197,7 @@ pub async fn list_patients(
     let mut read = crate::db::planned_read(&state.db).await?;
     let rows = if let Some(since) = page.updated_since {
         let after_updated = page.after_updated.unwrap_or(since);
+        let horizon = horizon::current(&mut read).await?;
         sqlx::query_as!(
             PatientRow,
             r#"SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
@@ -206,7 +210,7 @@ pub async fn list_patients(
                  AND ($5::text IS NULL OR phone = $5)
                  AND ($6::date IS NULL OR date_of_birth = $6)
                  AND ($7::text IS NULL OR external_id = $7)
-                 AND updated_at >= $8 AND (updated_at, id) > ($9, $10)
+                 AND updated_at >= $8 AND (updated_at, id) > ($9, $10) AND updated_at < $12
                ORDER BY updated_at, id
                LIMIT $11"#,
             org,
@@ -220,6 +224,7 @@ pub async fn list_patients(
             after_updated,
             page.after_id,
             page.fetch(),
+            horizon,
         )
         .fetch_all(&mut *read)
         .await?

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 
 use super::model::{Provider, ProviderList};
 use crate::auth::permissions::ReadProviders;
+use crate::db::horizon;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
 use crate::http::pagination::PageRequest;
@@ -59,6 +60,7 @@ pub async fn list_providers(
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let org = auth.organization_id;
     let providers = if let (Some(since), Some(after_updated)) = (page.updated_since, page.after_updated) {
+        let horizon = horizon::current(&mut read).await?;
         sqlx::query_as!(
             Provider,
             r#"SELECT p.id, p.first_name, p.last_name, p.title, p.specialty, p.email, p.active,
@@ -70,7 +72,7 @@ pub async fn list_providers(
                  AND ($2::bigint IS NULL OR EXISTS (
                         SELECT 1 FROM provider_locations pl WHERE pl.provider_id = p.id AND pl.location_id = $2))
                  AND ($3::boolean IS NULL OR p.active = $3)
-                 AND p.updated_at >= $4 AND (p.updated_at, p.id) > ($5, $6)
+                 AND p.updated_at >= $4 AND (p.updated_at, p.id) > ($5, $6) AND p.updated_at < $8
                ORDER BY p.updated_at, p.id
                LIMIT $7"#,
             org,
@@ -79,7 +81,8 @@ pub async fn list_providers(
             since,
             after_updated,
             page.after_id,
-            page.fetch()
+            page.fetch(),
+            horizon
         )
         .fetch_all(&mut *read)
         .await?

@@ -11,6 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::model::{self, Attempt, Delivery, DeliveryDetail, DeliveryList, DeliveryRow, DeliveryStatus};
 use super::subscriptions::enabled_webhook;
 use crate::auth::permissions::ManageWebhooks;
+use crate::db::horizon;
 use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Json, Path, Query};
@@ -75,13 +76,14 @@ pub async fn list_deliveries(
     model::fetch_webhook(&state.db, org, id).await?.ok_or(ApiError::NotFound("Webhook"))?;
     let status = status.map(DeliveryStatus::as_str);
     let rows = if let (Some(since), Some(after_updated)) = (page.updated_since, page.after_updated) {
+        let horizon = horizon::current(&mut read).await?;
         sqlx::query_as!(
             DeliveryRow,
             "SELECT d.id, d.webhook_id, d.event_id, e.type AS event_type, d.status, d.attempts, d.next_attempt_at,
                     d.last_status_code, d.last_error, d.created_at, d.updated_at
              FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
              WHERE d.organization_id = $1 AND d.webhook_id = $2 AND ($3::text IS NULL OR d.status = $3)
-               AND d.updated_at >= $4 AND (d.updated_at, d.id) > ($5, $6)
+               AND d.updated_at >= $4 AND (d.updated_at, d.id) > ($5, $6) AND d.updated_at < $8
              ORDER BY d.updated_at, d.id LIMIT $7",
             org,
             id,
@@ -89,7 +91,8 @@ pub async fn list_deliveries(
             since,
             after_updated,
             page.after_id,
-            page.fetch()
+            page.fetch(),
+            horizon
         )
         .fetch_all(&mut *read)
         .await?

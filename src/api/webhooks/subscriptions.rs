@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 use super::model::{self, Delivery, Webhook, WebhookList, WebhookWithSecret};
 use super::validate::{self, CreateWebhook, UpdateWebhook};
 use crate::auth::permissions::ManageWebhooks;
+use crate::db::horizon;
 use crate::db::tx::Tx;
 use crate::delivery::signing;
 use crate::events::{self, EventType};
@@ -109,19 +110,22 @@ pub async fn list_webhooks(
     let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
     let org = auth.organization_id;
     let rows = if let (Some(since), Some(after_updated)) = (page.updated_since, page.after_updated) {
+        let mut conn = state.db.acquire().await?;
+        let horizon = horizon::current(&mut conn).await?;
         sqlx::query_as!(
             Webhook,
             "SELECT id, url, events, description, enabled, created_at, updated_at
              FROM webhook_subscriptions
-             WHERE organization_id = $1 AND updated_at >= $2 AND (updated_at, id) > ($3, $4)
+             WHERE organization_id = $1 AND updated_at >= $2 AND (updated_at, id) > ($3, $4) AND updated_at < $6
              ORDER BY updated_at, id LIMIT $5",
             org,
             since,
             after_updated,
             page.after_id,
-            page.fetch()
+            page.fetch(),
+            horizon
         )
-        .fetch_all(&state.db)
+        .fetch_all(&mut *conn)
         .await?
     } else {
         sqlx::query_as!(
