@@ -1,6 +1,8 @@
 //! The bounds on an intake form's `answers`: a JSON object of at most 256 KiB (serialized),
 //! nested at most 10 levels, with at most 5,000 values in all, keys of at most 200 characters,
-//! and no NUL character anywhere (PostgreSQL's jsonb cannot store it).
+//! no NUL character anywhere (PostgreSQL's jsonb cannot store it), and numbers of magnitude at
+//! most 1e300: jsonb keeps a number as an exact decimal and writes it out in full, and a value
+//! near the largest double no longer reads back as one.
 
 use serde_json::Value;
 
@@ -8,6 +10,7 @@ pub const MAX_BYTES: usize = 256 * 1024;
 pub const MAX_DEPTH: usize = 10;
 pub const MAX_VALUES: usize = 5_000;
 pub const MAX_KEY_CHARS: usize = 200;
+pub const MAX_MAGNITUDE: f64 = 1e300;
 
 /// `Err` is the message for the `answers` field.
 pub fn check(answers: &Value) -> Result<(), String> {
@@ -29,6 +32,9 @@ fn walk(value: &Value, depth: usize, count: &mut usize) -> Result<(), String> {
     }
     match value {
         Value::String(s) if s.contains('\0') => Err("must not contain NUL characters".into()),
+        Value::Number(n) if n.as_f64().is_none_or(|f| f.abs() > MAX_MAGNITUDE) => {
+            Err("numbers must be of magnitude at most 1e300".into())
+        }
         Value::Array(items) => {
             if depth >= MAX_DEPTH && !items.is_empty() {
                 return Err(format!("must be nested at most {MAX_DEPTH} levels deep"));
@@ -81,5 +87,8 @@ mod tests {
         assert!(check(&json!({ "k".repeat(MAX_KEY_CHARS + 1): 1 })).is_err());
         assert!(check(&json!({ "k": "x".repeat(MAX_BYTES) })).is_err());
         assert!(check(&json!({ "k": vec![1; MAX_VALUES] })).is_err());
+        assert!(check(&json!({ "k": f64::MAX })).is_err());
+        assert!(check(&json!({ "k": [-1.7976931348623157e308] })).is_err());
+        assert!(check(&json!({ "k": 1e300, "i": i64::MIN, "u": u64::MAX })).is_ok());
     }
 }
