@@ -1,5 +1,7 @@
 //! The real binary: configuration errors, the CLI's stdout contracts, the embedded default,
-//! and SIGTERM.
+//! and SIGTERM; the embedded PostgreSQL's files.
+
+mod data_dir;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
