@@ -21,6 +21,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),
         tokio::spawn(crate::delivery::retention::run(state.db.clone(), state.metrics.clone(), stop.clone())),
+        tokio::spawn(crate::api::patients::search_text::run(state.db.clone(), stop.clone())),
     ]
 }
 
