@@ -16,9 +16,8 @@ const REFOLD_EVERY: Duration = Duration::from_secs(60);
 /// folded whole): compatibility decomposition (`é` → `e` + accent, `ﬁ` → `fi`, full-width
 /// forms → ASCII), combining marks dropped, then lower-, upper- and lower-cased again (so that
 /// `ẞ`, `ß` and `SS`, `ς` and `Σ` fold alike) and decomposed again, for the marks case mapping
-/// brings (`İ`); last,
-/// the few Latin letters that Unicode does not decompose but people type without their stroke
-/// or as two letters ([`plain_latin`]).
+/// brings (`İ`); last, the few Latin letters that Unicode does not decompose but people type
+/// without their stroke or as two letters ([`plain_latin`]).
 ///
 /// Changing what it returns changes every stored text: ship it with a migration that sets
 /// `search_stale` on every patient, so that they are re-folded ([`refold_stale`]).
