@@ -21,15 +21,22 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),
-        tokio::spawn(crate::delivery::retention::run(state.db.clone(), stop.clone())),
+        tokio::spawn(crate::delivery::retention::run(state.db.clone(), state.metrics.clone(), stop.clone())),
+        tokio::spawn(crate::api::patients::search_text::run(state.db.clone(), stop.clone())),
     ]
 }
+
+/// Counts the idempotency records [`purge_loop`] deletes.
+pub const IDEMPOTENCY_KEYS_DELETED: &str = "klinivo_retention_idempotency_keys_deleted_total";
 
 /// Hourly: expired idempotency records.
 async fn purge_loop(state: AppState, stop: CancellationToken) {
     loop {
         match idempotency::purge_expired(&state.db).await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Ok(n) if n > 0 => {
+                state.metrics.incr(IDEMPOTENCY_KEYS_DELETED, n);
+                tracing::info!(purged = n, "expired idempotency keys purged")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
         }

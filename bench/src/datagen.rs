@@ -312,7 +312,14 @@ async fn load_rows(conn: &mut PgConnection, org: Uuid, opts: &SeedOptions) -> Re
     Ok(days)
 }
 
+/// The patients' `search_text` is made in SQL, `lower()` in the C collation (ASCII letters
+/// only): for ASCII text that is exactly what Klinivo's folding makes, and every name and
+/// domain the generator draws from is ASCII (checked here).
 async fn insert_patients(conn: &mut PgConnection, org: Uuid, n: i64) -> Result<(), BoxError> {
+    let lists = [names::FIRST_NAMES, names::LAST_NAMES, names::EMAIL_DOMAINS];
+    if !lists.iter().all(|l| l.iter().all(|w| w.is_ascii())) {
+        return Err("bench names must be ASCII: search_text is lower-cased in SQL".into());
+    }
     let cities: Vec<String> = names::CITIES.iter().map(|c| c.0.to_string()).collect();
     let regions: Vec<String> = names::CITIES.iter().map(|c| c.1.to_string()).collect();
     let zips: Vec<String> = names::CITIES.iter().map(|c| c.2.to_string()).collect();
@@ -320,8 +327,11 @@ async fn insert_patients(conn: &mut PgConnection, org: Uuid, n: i64) -> Result<(
     sqlx::query(
         r#"INSERT INTO patients (organization_id, external_id, first_name, last_name, date_of_birth, sex, email,
                                  phone, address_line1, address_line2, address_city, address_region,
-                                 address_postal_code, address_country, created_at, updated_at)
-           SELECT $1,
+                                 address_postal_code, address_country, created_at, updated_at, search_text,
+                                 search_stale)
+           SELECT y.*, lower((y.first_name || ' ' || y.last_name || ' ' || coalesce(y.email, '') || ' '
+                              || coalesce(y.phone, '')) COLLATE "C"), false
+           FROM (SELECT $1::uuid,
                   CASE WHEN x.r1 < 0.8 THEN 'MRN-' || lpad(x.g::text, 8, '0') END,
                   x.first_name, x.last_name,
                   DATE '1930-01-01' + floor(x.r2 * 34000)::int,
@@ -332,11 +342,11 @@ async fn insert_patients(conn: &mut PgConnection, org: Uuid, n: i64) -> Result<(
                       || lower(replace(x.last_name, ' ', ''))
                       || CASE WHEN x.r6 < 0.6 THEN (x.g % 997)::text ELSE '' END
                       || '@' || ($4::text[])[1 + floor(x.r7 * cardinality($4::text[]))::int]
-                  END,
+                  END AS email,
                   CASE WHEN x.r8 < 0.95 THEN
                       '+1' || ($10::text[])[x.c] || (2 + floor(x.r9 * 8))::int::text
                       || lpad(floor(random() * 1000000)::int::text, 6, '0')
-                  END,
+                  END AS phone,
                   (1 + floor(random() * 9899))::int::text || ' '
                       || ($5::text[])[1 + floor(random() * cardinality($5::text[]))::int] || ' '
                       || ($6::text[])[1 + floor(random() * cardinality($6::text[]))::int],
@@ -355,7 +365,7 @@ async fn insert_patients(conn: &mut PgConnection, org: Uuid, n: i64) -> Result<(
                       random() AS r6, random() AS r7, random() AS r8, random() AS r9,
                       now() - random() * interval '6 years' AS created_at
                FROM generate_series(1, $11::bigint) AS g
-           ) x"#,
+           ) x) y"#,
     )
     .bind(org)
     .bind(names::owned(names::FIRST_NAMES))

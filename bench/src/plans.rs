@@ -60,7 +60,7 @@ fn queries() -> Vec<Query> {
             sql: format!(
                 "SELECT {PATIENT_COLUMNS_P} FROM (SELECT id FROM patients
                    WHERE organization_id = $1
-                     AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
+                     AND (search_text LIKE $2 OR search_text LIKE $3::text)
                      AND ($4::text IS NULL OR lower(email) = lower($4))
                      AND ($5::text IS NULL OR phone = $5)
                      AND ($6::date IS NULL OR date_of_birth = $6)
@@ -92,8 +92,8 @@ fn queries() -> Vec<Query> {
                          AND ($6::date IS NULL OR date_of_birth = $6)
                          AND ($7::text IS NULL OR external_id = $7)
                        OFFSET 0) p
-                 WHERE CASE WHEN $11::text IS NOT NULL THEN strpos(w.search_text, (SELECT lower($11))) > 0
-                            ELSE w.search_text LIKE (SELECT lower($2)) OR w.search_text LIKE (SELECT lower($3::text))
+                 WHERE CASE WHEN $11::text IS NOT NULL THEN strpos(w.search_text, $11) > 0
+                            ELSE w.search_text LIKE $2 OR w.search_text LIKE $3::text
                        END
                  ORDER BY w.id
                  LIMIT $9"

@@ -1,7 +1,7 @@
 //! Storage of organizations and API keys.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::keys::{self, NewKey};
@@ -13,8 +13,17 @@ pub enum KeyStoreError {
     UnknownOrganization(Uuid),
     #[error("no key with prefix or id {0:?}")]
     UnknownKey(String),
+    #[error("{prefix} was revoked at {when}: it cannot be rotated (create a new key)", when = rfc3339(*.at))]
+    RevokedKey { prefix: String, at: DateTime<Utc> },
+    #[error("{prefix} expired at {when}: it cannot be rotated (create a new key)", when = rfc3339(*.at))]
+    ExpiredKey { prefix: String, at: DateTime<Utc> },
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+}
+
+/// A time as the CLI prints it: `2026-01-31T12:00:00Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// One key as `klinivo key list` shows it (never the secret).
@@ -55,12 +64,18 @@ pub async fn create_key(db: &PgPool, spec: KeySpec<'_>) -> Result<NewKey, KeySto
     if !organization_exists(db, spec.organization_id).await? {
         return Err(KeyStoreError::UnknownOrganization(spec.organization_id));
     }
+    let mut conn = db.acquire().await?;
+    Ok(insert_key(&mut conn, spec).await?.1)
+}
+
+/// Inserts a key of an existing organization; returns its id and secret.
+async fn insert_key(conn: &mut PgConnection, spec: KeySpec<'_>) -> Result<(i64, NewKey), sqlx::Error> {
     let key = keys::generate();
     let permissions: Vec<String> = spec.permissions.iter().map(|p| p.as_str().to_string()).collect();
-    sqlx::query!(
+    let id = sqlx::query_scalar!(
         "INSERT INTO api_keys (organization_id, name, key_prefix, key_hash, permissions, expires_at,
                                rate_limit_per_minute, rotated_from)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
         spec.organization_id,
         spec.name,
         key.prefix,
@@ -70,9 +85,9 @@ pub async fn create_key(db: &PgPool, spec: KeySpec<'_>) -> Result<NewKey, KeySto
         spec.rate_limit_per_minute,
         spec.rotated_from,
     )
-    .execute(db)
+    .fetch_one(conn)
     .await?;
-    Ok(key)
+    Ok((id, key))
 }
 
 pub async fn list_keys(db: &PgPool, organization_id: Uuid) -> Result<Vec<KeySummary>, KeyStoreError> {
@@ -90,49 +105,113 @@ pub async fn list_keys(db: &PgPool, organization_id: Uuid) -> Result<Vec<KeySumm
     .await?)
 }
 
-/// Revokes by display prefix (`kv_abc12345`) or numeric id; returns the prefix.
-pub async fn revoke_key(db: &PgPool, prefix_or_id: &str) -> Result<String, KeyStoreError> {
+/// What `revoke_key` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked {
+        prefix: String,
+    },
+    /// Nothing changed: the key had been revoked at `at`.
+    AlreadyRevoked {
+        prefix: String,
+        at: DateTime<Utc>,
+    },
+}
+
+/// Revokes by display prefix (`kv_abc12345`) or numeric id.
+pub async fn revoke_key(db: &PgPool, prefix_or_id: &str) -> Result<Revocation, KeyStoreError> {
     let id: Option<i64> = prefix_or_id.parse().ok();
-    sqlx::query_scalar!(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-         WHERE key_prefix = $1 OR id = $2 RETURNING key_prefix",
+    // `old` is the row as it was before this statement: revoked already, or not.
+    let row = sqlx::query!(
+        r#"UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())
+           FROM api_keys old
+           WHERE old.id = k.id AND (k.key_prefix = $1 OR k.id = $2)
+           RETURNING k.key_prefix, old.revoked_at AS "was_revoked_at?""#,
         prefix_or_id,
         id
     )
     .fetch_optional(db)
     .await?
-    .ok_or_else(|| KeyStoreError::UnknownKey(prefix_or_id.to_string()))
+    .ok_or_else(|| KeyStoreError::UnknownKey(prefix_or_id.to_string()))?;
+    Ok(match row.was_revoked_at {
+        Some(at) => Revocation::AlreadyRevoked { prefix: row.key_prefix, at },
+        None => Revocation::Revoked { prefix: row.key_prefix },
+    })
 }
 
-/// Issues a replacement with the same name, permissions and limit; the old key stays valid
-/// for `grace` and then expires.
-pub async fn rotate_key(db: &PgPool, prefix: &str, grace: chrono::Duration) -> Result<NewKey, KeyStoreError> {
+/// What `rotate_key` did.
+pub struct Rotation {
+    pub old_id: i64,
+    pub old_prefix: String,
+    /// When the old key stops working (now, with no grace).
+    pub old_expires_at: DateTime<Utc>,
+    /// When the old key had first been rotated, if this was not its first rotation.
+    pub rotated_before_at: Option<DateTime<Utc>>,
+    pub new_id: i64,
+    pub new: NewKey,
+    /// The old key's own expiry, from before any rotation; `None`: it never expires.
+    pub new_expires_at: Option<DateTime<Utc>>,
+}
+
+/// Issues a replacement with the same name, permissions, limit and expiry, by prefix or id; the
+/// old key stays valid for `grace` (never longer than it would have) and then expires. The
+/// expiry is the old key's own: rotating it again during its grace gives the new replacement
+/// the expiry it had before its first rotation, not what is left of the grace.
+pub async fn rotate_key(db: &PgPool, prefix_or_id: &str, grace: chrono::Duration) -> Result<Rotation, KeyStoreError> {
+    let id: Option<i64> = prefix_or_id.parse().ok();
+    let mut tx = db.begin().await?;
     let old = sqlx::query!(
-        "SELECT id, organization_id, name, permissions, rate_limit_per_minute, expires_at FROM api_keys
-         WHERE key_prefix = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
-        prefix
+        r#"SELECT id, organization_id, key_prefix, name, permissions, rate_limit_per_minute, expires_at, revoked_at,
+                  rotated_at, expires_at_before_rotation, now() AS "now!"
+           FROM api_keys WHERE key_prefix = $1 OR id = $2 FOR UPDATE"#,
+        prefix_or_id,
+        id
     )
-    .fetch_optional(db)
+    .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| KeyStoreError::UnknownKey(prefix.to_string()))?;
+    .ok_or_else(|| KeyStoreError::UnknownKey(prefix_or_id.to_string()))?;
+    if let Some(at) = old.revoked_at {
+        return Err(KeyStoreError::RevokedKey { prefix: old.key_prefix, at });
+    }
+    if let Some(at) = old.expires_at.filter(|at| *at <= old.now) {
+        return Err(KeyStoreError::ExpiredKey { prefix: old.key_prefix, at });
+    }
+    let own_expiry = if old.rotated_at.is_some() { old.expires_at_before_rotation } else { old.expires_at };
     let permissions: Vec<Permission> = old.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
-    let new = create_key(
-        db,
+    let (new_id, new) = insert_key(
+        &mut tx,
         KeySpec {
             organization_id: old.organization_id,
             name: &old.name,
             permissions: &permissions,
-            expires_at: old.expires_at,
+            expires_at: own_expiry,
             rate_limit_per_minute: old.rate_limit_per_minute,
             rotated_from: Some(old.id),
         },
     )
     .await?;
-    let until = Utc::now() + grace;
-    sqlx::query!("UPDATE api_keys SET expires_at = LEAST(coalesce(expires_at, $2), $2) WHERE id = $1", old.id, until)
-        .execute(db)
-        .await?;
-    Ok(new)
+    let old_expires_at = sqlx::query_scalar!(
+        r#"UPDATE api_keys
+           SET expires_at = LEAST(coalesce(expires_at, $2), $2),
+               expires_at_before_rotation = CASE WHEN rotated_at IS NULL THEN expires_at
+                                                 ELSE expires_at_before_rotation END,
+               rotated_at = coalesce(rotated_at, now())
+           WHERE id = $1 RETURNING expires_at AS "expires_at!""#,
+        old.id,
+        old.now + grace
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Rotation {
+        old_id: old.id,
+        old_prefix: old.key_prefix,
+        old_expires_at,
+        rotated_before_at: old.rotated_at,
+        new_id,
+        new,
+        new_expires_at: own_expiry,
+    })
 }
 
 /// What the fused lookup returns: the key, and the budget this lease obtained in its window.

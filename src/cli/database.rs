@@ -58,9 +58,16 @@ async fn connect_with_retry(url: &str, max: u32) -> Result<PgPool, String> {
     }
 }
 
+/// `klinivo migrate`: the migrations, then the patients' search text that only the
+/// application can fold (migrations/0070), so that search is complete when it returns.
 pub async fn migrate_only(config: &Config) -> Result<(), String> {
     let database = open(config).await?;
     eprintln!("migrations applied");
+    let refolded = crate::api::patients::search_text::refold_stale(&database.pool).await;
     database.close().await;
+    match refolded.map_err(|e| format!("re-folding patients' search text failed: {e}"))? {
+        0 => {}
+        n => eprintln!("search text of {n} patients re-folded"),
+    }
     Ok(())
 }

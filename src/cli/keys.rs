@@ -5,7 +5,7 @@ use clap::Subcommand;
 use uuid::Uuid;
 
 use super::database;
-use crate::auth::store::{self, KeySpec, KeyStoreError};
+use crate::auth::store::{self, rfc3339, KeySpec, KeyStoreError, Revocation};
 use crate::auth::Permission;
 use crate::config::Config;
 
@@ -43,12 +43,13 @@ pub enum KeyCommand {
         #[arg(long)]
         org: Uuid,
     },
-    /// Revoke a key by its prefix (kv_xxxxxxxx) or id; refused at once on every instance.
+    /// Revoke a key by its prefix (kv_xxxxxxxx) or id; refused at once on every instance. A key
+    /// revoked already is left as it is (exit 0, and stderr says when it was revoked).
     Revoke { prefix_or_id: String },
-    /// Issue a replacement with the same name and permissions; prints only the new key. The
-    /// old key keeps working for the grace period, then expires.
+    /// Issue a replacement with the same name, permissions, limit and expiry, by prefix or id;
+    /// prints only the new key. The old key keeps working for the grace period, then expires.
     Rotate {
-        prefix: String,
+        prefix_or_id: String,
         /// Hours the old key stays valid (0 = expire now).
         #[arg(long, default_value_t = 24)]
         grace_hours: u32,
@@ -135,9 +136,7 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
                 } else {
                     "active"
                 };
-                let fmt = |t: Option<chrono::DateTime<Utc>>| {
-                    t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)).unwrap_or_else(|| "-".into())
-                };
+                let fmt = |t: Option<chrono::DateTime<Utc>>| t.map(rfc3339).unwrap_or_else(|| "-".into());
                 println!(
                     "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} {}",
                     k.id,
@@ -151,14 +150,37 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
             }
         }
         KeyCommand::Revoke { prefix_or_id } => {
-            let prefix = store::revoke_key(pool, prefix_or_id.trim()).await.map_err(describe)?;
-            eprintln!("revoked {prefix}");
+            match store::revoke_key(pool, prefix_or_id.trim()).await.map_err(describe)? {
+                Revocation::Revoked { prefix } => eprintln!("revoked {prefix}"),
+                Revocation::AlreadyRevoked { prefix, at } => {
+                    eprintln!("{prefix} was already revoked at {}; nothing changed", rfc3339(at))
+                }
+            }
         }
-        KeyCommand::Rotate { prefix, grace_hours } => {
-            let key =
-                store::rotate_key(pool, prefix.trim(), Duration::hours(grace_hours as i64)).await.map_err(describe)?;
-            eprintln!("created {} to replace {prefix}; the old key expires in {grace_hours} h", key.prefix);
-            println!("{}", key.secret);
+        KeyCommand::Rotate { prefix_or_id, grace_hours } => {
+            let grace = Duration::hours(grace_hours as i64);
+            let r = store::rotate_key(pool, prefix_or_id.trim(), grace).await.map_err(describe)?;
+            let old = &r.old_prefix;
+            eprintln!("replaced {old} (id {}) with {} (id {})", r.old_id, r.new.prefix, r.new_id);
+            if r.old_expires_at <= Utc::now() {
+                eprintln!("{old} no longer works");
+            } else {
+                eprintln!("{old} keeps working until {}, then expires", rfc3339(r.old_expires_at));
+            }
+            let expiry = match r.new_expires_at {
+                Some(at) => format!("expires at {}", rfc3339(at)),
+                None => "never expires".to_string(),
+            };
+            match r.rotated_before_at {
+                Some(at) => eprintln!(
+                    "{} {expiry}, as {old} did before it was first rotated (at {})",
+                    r.new.prefix,
+                    rfc3339(at)
+                ),
+                None => eprintln!("{} {expiry}, as {old} did", r.new.prefix),
+            }
+            eprintln!("store the new key now, it will not be shown again");
+            println!("{}", r.new.secret);
         }
     }
     Ok(())

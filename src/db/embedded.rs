@@ -1,17 +1,21 @@
 //! The embedded default: a private PostgreSQL run from the installed server binaries.
 //!
-//! Layout under the data directory: `postgres/` (the cluster), `postgres.log`, `password`
-//! (the superuser password, mode 0600). The server listens on 127.0.0.1 only, on a free port
-//! chosen at each start, with password authentication and no Unix socket. It runs as a child
-//! of this process and receives SIGINT (fast shutdown) if this process dies. When this process
-//! runs as root, PostgreSQL (which refuses root) runs as the `postgres` user if it exists, else
-//! `nobody`. If a cluster is already running in the directory (another `klinivo` process), it is
-//! reused instead.
+//! Layout under the data directory (mode 0700): `postgres/` (the cluster, 0700), `postgres.log`
+//! and `password` (the superuser password), both 0600. Each is created with its mode, never
+//! widened afterwards, so there is no moment at which another account could read one; a
+//! directory or file left wider by an earlier version is narrowed at start. The server listens
+//! on 127.0.0.1 only, on a free port chosen at each start, with password authentication and no
+//! Unix socket. It runs as a child of this process and receives SIGINT (fast shutdown) if this
+//! process dies. When this process runs as root, PostgreSQL (which refuses root) runs as the
+//! `postgres` user if it exists, else `nobody`; that account then owns the data directory (it
+//! must reach its cluster inside), while `password` and `postgres.log` stay root's, opened
+//! without following symbolic links. If a cluster is already running in the directory (another
+//! `klinivo` process), it is reused instead.
 
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -126,18 +130,18 @@ impl EmbeddedPostgres {
     pub async fn start(data_dir: &Path, options: Options) -> Result<EmbeddedPostgres, EmbeddedError> {
         let bin = find_binaries()?;
         let user = run_as();
-        fs::create_dir_all(data_dir).map_err(|e| fail(format!("cannot create {}: {e}", data_dir.display())))?;
-        let data_dir = data_dir.canonicalize().map_err(|e| fail(e.to_string()))?;
+        let data_dir = private_data_dir(data_dir, &user)?;
         let pgdata = data_dir.join("postgres");
         let password_file = data_dir.join("password");
 
         if !pgdata.join("PG_VERSION").is_file() {
             init_cluster(&bin, &data_dir, &pgdata, &password_file, &user)?;
         }
-        let password = fs::read_to_string(&password_file)
-            .map_err(|e| fail(format!("cannot read {}: {e}", password_file.display())))?
-            .trim()
-            .to_string();
+        let mut password = String::new();
+        private_file(&password_file, fs::OpenOptions::new().read(true))
+            .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut password))
+            .map_err(|e| fail(format!("cannot read {}: {e}", password_file.display())))?;
+        let password = password.trim().to_string();
         let url_for = |port: u16, db: &str| format!("postgres://klinivo:{password}@127.0.0.1:{port}/{db}");
 
         let mut cluster = if let Some(port) = running_cluster(&pgdata) {
@@ -232,6 +236,36 @@ impl Drop for EmbeddedPostgres {
     }
 }
 
+/// Creates the data directory with mode 0700 (its parents as usual), or narrows an existing one
+/// to 0700; as root, hands it to the account PostgreSQL runs as. Returns its canonical path.
+fn private_data_dir(data_dir: &Path, user: &Option<(u32, u32, String)>) -> Result<PathBuf, EmbeddedError> {
+    let cannot = |e: std::io::Error| fail(format!("cannot create {}: {e}", data_dir.display()));
+    if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    match fs::DirBuilder::new().mode(0o700).create(data_dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(cannot(e)),
+    }
+    let data_dir = data_dir.canonicalize().map_err(|e| fail(e.to_string()))?;
+    if let Some((uid, gid, _)) = user {
+        std::os::unix::fs::chown(&data_dir, Some(*uid), Some(*gid)).map_err(|e| fail(e.to_string()))?;
+    }
+    fs::set_permissions(&data_dir, fs::Permissions::from_mode(0o700)).map_err(|e| fail(e.to_string()))?;
+    Ok(data_dir)
+}
+
+/// Opens a file of the data directory: created with mode 0600, narrowed to 0600 if it was
+/// wider, and never through a symbolic link (as root, the directory belongs to another account).
+fn private_file(path: &Path, options: &mut fs::OpenOptions) -> std::io::Result<fs::File> {
+    let file = options.mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)?;
+    if file.metadata()?.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(file)
+}
+
 fn init_cluster(
     bin: &Path,
     data_dir: &Path,
@@ -240,25 +274,25 @@ fn init_cluster(
     user: &Option<(u32, u32, String)>,
 ) -> Result<(), EmbeddedError> {
     let password: String = rand::thread_rng().sample_iter(&Alphanumeric).take(32).map(char::from).collect();
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(password_file)
+    private_file(password_file, fs::OpenOptions::new().write(true).create(true).truncate(true))
+        .and_then(|mut f| f.write_all(password.as_bytes()))
         .map_err(|e| fail(format!("cannot write {}: {e}", password_file.display())))?;
-    f.write_all(password.as_bytes()).map_err(|e| fail(e.to_string()))?;
 
     // initdb reads the password from a file the PostgreSQL user can read; removed right after.
     let pwfile = data_dir.join(".initdb-pw");
-    fs::write(&pwfile, &password).map_err(|e| fail(e.to_string()))?;
+    let _ = fs::remove_file(&pwfile);
+    let written = private_file(&pwfile, fs::OpenOptions::new().write(true).create_new(true)).and_then(|mut f| {
+        f.write_all(password.as_bytes())?;
+        match user {
+            Some((uid, gid, _)) => std::os::unix::fs::fchown(&f, Some(*uid), Some(*gid)),
+            None => Ok(()),
+        }
+    });
+    written.map_err(|e| fail(format!("cannot write {}: {e}", pwfile.display())))?;
     let _ = fs::remove_dir_all(pgdata);
-    fs::create_dir_all(pgdata).map_err(|e| fail(e.to_string()))?;
-    fs::set_permissions(pgdata, fs::Permissions::from_mode(0o700)).map_err(|e| fail(e.to_string()))?;
+    fs::DirBuilder::new().mode(0o700).create(pgdata).map_err(|e| fail(e.to_string()))?;
     if let Some((uid, gid, _)) = user {
         std::os::unix::fs::chown(pgdata, Some(*uid), Some(*gid)).map_err(|e| fail(e.to_string()))?;
-        std::os::unix::fs::chown(&pwfile, Some(*uid), Some(*gid)).map_err(|e| fail(e.to_string()))?;
-        fs::set_permissions(&pwfile, fs::Permissions::from_mode(0o600)).map_err(|e| fail(e.to_string()))?;
     }
     let output = command(bin, "initdb", user)
         .arg("-D")
@@ -291,11 +325,9 @@ fn spawn_postgres(
     user: &Option<(u32, u32, String)>,
     options: &Options,
 ) -> Result<(i32, mpsc::Receiver<()>), EmbeddedError> {
-    let log = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data_dir.join("postgres.log"))
-        .map_err(|e| fail(e.to_string()))?;
+    let log_path = data_dir.join("postgres.log");
+    let log = private_file(&log_path, fs::OpenOptions::new().create(true).append(true))
+        .map_err(|e| fail(format!("cannot open {}: {e}", log_path.display())))?;
     let log2 = log.try_clone().map_err(|e| fail(e.to_string()))?;
     let mut cmd = command(bin, "postgres", user);
     cmd.arg("-D")

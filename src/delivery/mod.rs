@@ -24,7 +24,7 @@ pub use worker::{Dispatcher, Settings, Step};
 pub fn spawn(state: &AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
         tokio::spawn(run_dispatcher(state.clone(), stop.clone())),
-        tokio::spawn(retention::run(state.db.clone(), stop)),
+        tokio::spawn(retention::run(state.db.clone(), state.metrics.clone(), stop)),
     ]
 }
 

@@ -223,10 +223,10 @@ impl Dispatcher {
         }
         let mut claimed = Vec::with_capacity(rows.len());
         for r in rows {
-            // An event outlives its deliveries (a foreign key with ON DELETE CASCADE), so one
-            // missing here was purged, its delivery with it, between the two statements (the
-            // purge spares events owed to enabled subscriptions; this one's was disabled
-            // meanwhile). There is nothing left to send.
+            // An event outlives its deliveries (a foreign key with ON DELETE CASCADE) and the
+            // purge keeps every event a pending delivery refers to, so one missing here was
+            // deleted by other means between the two statements, its delivery with it. There
+            // is nothing left to send.
             let Some((event_type, body)) = rendered.get(&r.event_id) else {
                 tracing::debug!(delivery_id = r.id, "webhook event purged after its delivery was claimed");
                 continue;

@@ -130,6 +130,16 @@ pub async fn fresh_database() -> String {
     with_database(&cluster.server_url, &name)
 }
 
+/// A new database with nothing in it, created with `options` (`TEMPLATE template0 LC_CTYPE 'C'`
+/// …); returns its URL. For tests of migrations themselves, and of other database settings.
+pub async fn empty_database(options: &str) -> String {
+    let cluster = cluster().await;
+    let name = format!("e_{}_{}", std::process::id(), &Uuid::new_v4().simple().to_string()[..12]);
+    let mut admin = PgConnection::connect(&cluster.server_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name} {options}")).execute(&mut admin).await.unwrap();
+    with_database(&cluster.server_url, &name)
+}
+
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: PgPool,

@@ -11,6 +11,8 @@ use uuid::Uuid;
 
 use crate::helpers::*;
 
+mod folding;
+
 // ---------------------------------------------------------------------------------------------
 // What an integrator does
 
@@ -350,7 +352,7 @@ async fn q_searches_name_email_and_phone_case_insensitively() {
         ("0%o", vec![f.percent]),
         ("k\\s", vec![f.backslash]),
         ("xof", vec![f.percentx]),
-        // Letters outside ASCII: the pattern is lower-cased by PostgreSQL, as the stored text is.
+        // Letters outside ASCII: the term is folded like the stored text (more in `folding`).
         ("Élodie DURAND", vec![f.elodie]),
         // One or two characters match the start of a word: a name, the email, the phone.
         ("jo", vec![f.john]),

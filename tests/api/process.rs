@@ -1,5 +1,8 @@
 //! The real binary: configuration errors, the CLI's stdout contracts, the embedded default,
-//! and SIGTERM.
+//! and SIGTERM; the embedded PostgreSQL's files; key rotation and revocation.
+
+mod data_dir;
+mod keys;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};

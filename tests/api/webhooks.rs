@@ -7,6 +7,7 @@ mod deliveries;
 mod events_api;
 mod failures;
 pub mod receiver;
+mod retention;
 mod routing;
 mod signatures;
 mod ssrf;

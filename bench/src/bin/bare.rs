@@ -97,8 +97,10 @@ async fn select(db: &PgPool, org: Uuid, id: i64) -> Reply {
 async fn insert<'c>(conn: impl sqlx::PgExecutor<'c>, org: Uuid, p: &NewPatient) -> Result<Patient, sqlx::Error> {
     let sql = format!(
         "INSERT INTO patients (organization_id, first_name, last_name, date_of_birth, sex, email, phone,
-             address_line1, address_line2, address_city, address_region, address_postal_code, address_country)
-         VALUES ($1, $2, $3, $4, coalesce($5, 'unknown'), $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}"
+             address_line1, address_line2, address_city, address_region, address_postal_code, address_country,
+             search_text, search_stale)
+         VALUES ($1, $2, $3, $4, coalesce($5, 'unknown'), $6, $7, $8, $9, $10, $11, $12, $13, $14, false)
+         RETURNING {COLUMNS}"
     );
     let a = &p.address;
     sqlx::query_as::<_, Patient>(&sql)
@@ -115,6 +117,12 @@ async fn insert<'c>(conn: impl sqlx::PgExecutor<'c>, org: Uuid, p: &NewPatient) 
         .bind(&a.region)
         .bind(&a.postal_code)
         .bind(&a.country)
+        .bind(klinivo::api::patients::search_text::of(
+            &p.first_name,
+            &p.last_name,
+            p.email.as_deref(),
+            p.phone.as_deref(),
+        ))
         .fetch_one(conn)
         .await
 }

@@ -23,9 +23,11 @@ pub const Q_MAX: usize = 200;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 pub struct PatientListQuery {
-    /// Case-insensitive search over name, email and phone (≤ 200 characters). Three characters
-    /// or more match anywhere (`ada` finds Adam and Nadal); one or two characters match the
-    /// start of a word (`jo` finds John and Jones, not Bjorn).
+    /// Search over name, email and phone (≤ 200 characters), insensitive to case, accents and
+    /// Unicode compatibility forms in any script: `garcia`, `GARCÍA` and `García` all find José
+    /// García, and `Lucía` finds Lucia. Three characters or more match anywhere (`ada` finds
+    /// Adam and Nadal); one or two characters match the start of a word (`jo` finds John and
+    /// Jones, not Bjorn).
     q: Option<String>,
     /// Exact email address, case-insensitive.
     email: Option<String>,
@@ -65,7 +67,7 @@ impl Disclose for PatientList {
 /// The filters after checking, as the query binds them.
 #[derive(Debug, Default, PartialEq)]
 struct Filters {
-    /// `LIKE` patterns on `search_text`; a row matches either.
+    /// `LIKE` patterns on `search_text`, folded like it; a row matches either.
     search: Option<String>,
     search_word: Option<String>,
     /// For three characters or more, the text itself: the walk looks for it with `strpos`,
@@ -137,14 +139,18 @@ const SEARCH_DENSE_MATCHES: i64 = 5;
 /// The longest walk before the index takes over.
 const SEARCH_WALK_MAX_ROWS: i64 = 20_000;
 
-/// `LIKE` patterns for `q` over `search_text` (`first last email phone`, stored lower-cased; the
-/// query lower-cases the pattern), with `%`, `_` and `\` in the text escaped, and the needle the
-/// walk looks for. Three characters or more: a substring match, which the trigram index serves
-/// (`%text%`, needle `text`). Fewer: a trigram index cannot narrow a substring of one or two
-/// characters, so they match the start of a word instead (`jo%` or `% jo%`, no needle), which
-/// it can.
+/// `LIKE` patterns for `q` over `search_text` (`first last email phone`, folded), with `%`, `_`
+/// and `\` in the text escaped, and the needle the walk looks for; none for a term that folds
+/// to nothing (only combining marks). The term is folded first, by the same function as the
+/// stored text, and escaped after (folding can make a `%` of `％`). Three characters or more: a
+/// substring match, which the trigram index serves (`%text%`, needle `text`). Fewer: a trigram
+/// index cannot narrow a substring of one or two characters, so they match the start of a word
+/// instead (`jo%` or `% jo%`, no needle), which it can.
 fn search_patterns(q: &str) -> (Option<String>, Option<String>, Option<String>) {
-    let text = q.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = super::search_text::fold(q).split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.is_empty() {
+        return (None, None, None);
+    }
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -205,7 +211,7 @@ pub async fn list_patients(
                       created_at, updated_at
                FROM patients
                WHERE organization_id = $1
-                 AND ($2::text IS NULL OR search_text LIKE lower($2) OR search_text LIKE lower($3::text))
+                 AND ($2::text IS NULL OR search_text LIKE $2 OR search_text LIKE $3::text)
                  AND ($4::text IS NULL OR lower(email) = lower($4))
                  AND ($5::text IS NULL OR phone = $5)
                  AND ($6::date IS NULL OR date_of_birth = $6)
@@ -280,15 +286,14 @@ fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
 ///    step's cost for a term in 1 % of patients).
 ///
 /// Each step has one right plan whatever the term, so they run on cached generic plans
-/// ([`crate::db::generic_reads`]) and are never planned per request. The patterns are
-/// lower-cased in a sub-select, once per statement: in a generic plan a plain `lower($2)` is
-/// evaluated again for every row walked.
+/// ([`crate::db::generic_reads`]) and are never planned per request.
 ///
 /// `bench/src/plans.rs` copies the walk's and step 3's SQL to show their plans at the seeded
 /// size: keep it in step.
 ///
-/// `search_text` is lower-cased when stored, so the pattern is lower-cased by PostgreSQL too
-/// (one definition of lower case) and compared with `LIKE`, half the cost of `ILIKE` per row.
+/// `search_text` is folded when stored and the patterns are made of the folded term
+/// ([`super::search_text::fold`], one definition, whatever the database's locale), so they are
+/// compared with `LIKE`, half the cost of `ILIKE` per row.
 async fn search(
     conn: &mut PgConnection,
     org: Uuid,
@@ -314,7 +319,7 @@ async fn search(
                   created_at, updated_at
            FROM (SELECT id FROM patients
                  WHERE organization_id = $1
-                   AND (search_text LIKE (SELECT lower($2)) OR search_text LIKE (SELECT lower($3::text)))
+                   AND (search_text LIKE $2 OR search_text LIKE $3::text)
                    AND ($4::text IS NULL OR lower(email) = lower($4))
                    AND ($5::text IS NULL OR phone = $5)
                    AND ($6::date IS NULL OR date_of_birth = $6)
@@ -370,8 +375,8 @@ async fn walk(
                    AND ($6::date IS NULL OR date_of_birth = $6)
                    AND ($7::text IS NULL OR external_id = $7)
                  OFFSET 0) p
-           WHERE CASE WHEN $11::text IS NOT NULL THEN strpos(w.search_text, (SELECT lower($11))) > 0
-                      ELSE w.search_text LIKE (SELECT lower($2)) OR w.search_text LIKE (SELECT lower($3::text))
+           WHERE CASE WHEN $11::text IS NOT NULL THEN strpos(w.search_text, $11) > 0
+                      ELSE w.search_text LIKE $2 OR w.search_text LIKE $3::text
                  END
            ORDER BY w.id
            LIMIT $9"#,
@@ -397,11 +402,15 @@ mod tests {
 
     #[test]
     fn search_patterns_escape_and_switch_on_length() {
-        assert_eq!(search_patterns("Ada"), (Some("%Ada%".into()), None, Some("Ada".into())));
+        assert_eq!(search_patterns("Ada"), (Some("%ada%".into()), None, Some("ada".into())));
         assert_eq!(
             search_patterns("  Grace   HOPPER "),
-            (Some("%Grace HOPPER%".into()), None, Some("Grace HOPPER".into()))
+            (Some("%grace hopper%".into()), None, Some("grace hopper".into()))
         );
+        assert_eq!(search_patterns("GARCÍA"), (Some("%garcia%".into()), None, Some("garcia".into())));
+        assert_eq!(search_patterns("Jö"), (Some("jo%".into()), Some("% jo%".into()), None));
+        assert_eq!(search_patterns("５０％"), (Some("%50\\%%".into()), None, Some("50%".into())));
+        assert_eq!(search_patterns("\u{301}\u{308}"), (None, None, None));
         assert_eq!(search_patterns("jo"), (Some("jo%".into()), Some("% jo%".into()), None));
         assert_eq!(search_patterns("50%_\\x"), (Some("%50\\%\\_\\\\x%".into()), None, Some("50%_\\x".into())));
         assert_eq!(search_patterns("%"), (Some("\\%%".into()), Some("% \\%%".into()), None));

@@ -1,8 +1,9 @@
-//! Patients: list and search, view, create, partial update.
+//! Patients: list and search (over `search_text`), view, create, partial update.
 
 pub mod input;
 pub mod list;
 pub mod model;
+pub mod search_text;
 pub mod validate;
 pub mod write;
 

@@ -188,8 +188,8 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, f: &PatientFields) -> Re
         PatientRow,
         "INSERT INTO patients (organization_id, external_id, first_name, last_name, date_of_birth, sex, email, phone,
                                address_line1, address_line2, address_city, address_region, address_postal_code,
-                               address_country)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                               address_country, search_text, search_stale)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, false)
          RETURNING id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
                    address_line2, address_city, address_region, address_postal_code, address_country,
                    created_at, updated_at",
@@ -207,10 +207,15 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, f: &PatientFields) -> Re
         a.region,
         a.postal_code,
         a.country,
+        search_text(f),
     )
     .fetch_one(conn)
     .await?;
     Ok(row.into())
+}
+
+fn search_text(f: &PatientFields) -> String {
+    super::search_text::of(&f.first_name, &f.last_name, f.email.as_deref(), f.phone.as_deref())
 }
 
 pub async fn update(conn: &mut PgConnection, org: Uuid, id: i64, f: &PatientFields) -> Result<Patient, sqlx::Error> {
@@ -220,7 +225,7 @@ pub async fn update(conn: &mut PgConnection, org: Uuid, id: i64, f: &PatientFiel
         "UPDATE patients
          SET external_id = $3, first_name = $4, last_name = $5, date_of_birth = $6, sex = $7, email = $8,
              phone = $9, address_line1 = $10, address_line2 = $11, address_city = $12, address_region = $13,
-             address_postal_code = $14, address_country = $15
+             address_postal_code = $14, address_country = $15, search_text = $16, search_stale = false
          WHERE organization_id = $1 AND id = $2
          RETURNING id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
                    address_line2, address_city, address_region, address_postal_code, address_country,
@@ -240,6 +245,7 @@ pub async fn update(conn: &mut PgConnection, org: Uuid, id: i64, f: &PatientFiel
         a.region,
         a.postal_code,
         a.country,
+        search_text(f),
     )
     .fetch_one(conn)
     .await?;

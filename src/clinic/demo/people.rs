@@ -71,7 +71,7 @@ const LAST: &[&str] = &[
     "Dubois",
     "Eriksen",
     "Fitzgerald",
-    "Gallagher",
+    "García",
     "Hernandez",
     "Ibrahim",
     "Jensen",
@@ -129,8 +129,7 @@ pub fn generate(rng: &mut impl Rng) -> Vec<DemoPatient> {
                 NaiveDate::from_ymd_opt(year, rng.gen_range(1..=12), rng.gen_range(1..=28)).unwrap_or(NaiveDate::MIN);
             let east = i % 2 == 0;
             let street = if east { NY_STREETS[i % NY_STREETS.len()] } else { SF_STREETS[i % SF_STREETS.len()] };
-            let local: String = format!("{first}.{last}{}", i + 1)
-                .to_lowercase()
+            let local: String = crate::api::patients::search_text::fold(&format!("{first}.{last}{}", i + 1))
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
                 .collect();
@@ -162,10 +161,11 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, patients: &[DemoPatient]
     let dobs: Vec<NaiveDate> = patients.iter().map(|p| p.date_of_birth).collect();
     let rows = sqlx::query!(
         "INSERT INTO patients (organization_id, external_id, first_name, last_name, date_of_birth, sex, email, phone,
-                               address_line1, address_city, address_region, address_postal_code, address_country)
-         SELECT $1, e, f, l, d, s, m, p, a, c, r, z, 'US'
+                               address_line1, address_city, address_region, address_postal_code, address_country,
+                               search_text, search_stale)
+         SELECT $1, e, f, l, d, s, m, p, a, c, r, z, 'US', t, false
          FROM UNNEST($2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::text[], $8::text[], $9::text[],
-                     $10::text[], $11::text[], $12::text[]) AS u(e, f, l, d, s, m, p, a, c, r, z)
+                     $10::text[], $11::text[], $12::text[], $13::text[]) AS u(e, f, l, d, s, m, p, a, c, r, z, t)
          RETURNING id, external_id",
         org,
         &col(|p| p.external_id.clone()),
@@ -179,6 +179,7 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, patients: &[DemoPatient]
         &col(|p| p.city.to_string()),
         &col(|p| p.region.to_string()),
         &col(|p| p.postal_code.clone()),
+        &col(|p| crate::api::patients::search_text::of(&p.first_name, &p.last_name, Some(&p.email), Some(&p.phone))),
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -34,6 +34,9 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ("klinivo_webhook_deliveries_dead_lettered_total", "Webhook deliveries moved to the dead-letter table."),
     ("klinivo_webhook_leases_lost_total", "Webhook deliveries whose lease another dispatcher took over."),
     ("klinivo_webhook_dispatcher_errors_total", "Errors of the webhook dispatcher loop (it retries)."),
+    ("klinivo_retention_events_deleted_total", "Expired events deleted by retention."),
+    ("klinivo_retention_deliveries_deleted_total", "Succeeded deliveries deleted with their expired events."),
+    ("klinivo_retention_idempotency_keys_deleted_total", "Expired stored idempotent responses deleted."),
     ("klinivo_auth_throttled_total", "Requests refused by the failed-authentication throttle."),
 ];
 

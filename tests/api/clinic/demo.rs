@@ -44,6 +44,20 @@ async fn the_demo_clinic_has_what_the_contract_promises() {
         scalar(&app, &format!("SELECT count(*) FROM patients WHERE {o} AND email LIKE '%@example.com'")).await,
         50
     );
+    // The README's first search finds the demo's Garcías, with or without the accent; and the
+    // demo's search text is folded like the API's.
+    let garcias = ["Abigail García", "Ingrid García"];
+    for (q, expected) in
+        [("garc", &garcias[..]), ("GARCIA", &garcias), ("garcía", &garcias), ("Lucía", &["Lucia Whitaker"])]
+    {
+        let found = all_pages(&app, &app.key, &format!("/patients?q={q}"), 5).await;
+        let names: Vec<String> = found
+            .iter()
+            .map(|p| format!("{} {}", p["firstName"].as_str().unwrap(), p["lastName"].as_str().unwrap()))
+            .collect();
+        assert_eq!(names, expected, "q={q}");
+    }
+    assert_eq!(scalar(&app, &format!("SELECT count(*) FROM patients WHERE {o} AND search_stale")).await, 0);
 
     // Upcoming appointments over the coming weeks, and past ones in every final state.
     let count = |status: &str, when: &str| {

@@ -1,4 +1,4 @@
-//! The event log: list (order, filters, pagination), view, and the 30-day purge.
+//! The event log: list (order, filters, pagination) and view.
 
 use serde_json::{json, Value};
 
@@ -65,57 +65,4 @@ async fn the_event_log_lists_in_creation_order_with_filters() {
     expect_error(app.get("/events?limit=201").await, 400, "validation_error").await;
     let future = expect_json(app.get("/events?from=2999-01-01T00:00:00Z").await, 200).await;
     assert_eq!(future, json!({"data": [], "nextCursor": null}));
-}
-
-#[tokio::test]
-async fn events_older_than_30_days_are_purged_unless_still_owed() {
-    // No server: no dispatcher touches the deliveries set up here.
-    let (_, db, org) = bare_database().await;
-    let (on, _) = insert_webhook(&db, org, "https://example.com/on", &["patient.created"]).await;
-    let (off, _) = insert_webhook(&db, org, "https://example.com/off", &["patient.created"]).await;
-    let enable = |id: i64, enabled: bool| {
-        let db = db.clone();
-        async move {
-            sqlx::query("UPDATE webhook_subscriptions SET enabled = $2 WHERE id = $1")
-                .bind(id)
-                .bind(enabled)
-                .execute(&db)
-                .await
-                .unwrap();
-        }
-    };
-    // No deliveries at all.
-    let old_plain = record_event(&db, org, "appointment.scheduled", json!({})).await;
-    let recent = record_event(&db, org, "appointment.scheduled", json!({})).await;
-    // Pending for both subscriptions; `on` stays enabled: still owed.
-    let old_owed = record_event(&db, org, "patient.created", json!({})).await;
-    // Delivered to both.
-    let old_done = record_event(&db, org, "patient.created", json!({})).await;
-    sqlx::query("UPDATE webhook_deliveries SET status = 'succeeded' WHERE event_id = $1")
-        .bind(klinivo::events::parse_public_id(&old_done).unwrap())
-        .execute(&db)
-        .await
-        .unwrap();
-    // Pending only for `off`, which is then disabled: not owed any more.
-    enable(on, false).await;
-    let old_paused = record_event(&db, org, "patient.created", json!({})).await;
-    enable(on, true).await;
-    enable(off, false).await;
-    for id in [&old_plain, &old_owed, &old_done, &old_paused] {
-        sqlx::query("UPDATE events SET created_at = now() - interval '31 days' WHERE id = $1")
-            .bind(klinivo::events::parse_public_id(id).unwrap())
-            .execute(&db)
-            .await
-            .unwrap();
-    }
-
-    let purged = klinivo::delivery::retention::purge_expired_events(&db).await.unwrap();
-    assert_eq!(purged, 3);
-    let left: Vec<String> =
-        sqlx::query_scalar("SELECT 'evt_' || id::text FROM events ORDER BY seq").fetch_all(&db).await.unwrap();
-    assert_eq!(left, vec![recent, old_owed]);
-    // Deliveries went with their events; the owed event's stay.
-    let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries").fetch_one(&db).await.unwrap();
-    assert_eq!(deliveries, 2);
-    assert_eq!(klinivo::delivery::retention::purge_expired_events(&db).await.unwrap(), 0);
 }
