@@ -39,10 +39,18 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
         .await
         .map_err(|e| format!("database error: {e}"))?;
     if orgs > 0 {
-        eprintln!(
-            "Using the embedded database in {} (create more keys with `klinivo key create`).",
-            config.data_dir.display()
-        );
+        let known = sqlx::query!("SELECT id, name FROM organizations ORDER BY created_at, id LIMIT 5")
+            .fetch_all(pool)
+            .await
+            .map_err(|e| format!("database error: {e}"))?;
+        eprintln!("Using the embedded database in {}. Organizations:", config.data_dir.display());
+        for o in &known {
+            eprintln!("    {}  {}", o.id, o.name);
+        }
+        if orgs > known.len() as i64 {
+            eprintln!("    … and {} more", orgs - known.len() as i64);
+        }
+        eprintln!("Lost the key? `klinivo key create --org <id> --name NAME --permissions all` (with this KLINIVO_DATA_DIR).");
         return Ok(());
     }
     let org = crate::cli::demo_org(pool).await?;
@@ -61,14 +69,16 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
     .map_err(|e| e.to_string())?;
     let host = if config.bind.ip().is_unspecified() { "localhost".to_string() } else { config.bind.ip().to_string() };
     let host = if host == "127.0.0.1" { "localhost".to_string() } else { host };
-    println!();
-    println!("Klinivo demo organization {org} is ready. Its API key (shown only this once):");
-    println!();
-    println!("    {}", key.secret);
-    println!();
-    println!("Try it:");
-    println!();
-    println!("    curl -H \"X-API-Key: {}\" http://{host}:{}/api/v1/health", key.secret, config.bind.port());
-    println!();
+    // Only the key goes to stdout, as with every command that creates one; the words around it
+    // are for people, on stderr.
+    eprintln!();
+    eprintln!("Klinivo demo organization {org} is ready. Its API key, shown only this once, is on stdout:");
+    eprintln!();
+    println!("{}", key.secret);
+    eprintln!();
+    eprintln!("Try it (KEY=<the key above>):");
+    eprintln!();
+    eprintln!("    curl -H \"X-API-Key: $KEY\" http://{host}:{}/api/v1/health", config.bind.port());
+    eprintln!();
     Ok(())
 }

@@ -238,54 +238,51 @@ async fn serve_without_database_url_runs_its_own_postgres() {
     let data_dir = dir.path().join("data");
     let port = free_port();
     let start = || {
-        klinivo(dir.path())
+        let mut child = klinivo(dir.path())
             .arg("serve")
             .env("KLINIVO_DATA_DIR", &data_dir)
             .env("KLINIVO_BIND", format!("127.0.0.1:{port}"))
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        // Drained by a thread, so that the server never blocks on a full pipe.
+        let stderr = child.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        (child, lines)
     };
 
-    let mut first = start();
+    let (mut first, first_err) = start();
     wait_healthy(port, &mut first).await;
+    // Like every command that creates a key, serve prints the key alone on stdout.
     let mut stdout = BufReader::new(first.stdout.take().unwrap());
-    let mut printed = String::new();
-    let mut key = None;
-    while key.is_none() {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).unwrap() == 0 {
-            break;
-        }
-        printed.push_str(&line);
-        key = line
-            .split_whitespace()
-            .find(|w| w.starts_with("kv_") && klinivo::auth::keys::is_well_formed(w))
-            .map(str::to_string);
-    }
-    let key = key.unwrap_or_else(|| panic!("no key printed: {printed}"));
-    // The printed curl line works verbatim.
-    let mut curl_line = String::new();
-    for _ in 0..6 {
-        let mut line = String::new();
-        stdout.read_line(&mut line).unwrap();
-        if line.contains("curl") {
-            curl_line = line;
-            break;
-        }
-    }
-    assert!(
-        curl_line.contains(&format!("X-API-Key: {key}")) && curl_line.contains(&format!(":{port}/api/v1/health")),
-        "{curl_line}"
-    );
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let key = line.trim().to_string();
+    assert!(klinivo::auth::keys::is_well_formed(&key), "stdout is not the key alone: {line:?}");
     answers_for_key(port, &key, &mut first).await;
     sigterm(&first);
     assert_eq!(wait_exit(&mut first, Duration::from_secs(40)).await.code(), Some(0));
     assert!(!data_dir.join("postgres/postmaster.pid").exists(), "PostgreSQL was left running");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "", "stdout holds more than the key");
+    let banner = first_err.lock().unwrap().clone();
+    // The banner and the example are for people, on stderr; logs piped away carry no colours.
+    assert!(banner.contains(&format!("curl -H \"X-API-Key: $KEY\" http://localhost:{port}/api/v1/health")), "{banner}");
+    assert!(!banner.contains(&key), "the key was printed on stderr too");
+    assert!(!banner.contains('\u{1b}'), "colour codes in logs that are not on a terminal");
 
-    // Second start: same data, no new key.
-    let mut second = start();
+    // Second start: same data, no new key, and the organizations are named.
+    let (mut second, second_err) = start();
     wait_healthy(port, &mut second).await;
     answers_for_key(port, &key, &mut second).await;
     sigterm(&second);
@@ -293,4 +290,6 @@ async fn serve_without_database_url_runs_its_own_postgres() {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut second.stdout.take().unwrap(), &mut rest).unwrap();
     assert!(!rest.contains("kv_"), "a second key was printed: {rest}");
+    let org = banner.split_whitespace().find_map(|w| uuid::Uuid::parse_str(w).ok()).expect("the banner names the org");
+    assert!(second_err.lock().unwrap().contains(&org.to_string()), "a restart does not name the demo organization");
 }
