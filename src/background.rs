@@ -5,13 +5,13 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::http::layers::{auth, idempotency};
+use crate::http::layers::idempotency;
 use crate::state::AppState;
 
 pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
-        tokio::spawn(auth::last_used_flusher(state.clone(), stop.clone())),
-        tokio::spawn(crate::http::layers::key_cache::listen_for_key_changes(
+        tokio::spawn(crate::auth::authenticator::last_used_flusher(state.auth.clone(), state.db.clone(), stop.clone())),
+        tokio::spawn(crate::auth::key_cache::listen_for_key_changes(
             state.auth.cache.clone(),
             state.db.clone(),
             stop.clone(),
@@ -22,7 +22,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),
         tokio::spawn(crate::delivery::retention::run(state.db.clone(), state.metrics.clone(), stop.clone())),
-        tokio::spawn(crate::api::patients::search_text::run(state.db.clone(), stop.clone())),
+        tokio::spawn(crate::domain::search_text::run(state.db.clone(), stop.clone())),
     ]
 }
 

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use sqlx::PgPool;
 
 use crate::audit::AuditSink;
+use crate::auth::authenticator::Authenticator;
 use crate::config::Config;
 use crate::db::health::DbHealth;
 use crate::events::wake::DeliveryWake;
-use crate::http::layers::auth::Authenticator;
-use crate::http::layers::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// The shared state, behind one `Arc`: axum clones the state for every layer and extractor
 /// that asks for it, several times per request, and one reference count to bump is cheaper

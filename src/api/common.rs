@@ -1,23 +1,10 @@
 //! Shapes shared by several resources.
 
 use axum::extract::FromRequest;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::http::error::{ApiError, FieldError};
 use crate::http::extract::parse_json;
-
-/// A postal address; every field optional.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Address {
-    pub line1: Option<String>,
-    pub line2: Option<String>,
-    pub city: Option<String>,
-    pub region: Option<String>,
-    pub postal_code: Option<String>,
-    /// ISO 3166-1 alpha-2 country code.
-    pub country: Option<String>,
-}
 
 /// The body of an action that takes no input (`POST …/start`): none at all, or `{}`. Anything
 /// else is refused like any other body: malformed JSON is `invalid_json`, a field is

@@ -2,7 +2,7 @@
 //! the audit layer as a response extension.
 //!
 //! Handlers serialize typed models, so the ids are taken from the models as the body is made
-//! ([`Disclose`], via [`crate::http::response::Records`]): no second parse of the
+//! ([`Disclose`], via `http::response::Records`): no second parse of the
 //! body, nothing missed in what a record embeds (a consultation's notes and prescriptions), and
 //! the list survives whatever later strips the body (axum answers `HEAD` with the `GET`
 //! handler and empties the body on the way out). Bodies that exist only as JSON — the event

@@ -1,8 +1,12 @@
-//! Who is calling: keys, permissions, the authenticated key.
+//! Who is calling: keys, permissions, the authenticated key, and what authentication remembers
+//! between requests (key cache, throttle, rate-limit windows).
 
+pub mod authenticator;
+pub mod key_cache;
 pub mod keys;
 pub mod permissions;
 pub mod store;
+pub mod window;
 
 pub use permissions::{Permission, RequiredPermission};
 

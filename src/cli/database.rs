@@ -63,7 +63,7 @@ async fn connect_with_retry(url: &str, max: u32) -> Result<PgPool, String> {
 pub async fn migrate_only(config: &Config) -> Result<(), String> {
     let database = open(config).await?;
     eprintln!("migrations applied");
-    let refolded = crate::api::patients::search_text::refold_stale(&database.pool).await;
+    let refolded = crate::domain::search_text::refold_stale(&database.pool).await;
     database.close().await;
     match refolded.map_err(|e| format!("re-folding patients' search text failed: {e}"))? {
         0 => {}

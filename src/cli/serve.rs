@@ -50,7 +50,9 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
         if orgs > known.len() as i64 {
             eprintln!("    … and {} more", orgs - known.len() as i64);
         }
-        eprintln!("Lost the key? `klinivo key create --org <id> --name NAME --permissions all` (with this KLINIVO_DATA_DIR).");
+        eprintln!(
+            "Lost the key? `klinivo key create --org <id> --name NAME --permissions all` (with this KLINIVO_DATA_DIR)."
+        );
         return Ok(());
     }
     let org = crate::cli::demo_org(pool).await?;

@@ -4,7 +4,6 @@
 pub mod embedded;
 pub mod health;
 pub mod horizon;
-pub mod tx;
 
 use std::str::FromStr;
 use std::time::Duration;

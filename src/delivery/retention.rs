@@ -16,7 +16,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::http::layers::metrics::Metrics;
+use crate::metrics::Metrics;
 
 pub const RETENTION_DAYS: i32 = 30;
 const BATCH: i64 = 1_000;

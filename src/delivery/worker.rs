@@ -22,7 +22,7 @@ use super::retry::{self, AfterFailure};
 use super::signing;
 use crate::config::Config;
 use crate::events::{self, Event};
-use crate::http::layers::metrics::Metrics;
+use crate::metrics::Metrics;
 
 /// Time left after an attempt's timeout, within its lease, to record the outcome.
 const LEASE_MARGIN: Duration = Duration::from_secs(5);

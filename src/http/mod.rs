@@ -7,6 +7,7 @@ pub mod ops;
 pub mod pagination;
 pub mod response;
 pub mod time;
+pub mod tx;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -68,7 +69,7 @@ pub fn finish(routes: Router, state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(from_fn_with_state(state.clone(), crate::audit::middleware::audit))
+        .layer(from_fn_with_state(state.clone(), layers::audit::audit))
         .layer(from_fn_with_state(state.clone(), db_gate::gate))
         .layer(from_fn_with_state(state.clone(), client_address::attach))
         .layer(from_fn(method::known_only))

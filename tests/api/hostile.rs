@@ -167,7 +167,7 @@ async fn malformed_keys_count_for_nothing_and_never_lock_out_a_new_key() {
 
 /// Well-formed keys unknown to the server (each costs a lookup): these are what is counted.
 async fn flood_unknown_keys(app: &TestApp, forwarded_for: &str) -> bool {
-    for _ in 0..(klinivo::http::layers::auth::FAILED_AUTH_PER_MINUTE + 5) {
+    for _ in 0..(klinivo::auth::authenticator::FAILED_AUTH_PER_MINUTE + 5) {
         let bogus = klinivo::auth::keys::generate().secret;
         let r = app.request_as(&bogus, Method::GET, "/health").header("X-Forwarded-For", forwarded_for);
         let r = r.send().await.unwrap();
@@ -210,7 +210,7 @@ async fn without_trusted_proxies_forwarded_for_is_ignored() {
     let app = TestApp::spawn().await;
     // Each request claims another address; the peer is what counts.
     let mut throttled = false;
-    for i in 0..(klinivo::http::layers::auth::FAILED_AUTH_PER_MINUTE + 5) {
+    for i in 0..(klinivo::auth::authenticator::FAILED_AUTH_PER_MINUTE + 5) {
         let bogus = klinivo::auth::keys::generate().secret;
         let xff = format!("198.51.100.{}", i % 250);
         let r = app.request_as(&bogus, Method::GET, "/health").header("X-Forwarded-For", xff).send().await.unwrap();

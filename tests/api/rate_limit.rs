@@ -144,7 +144,7 @@ async fn failed_authentication_costs_no_budget_and_floods_are_throttled() {
     // Past the per-address threshold, unknown keys from the address are turned away without
     // database work; a key that authenticated recently keeps working.
     let mut throttled = false;
-    for _ in 0..(klinivo::http::layers::auth::FAILED_AUTH_PER_MINUTE + 5) {
+    for _ in 0..(klinivo::auth::authenticator::FAILED_AUTH_PER_MINUTE + 5) {
         let bogus = klinivo::auth::keys::generate().secret;
         let r = app.request_as(&bogus, Method::GET, "/health").send().await.unwrap();
         if r.status() == 429 {

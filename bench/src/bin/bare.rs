@@ -117,12 +117,7 @@ async fn insert<'c>(conn: impl sqlx::PgExecutor<'c>, org: Uuid, p: &NewPatient) 
         .bind(&a.region)
         .bind(&a.postal_code)
         .bind(&a.country)
-        .bind(klinivo::api::patients::search_text::of(
-            &p.first_name,
-            &p.last_name,
-            p.email.as_deref(),
-            p.phone.as_deref(),
-        ))
+        .bind(klinivo::domain::search_text::of(&p.first_name, &p.last_name, p.email.as_deref(), p.phone.as_deref()))
         .fetch_one(conn)
         .await
 }

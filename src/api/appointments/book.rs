@@ -3,11 +3,11 @@
 use super::model::{self, Appointment, Booking};
 use super::validate::NewAppointment;
 use crate::auth::permissions::WriteAppointments;
-use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ErrorBody, FieldError};
 use crate::http::extract::{Auth, Json};
 use crate::http::response::{Created, Records};
+use crate::http::tx::Tx;
 
 /// Book an appointment
 ///

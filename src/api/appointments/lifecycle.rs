@@ -9,10 +9,10 @@ use super::model::Appointment;
 use super::transitions::{self, Change, Transition};
 use super::validate::{CancelRequest, NoInput, RescheduleRequest};
 use crate::auth::permissions::WriteAppointments;
-use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{parse_json, Auth, Json, Path};
 use crate::http::response::Records;
+use crate::http::tx::Tx;
 
 /// A JSON body that may be left out: an empty body reads as `T::default()`.
 pub struct OptionalJson<T>(pub T);

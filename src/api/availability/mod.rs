@@ -2,8 +2,6 @@
 //! in each location's time zone, minus the provider's active appointments at any location.
 //! Two queries (working hours; appointments in range), the rest in Rust (`slots`).
 
-pub mod slots;
-
 use axum::extract::State;
 use axum::Json;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -14,10 +12,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::api::providers::schedule::load_provider_hours;
 use crate::auth::permissions::ReadAppointments;
+use crate::domain::slots::{self, Block};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{Auth, Path, Query};
 use crate::state::AppState;
-use slots::Block;
 
 /// The widest range: `to` at most this many days after `from`.
 pub const MAX_RANGE_DAYS: i64 = 31;

@@ -7,11 +7,11 @@ use super::model::{self, ConsultationDetail, ConsultationStatus, ACTIVE_APPOINTM
 use crate::api::appointments;
 use crate::api::common::NoBody;
 use crate::auth::permissions::WriteConsultations;
-use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path};
 use crate::http::response::{Created, Records};
+use crate::http::tx::Tx;
 
 const ALREADY_STARTED: &str = "This appointment already has a consultation";
 

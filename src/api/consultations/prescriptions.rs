@@ -12,11 +12,11 @@ use crate::api::common::{optional_text, required_text};
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
 use crate::db::horizon;
-use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
 use crate::http::pagination::PageRequest;
 use crate::http::response::{Created, Records};
+use crate::http::tx::Tx;
 use crate::state::AppState;
 
 pub const MAX_QUANTITY: i32 = 10_000;

@@ -12,12 +12,12 @@ use super::model;
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
 use crate::db::horizon;
-use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
 use crate::http::pagination::PageRequest;
 use crate::http::response::{Created, Records};
+use crate::http::tx::Tx;
 use crate::state::AppState;
 
 /// Each section's limit, in bytes of UTF-8.

@@ -9,11 +9,11 @@ use super::answers;
 use super::model::{self, IntakeForm, IntakeStatus};
 use crate::api::common::{required_text, NoBody};
 use crate::auth::permissions::WritePatients;
-use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path};
 use crate::http::response::{Created, Records};
+use crate::http::tx::Tx;
 
 pub const MAX_FORM_TYPE_CHARS: usize = 100;
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::model::{PatientFields, Sex};
 use super::validate::{Check, EXTERNAL_ID_MAX};
-use crate::api::common::Address;
+use crate::domain::Address;
 use crate::http::error::ApiError;
 
 /// For PATCH bodies: with `#[serde(default)]`, an absent field is `None` and an explicit

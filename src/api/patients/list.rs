@@ -147,7 +147,7 @@ const SEARCH_WALK_MAX_ROWS: i64 = 20_000;
 /// index cannot narrow a substring of one or two characters, so they match the start of a word
 /// instead (`jo%` or `% jo%`, no needle), which it can.
 fn search_patterns(q: &str) -> (Option<String>, Option<String>, Option<String>) {
-    let text = super::search_text::fold(q).split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = crate::domain::search_text::fold(q).split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         return (None, None, None);
     }
@@ -292,7 +292,7 @@ fn finish(page: PageRequest, rows: Vec<PatientRow>) -> PatientList {
 /// size: keep it in step.
 ///
 /// `search_text` is folded when stored and the patterns are made of the folded term
-/// ([`super::search_text::fold`], one definition, whatever the database's locale), so they are
+/// ([`crate::domain::search_text::fold`], one definition, whatever the database's locale), so they are
 /// compared with `LIKE`, half the cost of `ILIKE` per row.
 async fn search(
     conn: &mut PgConnection,

@@ -3,7 +3,6 @@
 pub mod input;
 pub mod list;
 pub mod model;
-pub mod search_text;
 pub mod validate;
 pub mod write;
 

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::api::common::Address;
 use crate::audit::{Disclose, Disclosure, RecordType};
+use crate::domain::Address;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -215,7 +215,7 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, f: &PatientFields) -> Re
 }
 
 fn search_text(f: &PatientFields) -> String {
-    super::search_text::of(&f.first_name, &f.last_name, f.email.as_deref(), f.phone.as_deref())
+    crate::domain::search_text::of(&f.first_name, &f.last_name, f.email.as_deref(), f.phone.as_deref())
 }
 
 pub async fn update(conn: &mut PgConnection, org: Uuid, id: i64, f: &PatientFields) -> Result<Patient, sqlx::Error> {

@@ -6,7 +6,7 @@
 use chrono::{Duration, NaiveDate, Utc};
 
 use super::model::Sex;
-use crate::api::common::Address;
+use crate::domain::Address;
 use crate::http::error::{ApiError, FieldError};
 
 pub const NAME_MAX: usize = 100;

@@ -4,11 +4,11 @@ use super::input::{NewPatient, PatientPatch};
 use super::model::{self, Patient};
 use super::validate::latest_birth_date;
 use crate::auth::permissions::WritePatients;
-use crate::db::tx::Tx;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Json, Path};
 use crate::http::response::{Created, Records};
+use crate::http::tx::Tx;
 
 /// Create a patient
 ///

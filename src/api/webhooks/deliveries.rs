@@ -12,10 +12,10 @@ use super::model::{self, Attempt, Delivery, DeliveryDetail, DeliveryList, Delive
 use super::subscriptions::enabled_webhook;
 use crate::auth::permissions::ManageWebhooks;
 use crate::db::horizon;
-use crate::db::tx::Tx;
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Json, Path, Query};
 use crate::http::pagination::PageRequest;
+use crate::http::tx::Tx;
 use crate::state::AppState;
 
 /// How far back `recover` reaches.

@@ -11,13 +11,13 @@ use super::model::{self, Delivery, Webhook, WebhookList, WebhookWithSecret};
 use super::validate::{self, CreateWebhook, UpdateWebhook};
 use crate::auth::permissions::ManageWebhooks;
 use crate::db::horizon;
-use crate::db::tx::Tx;
 use crate::delivery::signing;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Json, Path, Query};
 use crate::http::pagination::PageRequest;
 use crate::http::response::Created;
+use crate::http::tx::Tx;
 use crate::state::AppState;
 
 /// Create a webhook subscription

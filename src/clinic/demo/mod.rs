@@ -22,7 +22,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::import::{self, ImportError, ImportSummary};
-use crate::api::availability::slots::{Block, Interval};
+use crate::domain::slots::{Block, Interval};
 pub use records::ClinicalCounts;
 use visits::DemoProvider;
 

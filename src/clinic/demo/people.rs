@@ -129,7 +129,7 @@ pub fn generate(rng: &mut impl Rng) -> Vec<DemoPatient> {
                 NaiveDate::from_ymd_opt(year, rng.gen_range(1..=12), rng.gen_range(1..=28)).unwrap_or(NaiveDate::MIN);
             let east = i % 2 == 0;
             let street = if east { NY_STREETS[i % NY_STREETS.len()] } else { SF_STREETS[i % SF_STREETS.len()] };
-            let local: String = crate::api::patients::search_text::fold(&format!("{first}.{last}{}", i + 1))
+            let local: String = crate::domain::search_text::fold(&format!("{first}.{last}{}", i + 1))
                 .chars()
                 .filter(|c| c.is_ascii_alphanumeric() || *c == '.')
                 .collect();
@@ -179,7 +179,7 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, patients: &[DemoPatient]
         &col(|p| p.city.to_string()),
         &col(|p| p.region.to_string()),
         &col(|p| p.postal_code.clone()),
-        &col(|p| crate::api::patients::search_text::of(&p.first_name, &p.last_name, Some(&p.email), Some(&p.phone))),
+        &col(|p| crate::domain::search_text::of(&p.first_name, &p.last_name, Some(&p.email), Some(&p.phone))),
     )
     .fetch_all(&mut *conn)
     .await?;

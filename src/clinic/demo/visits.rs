@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::scenarios::{self, Scenario, CANCELLATION_REASONS};
-use crate::api::availability::slots::{self, Block, Interval};
+use crate::domain::slots::{self, Block, Interval};
 
 /// How far back and ahead the demo schedule reaches.
 pub const PAST_DAYS: i64 = 42;

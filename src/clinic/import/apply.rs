@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::validate::{ValidClinic, ValidLocation, ValidProvider};
 use super::{Counts, ImportError, ImportSummary, Problem};
-use crate::api::common::Address;
+use crate::domain::Address;
 
 type HoursKey = (i64, i16, NaiveTime, NaiveTime);
 

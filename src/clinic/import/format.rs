@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::common::Address;
+use crate::domain::Address;
 
 /// The whole file. Unknown fields anywhere are rejected, so a typo never passes silently.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]

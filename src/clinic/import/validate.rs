@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use super::format::{ClinicFile, LocationSpec, ProviderSpec};
 use super::Problem;
-use crate::api::common::Address;
+use crate::domain::Address;
 
 const MAX_KEY: usize = 100;
 const MAX_NAME: usize = 200;

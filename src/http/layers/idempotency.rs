@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use crate::auth::AuthenticatedKey;
-use crate::db::tx::TxSlot;
 use crate::http::error::ApiError;
+use crate::http::tx::TxSlot;
 use crate::http::BODY_LIMIT;
 use crate::state::AppState;
 

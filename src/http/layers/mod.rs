@@ -1,10 +1,10 @@
 //! The tower layers every request passes through.
 
+pub mod audit;
 pub mod auth;
 pub mod client_address;
 pub mod db_gate;
 pub mod idempotency;
-pub mod key_cache;
 pub mod method;
 pub mod metrics;
 pub mod rate_limit;

@@ -116,9 +116,9 @@ async fn patients_written_before_folding_or_by_other_writers_are_refolded_withou
     sqlx::query("UPDATE patients SET last_name = 'Muñoz' WHERE id = $1").bind(old).execute(&pool).await.unwrap();
     assert_eq!(text(old).await, ("jose garcia  ".to_string(), true));
     let renamed_stamp = stamp(old).await;
-    assert_eq!(klinivo::api::patients::search_text::refold_stale(&pool).await.unwrap(), 2);
+    assert_eq!(klinivo::domain::search_text::refold_stale(&pool).await.unwrap(), 2);
     assert_eq!(text(other).await, ("zoe odegard  ".to_string(), false));
     assert_eq!(text(old).await, ("jose munoz  ".to_string(), false));
     assert_eq!(stamp(old).await, renamed_stamp);
-    assert_eq!(klinivo::api::patients::search_text::refold_stale(&pool).await.unwrap(), 0);
+    assert_eq!(klinivo::domain::search_text::refold_stale(&pool).await.unwrap(), 0);
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use klinivo::delivery::{Dispatcher, Settings, Step};
 use klinivo::events::EventType;
-use klinivo::http::layers::metrics::Metrics;
+use klinivo::metrics::Metrics;
 use serde_json::json;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};

@@ -1,7 +1,7 @@
 //! The event log's 30-day purge: what it keeps, what it deletes, and what it counts.
 
 use klinivo::delivery::retention::{purge_expired_events, Purged};
-use klinivo::http::layers::metrics::Metrics;
+use klinivo::metrics::Metrics;
 use serde_json::json;
 
 use super::*;

@@ -4,7 +4,7 @@
 
 use axum::http::Method;
 
-use super::disclosure::RecordType;
+use crate::audit::disclosure::RecordType;
 
 /// What a route does to which kind of record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

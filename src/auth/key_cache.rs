@@ -9,7 +9,7 @@
 //! instead of each taking a lease of its own. Parallel leases would each take a share of the
 //! window's budget and all but the last would be forgotten, so a key with a limit of 1,000 a
 //! minute could see `429` after a few hundred requests; they would also queue on the key's one
-//! counter row. A request waits at most half a second for its turn (`auth::TURN_WAIT`): when
+//! counter row. A request waits at most half a second for its turn (`http::layers::auth::TURN_WAIT`): when
 //! the database is slow to answer, requests ask on their own rather than in a queue.
 //!
 //! Keys over their limit are remembered here too, so that a flood over the limit is refused
@@ -27,8 +27,8 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
-use super::rate_limit::Window;
-use crate::auth::AuthenticatedKey;
+use super::window::Window;
+use super::AuthenticatedKey;
 
 /// The longest a cached key is trusted without asking the database again.
 pub const KEY_TTL: Duration = Duration::from_secs(1);

@@ -20,12 +20,14 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::classify::{classify, path_id, Target};
-use super::disclosure::{Disclosure, RecordType};
-use super::AuditEntry;
+mod classify;
+
+use crate::audit::disclosure::{Disclosure, RecordType};
+use crate::audit::AuditEntry;
 use crate::auth::AuthenticatedKey;
 use crate::http::layers::request_id::RequestId;
 use crate::state::AppState;
+use classify::{classify, path_id, Target};
 
 pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(template) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
