@@ -46,12 +46,17 @@ impl DbHealth {
 }
 
 /// Whether `e` says the database cannot be reached at all (as opposed to refusing a statement,
-/// or being too busy for one).
+/// or being too busy for one): the connection broke or could not be opened. Opening one can also
+/// be refused for want of the database (3D000), of its permission to connect (55000: "not
+/// currently accepting connections") or of valid credentials (class 28, a rotated password):
+/// for the request, all the same outage.
 pub fn is_unreachable(e: &sqlx::Error) -> bool {
     match e {
-        sqlx::Error::Database(db) => {
-            db.code().is_some_and(|code| code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"))
-        }
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || code.starts_with("28")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "3D000" | "55000")
+        }),
         sqlx::Error::PoolTimedOut
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)

@@ -122,3 +122,31 @@ async fn postgres_stopped_and_started_under_a_running_server() {
     assert_eq!(dead, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_database_that_refuses_connections_is_a_503_too() {
+    let app = TestApp::spawn().await;
+    assert_eq!(app.get("/patients?limit=1").await.status(), 200);
+    let name: String = sqlx::query_scalar("SELECT current_database()").fetch_one(&app.db).await.unwrap();
+    let mut admin =
+        <sqlx::PgConnection as sqlx::Connection>::connect(&app.db_url.replace(&name, "postgres")).await.unwrap();
+    let refuse = format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false");
+    sqlx::query(&refuse).execute(&mut admin).await.unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(&name)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    for (status, retry, body) in burst(&app, 6).await {
+        assert_eq!(status, 503, "while the database refuses connections: {body}");
+        assert!(retry.is_some(), "503 without Retry-After: {body}");
+    }
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true")).execute(&mut admin).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while app.get("/patients?limit=1").await.status() != 200 {
+        assert!(Instant::now() < deadline, "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
