@@ -6,9 +6,10 @@ use clap::Subcommand;
 use uuid::Uuid;
 
 use super::database;
+use super::error::CliError;
 use crate::auth::store::{self, KeySpec};
 use crate::auth::Permission;
-use crate::clinic::demo::{self, DemoError};
+use crate::clinic::demo;
 use crate::clinic::import::{self, ImportError};
 use crate::config::Config;
 
@@ -25,23 +26,25 @@ pub enum ClinicCommand {
     },
 }
 
-pub async fn clinic(config: &Config, command: ClinicCommand) -> Result<(), String> {
+pub async fn clinic(config: &Config, command: ClinicCommand) -> Result<(), CliError> {
     match command {
         ClinicCommand::Import { org, file } => {
             // Everything that can be checked without the database is checked first.
-            let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let parsed = import::parse(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-            import::validate(&parsed).map_err(|p| format!("{}: {}", file.display(), ImportError::Invalid(p)))?;
+            let bytes =
+                std::fs::read(&file).map_err(|source| CliError::File { action: "read", path: file.clone(), source })?;
+            let in_file = |source| CliError::Import { file: file.clone(), source };
+            let parsed = import::parse(&bytes).map_err(in_file)?;
+            import::validate(&parsed).map_err(|p| in_file(ImportError::Invalid(p)))?;
             let db = database::open(config).await?;
             let result = import::import(&db.pool, org, &parsed).await;
             db.close().await;
-            let summary = result.map_err(|e| format!("{}: {e}", file.display()))?;
+            let summary = result.map_err(in_file)?;
             if summary.changed_nothing() {
                 eprintln!("{}: already up to date ({summary})", file.display());
             } else {
                 eprintln!("imported {} into organization {org}: {summary}", file.display());
             }
-            println!("{}", serde_json::to_string(&summary).map_err(|e| e.to_string())?);
+            println!("{}", serde_json::json!(summary));
             Ok(())
         }
     }
@@ -49,21 +52,21 @@ pub async fn clinic(config: &Config, command: ClinicCommand) -> Result<(), Strin
 
 /// `klinivo demo [--org ID]`: seeds the given organization (stdout stays empty), or creates a
 /// new one with a full-permission key and prints only that key.
-pub async fn demo(config: &Config, org: Option<Uuid>) -> Result<(), String> {
+pub async fn demo(config: &Config, org: Option<Uuid>) -> Result<(), CliError> {
     let db = database::open(config).await?;
     let result = run_demo(&db.pool, org).await;
     db.close().await;
     result
 }
 
-async fn run_demo(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<(), String> {
+async fn run_demo(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<(), CliError> {
     match org {
         Some(org) => {
-            let summary = demo::seed(pool, org).await.map_err(|e: DemoError| e.to_string())?;
+            let summary = demo::seed(pool, org).await?;
             eprintln!("seeded the demo clinic into organization {org}: {summary}");
         }
         None => {
-            let summary = demo::create_organization(pool, "Demo Clinic").await.map_err(|e: DemoError| e.to_string())?;
+            let summary = demo::create_organization(pool, "Demo Clinic").await?;
             let org = summary.organization_id;
             let key = store::create_key(
                 pool,
@@ -76,8 +79,7 @@ async fn run_demo(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<(), String> 
                     rotated_from: None,
                 },
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
             eprintln!("created organization {org} with the demo clinic: {summary}");
             eprintln!("created key {} with every permission — store it now, it will not be shown again", key.prefix);
             println!("{}", key.secret);
@@ -87,8 +89,8 @@ async fn run_demo(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<(), String> 
 }
 
 /// The organization `serve` creates on its first start: the full demo clinic.
-pub async fn demo_org(pool: &sqlx::PgPool) -> Result<Uuid, String> {
-    let summary = demo::create_organization(pool, "Demo Clinic").await.map_err(|e: DemoError| e.to_string())?;
+pub async fn demo_org(pool: &sqlx::PgPool) -> Result<Uuid, CliError> {
+    let summary = demo::create_organization(pool, "Demo Clinic").await?;
     tracing::info!(organization_id = %summary.organization_id, "seeded the demo clinic");
     Ok(summary.organization_id)
 }

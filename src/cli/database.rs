@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
 
+use super::error::CliError;
 use crate::config::Config;
 use crate::db::{self, embedded};
 
@@ -24,23 +25,21 @@ impl Database {
 }
 
 /// Connects (starting the embedded cluster when there is no `DATABASE_URL`) and migrates.
-pub async fn open(config: &Config) -> Result<Database, String> {
+pub async fn open(config: &Config) -> Result<Database, CliError> {
     let (url, embedded) = match &config.database_url {
         Some(url) => (url.expose().clone(), None),
         None => {
-            let pg = embedded::EmbeddedPostgres::start(&config.data_dir, embedded::Options::default())
-                .await
-                .map_err(|e| e.to_string())?;
+            let pg = embedded::EmbeddedPostgres::start(&config.data_dir, embedded::Options::default()).await?;
             (pg.url().to_string(), Some(pg))
         }
     };
     let pool = connect_with_retry(&url, config.db_max_connections).await?;
-    db::migrate(&pool).await.map_err(|e| format!("migration failed: {e}"))?;
+    db::migrate(&pool).await?;
     Ok(Database { pool, embedded })
 }
 
 /// The database may still be starting (docker compose): retry for up to a minute.
-async fn connect_with_retry(url: &str, max: u32) -> Result<PgPool, String> {
+async fn connect_with_retry(url: &str, max: u32) -> Result<PgPool, CliError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut logged = false;
     loop {
@@ -53,19 +52,19 @@ async fn connect_with_retry(url: &str, max: u32) -> Result<PgPool, String> {
                 }
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            Err(e) => return Err(format!("cannot connect to the database: {e}")),
+            Err(e) => return Err(CliError::Connect(e)),
         }
     }
 }
 
 /// `klinivo migrate`: the migrations, then the patients' search text that only the
 /// application can fold (migrations/0070), so that search is complete when it returns.
-pub async fn migrate_only(config: &Config) -> Result<(), String> {
+pub async fn migrate_only(config: &Config) -> Result<(), CliError> {
     let database = open(config).await?;
     eprintln!("migrations applied");
     let refolded = crate::domain::search_text::refold_stale(&database.pool).await;
     database.close().await;
-    match refolded.map_err(|e| format!("re-folding patients' search text failed: {e}"))? {
+    match refolded? {
         0 => {}
         n => eprintln!("search text of {n} patients re-folded"),
     }

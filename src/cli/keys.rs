@@ -5,7 +5,8 @@ use clap::Subcommand;
 use uuid::Uuid;
 
 use super::database;
-use crate::auth::store::{self, rfc3339, KeySpec, KeyStoreError, Revocation};
+use super::error::CliError;
+use crate::auth::store::{self, rfc3339, KeySpec, Revocation};
 use crate::auth::Permission;
 use crate::config::Config;
 
@@ -56,27 +57,22 @@ pub enum KeyCommand {
     },
 }
 
-fn describe(e: KeyStoreError) -> String {
-    match e {
-        KeyStoreError::Db(e) => format!("database error: {e}"),
-        other => other.to_string(),
-    }
-}
-
-pub async fn org(config: &Config, command: OrgCommand) -> Result<(), String> {
+pub async fn org(config: &Config, command: OrgCommand) -> Result<(), CliError> {
     match command {
         OrgCommand::Create { name, timezone } => {
             let name = name.trim();
             if name.is_empty() || name.len() > 200 {
-                return Err("--name must be 1 to 200 characters".into());
+                return Err(CliError::usage("--name must be 1 to 200 characters"));
             }
             if timezone.parse::<chrono_tz::Tz>().is_err() {
-                return Err(format!("--timezone {timezone:?} is not an IANA time zone (e.g. Europe/Berlin)"));
+                return Err(CliError::usage(format!(
+                    "--timezone {timezone:?} is not an IANA time zone (e.g. Europe/Berlin)"
+                )));
             }
             let db = database::open(config).await?;
             let result = store::create_organization(&db.pool, name, &timezone).await;
             db.close().await;
-            let id = result.map_err(|e| format!("database error: {e}"))?;
+            let id = result?;
             eprintln!("created organization {name:?}");
             println!("{id}");
             Ok(())
@@ -84,14 +80,14 @@ pub async fn org(config: &Config, command: OrgCommand) -> Result<(), String> {
     }
 }
 
-pub async fn key(config: &Config, command: KeyCommand) -> Result<(), String> {
+pub async fn key(config: &Config, command: KeyCommand) -> Result<(), CliError> {
     // Validate arguments before touching the database.
     let permissions = match &command {
         KeyCommand::Create { permissions, name, .. } => {
             if name.trim().is_empty() || name.len() > 200 {
-                return Err("--name must be 1 to 200 characters".into());
+                return Err(CliError::usage("--name must be 1 to 200 characters"));
             }
-            Some(Permission::parse_list(permissions)?)
+            Some(Permission::parse_list(permissions).map_err(CliError::Usage)?)
         }
         _ => None,
     };
@@ -101,7 +97,11 @@ pub async fn key(config: &Config, command: KeyCommand) -> Result<(), String> {
     result
 }
 
-async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<Vec<Permission>>) -> Result<(), String> {
+async fn run_key(
+    pool: &sqlx::PgPool,
+    command: KeyCommand,
+    permissions: Option<Vec<Permission>>,
+) -> Result<(), CliError> {
     match command {
         KeyCommand::Create { org, name, expires_in_days, rate_limit, .. } => {
             let permissions = permissions.unwrap_or_default();
@@ -116,13 +116,12 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
                     rotated_from: None,
                 },
             )
-            .await
-            .map_err(describe)?;
+            .await?;
             eprintln!("created key {} — store it now, it will not be shown again", key.prefix);
             println!("{}", key.secret);
         }
         KeyCommand::List { org } => {
-            let keys = store::list_keys(pool, org).await.map_err(describe)?;
+            let keys = store::list_keys(pool, org).await?;
             println!(
                 "{:<6} {:<12} {:<24} {:<8} {:<25} {:<25} PERMISSIONS",
                 "ID", "PREFIX", "NAME", "STATUS", "EXPIRES", "LAST USED"
@@ -149,17 +148,15 @@ async fn run_key(pool: &sqlx::PgPool, command: KeyCommand, permissions: Option<V
                 );
             }
         }
-        KeyCommand::Revoke { prefix_or_id } => {
-            match store::revoke_key(pool, prefix_or_id.trim()).await.map_err(describe)? {
-                Revocation::Revoked { prefix } => eprintln!("revoked {prefix}"),
-                Revocation::AlreadyRevoked { prefix, at } => {
-                    eprintln!("{prefix} was already revoked at {}; nothing changed", rfc3339(at))
-                }
+        KeyCommand::Revoke { prefix_or_id } => match store::revoke_key(pool, prefix_or_id.trim()).await? {
+            Revocation::Revoked { prefix } => eprintln!("revoked {prefix}"),
+            Revocation::AlreadyRevoked { prefix, at } => {
+                eprintln!("{prefix} was already revoked at {}; nothing changed", rfc3339(at))
             }
-        }
+        },
         KeyCommand::Rotate { prefix_or_id, grace_hours } => {
             let grace = Duration::hours(grace_hours as i64);
-            let r = store::rotate_key(pool, prefix_or_id.trim(), grace).await.map_err(describe)?;
+            let r = store::rotate_key(pool, prefix_or_id.trim(), grace).await?;
             let old = &r.old_prefix;
             eprintln!("replaced {old} (id {}) with {} (id {})", r.old_id, r.new.prefix, r.new_id);
             if r.old_expires_at <= Utc::now() {

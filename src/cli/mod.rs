@@ -4,6 +4,7 @@
 
 mod clinic;
 mod database;
+mod error;
 mod keys;
 mod serve;
 mod worker;
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use error::CliError;
 
 #[derive(Parser)]
 #[command(name = "klinivo", version, about = "The Klinivo public API server")]
@@ -75,7 +77,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async move {
+    let result: Result<(), CliError> = runtime.block_on(async move {
         match cli.command {
             Command::Serve => serve::run(config).await,
             Command::Worker => worker::run(config).await,
@@ -89,8 +91,8 @@ pub fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("klinivo: {message}");
+        Err(error) => {
+            eprintln!("klinivo: {error}");
             ExitCode::FAILURE
         }
     }
@@ -103,13 +105,17 @@ pub fn openapi_json() -> String {
     text
 }
 
-fn write_openapi(path: &std::path::Path) -> Result<(), String> {
-    std::fs::write(path, openapi_json()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+fn write_openapi(path: &std::path::Path) -> Result<(), CliError> {
+    std::fs::write(path, openapi_json()).map_err(|source| CliError::File {
+        action: "write",
+        path: path.into(),
+        source,
+    })?;
     eprintln!("wrote {}", path.display());
     Ok(())
 }
 
 /// Creates the demo organization with the full demo clinic (`klinivo demo`'s data).
-pub async fn demo_org(pool: &sqlx::PgPool) -> Result<uuid::Uuid, String> {
+pub async fn demo_org(pool: &sqlx::PgPool) -> Result<uuid::Uuid, CliError> {
     clinic::demo_org(pool).await
 }

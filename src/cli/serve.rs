@@ -3,12 +3,13 @@
 use tokio_util::sync::CancellationToken;
 
 use super::database;
+use super::error::CliError;
 use crate::auth::store::{self, KeySpec};
 use crate::auth::Permission;
 use crate::config::Config;
 use crate::state::AppState;
 
-pub async fn run(config: Config) -> Result<(), String> {
+pub async fn run(config: Config) -> Result<(), CliError> {
     let embedded = config.database_url.is_none();
     let database = database::open(&config).await?;
     if embedded {
@@ -16,8 +17,8 @@ pub async fn run(config: Config) -> Result<(), String> {
     }
     let listener = tokio::net::TcpListener::bind(config.bind)
         .await
-        .map_err(|e| format!("cannot listen on {} (KLINIVO_BIND): {e}", config.bind))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| CliError::Listen { addr: config.bind, source })?;
+    let addr = listener.local_addr().map_err(|source| CliError::Listen { addr: config.bind, source })?;
     tracing::info!(%addr, embedded_database = embedded, "listening");
     let pool = database.pool.clone();
     let state = AppState::new(pool, config);
@@ -29,20 +30,15 @@ pub async fn run(config: Config) -> Result<(), String> {
     });
     let result = crate::server::run(state, listener, shutdown).await;
     database.close().await;
-    result.map_err(|e| e.to_string())
+    result.map_err(CliError::Serve)
 }
 
 /// First start of the embedded default: a demo organization and one full-permission key.
-async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(), String> {
-    let orgs: i64 = sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM organizations")
-        .fetch_one(pool)
-        .await
-        .map_err(|e| format!("database error: {e}"))?;
+async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(), CliError> {
+    let orgs: i64 = sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM organizations").fetch_one(pool).await?;
     if orgs > 0 {
-        let known = sqlx::query!("SELECT id, name FROM organizations ORDER BY created_at, id LIMIT 5")
-            .fetch_all(pool)
-            .await
-            .map_err(|e| format!("database error: {e}"))?;
+        let known =
+            sqlx::query!("SELECT id, name FROM organizations ORDER BY created_at, id LIMIT 5").fetch_all(pool).await?;
         eprintln!("Using the embedded database in {}. Organizations:", config.data_dir.display());
         for o in &known {
             eprintln!("    {}  {}", o.id, o.name);
@@ -67,8 +63,7 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
             rotated_from: None,
         },
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let host = if config.bind.ip().is_unspecified() { "localhost".to_string() } else { config.bind.ip().to_string() };
     let host = if host == "127.0.0.1" { "localhost".to_string() } else { host };
     // Only the key goes to stdout, as with every command that creates one; the words around it

@@ -7,7 +7,7 @@ use super::database;
 use crate::config::Config;
 use crate::state::AppState;
 
-pub async fn run(config: Config) -> Result<(), String> {
+pub async fn run(config: Config) -> Result<(), super::error::CliError> {
     let database = database::open(&config).await?;
     let state = AppState::new(database.pool.clone(), config);
     let stop = CancellationToken::new();
