@@ -102,9 +102,13 @@ pub fn pool_like(db: &PgPool, settings: &[(&str, &str)], max_connections: u32) -
 /// more it is dropped there, which rolls it back before the connection is reused.
 pub async fn begin_with(db: &PgPool, statement: String) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
     let db = db.clone();
-    tokio::spawn(async move { db.begin_with(statement).await })
-        .await
-        .map_err(|e| sqlx::Error::Protocol(format!("begin task failed: {e}")))?
+    match tokio::spawn(async move { db.begin_with(statement).await }).await {
+        Ok(begun) => begun,
+        // A panic is a bug: it goes on as a panic (the request's, answered `500` and logged).
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Only the runtime shutting down cancels the task: so is the pool.
+        Err(_) => Err(sqlx::Error::PoolClosed),
+    }
 }
 
 pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {

@@ -74,7 +74,7 @@ impl Dispatcher {
                         in_flight.spawn(async move {
                             let _permit = permit;
                             let result =
-                                if stop.is_cancelled() { me.release(&claimed).await.map(|_| Step::Released) } else { me.deliver(claimed).await };
+                                if stop.is_cancelled() { me.release(&claimed).await.map(|_| Step::Released).map_err(Into::into) } else { me.deliver(claimed).await };
                             if let Err(e) = result {
                                 me.metrics.incr("klinivo_webhook_dispatcher_errors_total", 1);
                                 tracing::warn!(error = %e, "webhook delivery step failed; the lease will expire and it will be retried");

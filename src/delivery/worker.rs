@@ -29,6 +29,18 @@ const LEASE_MARGIN: Duration = Duration::from_secs(5);
 /// An attempt must end at least this long before its lease does.
 const LEASE_SAFETY: Duration = Duration::from_secs(1);
 
+/// Why a delivery step could not finish; the delivery's lease then expires and it is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("the webhook recorder has stopped")]
+    RecorderStopped,
+    /// The recorder's batch failed; its error is shared by every outcome in the batch.
+    #[error("the outcome could not be recorded: {0}")]
+    Record(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub timeout: Duration,
@@ -250,7 +262,7 @@ impl Dispatcher {
     }
 
     /// Claims one due delivery and attempts it: the whole worker in one step (tests drive it).
-    pub async fn try_deliver_one(&self) -> Result<Step, sqlx::Error> {
+    pub async fn try_deliver_one(&self) -> Result<Step, DeliveryError> {
         match self.claim_batch(1).await?.pop() {
             None => Ok(Step::NothingDue),
             Some(claimed) => self.deliver(claimed).await,
@@ -258,7 +270,7 @@ impl Dispatcher {
     }
 
     /// Makes one attempt of a claimed delivery and records it with its outcome.
-    pub async fn deliver(&self, claimed: Claimed) -> Result<Step, sqlx::Error> {
+    pub async fn deliver(&self, claimed: Claimed) -> Result<Step, DeliveryError> {
         let left = claimed.deadline.saturating_duration_since(Instant::now()).saturating_sub(LEASE_SAFETY);
         let timeout = self.settings.timeout.min(left);
         if timeout < Duration::from_millis(100).min(self.settings.timeout) {
@@ -311,7 +323,7 @@ impl Dispatcher {
         c: &Claimed,
         at: DateTime<Utc>,
         outcome: &Outcome,
-    ) -> Result<Step, sqlx::Error> {
+    ) -> Result<Step, DeliveryError> {
         let (status, retry_in, step) = if outcome.succeeded() {
             ("succeeded", None, Step::Succeeded)
         } else {
@@ -333,15 +345,14 @@ impl Dispatcher {
             duration_ms: i32::try_from(outcome.duration.as_millis()).unwrap_or(i32::MAX),
             reply,
         };
-        let closed = || sqlx::Error::Protocol("the webhook recorder has stopped".into());
-        self.recorder.send(pending).await.map_err(|_| closed())?;
-        match written.await.map_err(|_| closed())? {
+        self.recorder.send(pending).await.map_err(|_| DeliveryError::RecorderStopped)?;
+        match written.await.map_err(|_| DeliveryError::RecorderStopped)? {
             Ok(true) => Ok(step),
             Ok(false) => {
                 tracing::warn!(delivery_id = c.id, "webhook lease lost before the outcome was recorded");
                 Ok(Step::LeaseLost)
             }
-            Err(e) => Err(sqlx::Error::Protocol(e)),
+            Err(e) => Err(DeliveryError::Record(e)),
         }
     }
 
