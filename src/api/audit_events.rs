@@ -124,9 +124,6 @@ pub struct AuditQuery {
     responses(
         (status = 200, description = "A page of audit events", body = AuditEventList),
         (status = 400, description = "Invalid filter or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_AUDIT_LOG", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn list(

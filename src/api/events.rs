@@ -124,9 +124,6 @@ impl From<EventRow> for Event {
     responses(
         (status = 200, description = "One page of events", body = EventList),
         (status = 400, description = "Invalid parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list_events(
@@ -178,10 +175,7 @@ pub async fn list_events(
     params(("id" = String, Path, description = "Event id, `evt_<uuid>`")),
     responses(
         (status = 200, description = "The event, exactly as delivered", body = Event),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such event in this organization (or purged after 30 days)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get_event(

@@ -7,7 +7,6 @@ use uuid::Uuid;
 
 use crate::auth::permissions::AnyKey;
 use crate::auth::Permission;
-use crate::http::error::ErrorBody;
 use crate::http::extract::Auth;
 use crate::state::AppState;
 
@@ -37,8 +36,6 @@ pub struct HealthResponse {
     extensions(("x-permission" = json!(null))),
     responses(
         (status = 200, description = "The key is valid", body = HealthResponse),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn health(auth: Auth<AnyKey>) -> Json<HealthResponse> {

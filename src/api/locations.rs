@@ -117,9 +117,6 @@ pub struct ListLocationsQuery {
     responses(
         (status = 200, description = "One page of locations", body = LocationList),
         (status = 400, description = "Invalid parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PROVIDERS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn list_locations(
@@ -179,10 +176,7 @@ async fn list_locations(
     params(("id" = i64, Path, description = "Location id")),
     responses(
         (status = 200, description = "The location", body = Location),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PROVIDERS", body = ErrorBody),
         (status = 404, description = "No such location in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn get_location(

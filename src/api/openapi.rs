@@ -162,10 +162,10 @@ fn decorate(method: &str, op: &mut Value) {
             error_response("Missing, invalid, revoked or expired API key (`missing_api_key`, `invalid_api_key`)")
         });
         responses.entry("429").or_insert_with(|| error_response("Rate limit exceeded (`rate_limit_exceeded`)"));
-        if op.get("x-permission").is_some_and(|p| !p.is_null()) {
-            responses
-                .entry("403")
-                .or_insert_with(|| error_response("The key lacks the permission (`insufficient_permission`)"));
+        // The permission is written once, in the operation's `x-permission`.
+        if let Some(permission) = op.get("x-permission").and_then(Value::as_str) {
+            let text = format!("The key lacks the `{permission}` permission (`insufficient_permission`)");
+            responses.entry("403").or_insert_with(|| error_response(&text));
         }
     }
     if writes || method == "put" {

@@ -29,12 +29,7 @@ use crate::http::tx::Tx;
         (status = 201, description = "Booked, status `scheduled`", body = Appointment,
          headers(("Location" = String, description = "/api/v1/appointments/{id}"))),
         (status = 400, description = "Malformed JSON, invalid fields or unknown references, with `details`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
         (status = 409, description = "`slot_unavailable`, or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn book_appointment(

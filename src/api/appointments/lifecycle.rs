@@ -49,12 +49,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     responses(
         (status = 200, description = "The confirmed appointment", body = Appointment),
         (status = 400, description = "A body with fields", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such appointment in this organization", body = ErrorBody),
         (status = 409, description = "`invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn confirm_appointment(
@@ -83,13 +79,8 @@ pub async fn confirm_appointment(
     responses(
         (status = 200, description = "The cancelled appointment", body = Appointment),
         (status = 400, description = "Malformed JSON or invalid fields", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such appointment in this organization", body = ErrorBody),
         (status = 409, description = "`invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn cancel_appointment(
@@ -122,13 +113,8 @@ pub async fn cancel_appointment(
     responses(
         (status = 200, description = "The rescheduled appointment", body = Appointment),
         (status = 400, description = "Malformed JSON or invalid fields, with `details`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such appointment in this organization", body = ErrorBody),
         (status = 409, description = "`slot_unavailable`, `invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn reschedule_appointment(
@@ -156,12 +142,8 @@ pub async fn reschedule_appointment(
     responses(
         (status = 200, description = "The appointment, now `no_show`", body = Appointment),
         (status = 400, description = "A body with fields", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such appointment in this organization", body = ErrorBody),
         (status = 409, description = "`invalid_state_transition`, or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn no_show_appointment(

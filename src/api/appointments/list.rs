@@ -125,9 +125,6 @@ impl Filters {
     responses(
         (status = 200, description = "A page of appointments", body = AppointmentList),
         (status = 400, description = "A bad filter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_APPOINTMENTS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list_appointments(

@@ -39,10 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The appointment", body = Appointment),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such appointment in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn get_appointment(

@@ -117,10 +117,7 @@ fn validate(q: &AvailabilityQuery) -> Result<Duration, ApiError> {
     responses(
         (status = 200, description = "Free slots, in UTC", body = Availability),
         (status = 400, description = "Invalid range, duration or location (`validation_error`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such provider in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn get_availability(

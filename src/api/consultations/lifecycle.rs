@@ -33,12 +33,9 @@ const ALREADY_STARTED: &str = "This appointment already has a consultation";
         (status = 201, description = "Started; `Location` is the consultation's URL", body = ConsultationDetail,
          headers(("Location" = String, description = "/api/v1/consultations/{id}"))),
         (status = 400, description = "A body other than nothing or `{}`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such appointment in this organization", body = ErrorBody),
         (status = 409, description = "`conflict`: the appointment already has a consultation; \
                                       `invalid_state_transition`: it is not scheduled or confirmed", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn start(
@@ -102,11 +99,8 @@ pub async fn start(
     responses(
         (status = 200, description = "Ended", body = ConsultationDetail),
         (status = 400, description = "A body other than nothing or `{}`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such consultation in this organization", body = ErrorBody),
         (status = 409, description = "`invalid_state_transition`: the consultation is not in progress", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn end(

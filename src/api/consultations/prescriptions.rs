@@ -154,11 +154,7 @@ pub async fn all_of(
         (status = 201, description = "Written; `Location` is the prescription's URL", body = Prescription,
          headers(("Location" = String, description = "/api/v1/prescriptions/{id}"))),
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such consultation in this organization", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -241,9 +237,6 @@ impl Disclose for PrescriptionList {
     responses(
         (status = 200, description = "A page of prescriptions", body = PrescriptionList),
         (status = 400, description = "A bad filter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_CONSULTATIONS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -315,10 +308,7 @@ pub async fn list(
     params(("id" = i64, Path, description = "The prescription's id")),
     responses(
         (status = 200, description = "The prescription", body = Prescription),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such prescription in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get(

@@ -68,9 +68,6 @@ impl Disclose for ConsultationList {
     responses(
         (status = 200, description = "A page of consultations", body = ConsultationList),
         (status = 400, description = "A bad filter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_CONSULTATIONS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -153,10 +150,7 @@ pub async fn list(
     params(("id" = i64, Path, description = "The consultation's id")),
     responses(
         (status = 200, description = "The consultation", body = ConsultationDetail),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such consultation in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get(

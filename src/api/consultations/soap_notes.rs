@@ -133,11 +133,7 @@ pub async fn all_of(conn: &mut PgConnection, org: Uuid, consultation_id: i64) ->
         (status = 201, description = "Written; `Location` is the note's URL", body = SoapNote,
          headers(("Location" = String, description = "/api/v1/consultations/{id}/soap-notes/{noteId}"))),
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such consultation in this organization", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -233,10 +229,7 @@ impl Disclose for SoapNoteList {
     responses(
         (status = 200, description = "A page of notes", body = SoapNoteList),
         (status = 400, description = "A bad parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such consultation in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -308,10 +301,7 @@ pub async fn list(
     ),
     responses(
         (status = 200, description = "The note", body = SoapNote),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_CONSULTATIONS", body = ErrorBody),
         (status = 404, description = "No such note of this consultation in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get(

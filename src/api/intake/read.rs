@@ -68,9 +68,6 @@ impl Disclose for IntakeFormList {
     responses(
         (status = 200, description = "A page of intake forms", body = IntakeFormList),
         (status = 400, description = "A bad filter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PATIENTS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list(
@@ -147,10 +144,7 @@ pub async fn list(
     params(("id" = i64, Path, description = "The intake form's id")),
     responses(
         (status = 200, description = "The intake form", body = IntakeForm),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PATIENTS", body = ErrorBody),
         (status = 404, description = "No such intake form in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get(

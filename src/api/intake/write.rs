@@ -46,10 +46,6 @@ pub struct NewIntakeForm {
         (status = 201, description = "Created; `Location` is the form's URL", body = IntakeForm,
          headers(("Location" = String, description = "/api/v1/intake-forms/{id}"))),
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn create(
@@ -120,11 +116,8 @@ pub async fn create(
     responses(
         (status = 200, description = "Started", body = IntakeForm),
         (status = 400, description = "A body other than nothing or `{}`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
         (status = 404, description = "No such intake form in this organization", body = ErrorBody),
         (status = 409, description = "`invalid_state_transition`: the form is not pending", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn start(
@@ -181,12 +174,8 @@ pub struct CompleteIntakeForm {
     responses(
         (status = 200, description = "Completed", body = IntakeForm),
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
         (status = 404, description = "No such intake form in this organization", body = ErrorBody),
         (status = 409, description = "`invalid_state_transition`: the form is not started", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn complete(

@@ -182,9 +182,6 @@ fn search_patterns(q: &str) -> (Option<String>, Option<String>, Option<String>) 
     responses(
         (status = 200, description = "A page of patients", body = PatientList),
         (status = 400, description = "A bad filter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PATIENTS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list_patients(

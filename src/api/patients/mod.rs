@@ -32,10 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     params(("id" = i64, Path, description = "Patient id")),
     responses(
         (status = 200, description = "The patient", body = Patient),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PATIENTS", body = ErrorBody),
         (status = 404, description = "No such patient in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 async fn get_patient(

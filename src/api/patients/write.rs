@@ -25,12 +25,7 @@ use crate::http::tx::Tx;
         (status = 201, description = "Created", body = Patient,
          headers(("Location" = String, description = "/api/v1/patients/{id}"))),
         (status = 400, description = "Malformed JSON or invalid fields, with `details`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
         (status = 409, description = "`conflict`: the externalId is taken; or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn create_patient(
@@ -63,13 +58,8 @@ pub async fn create_patient(
     responses(
         (status = 200, description = "The patient after the update", body = Patient),
         (status = 400, description = "Malformed JSON or invalid fields, with `details`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks WRITE_PATIENTS", body = ErrorBody),
         (status = 404, description = "No such patient in this organization", body = ErrorBody),
         (status = 409, description = "`conflict`: the externalId is taken; or `idempotency_key_in_use`", body = ErrorBody),
-        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
-        (status = 422, description = "Idempotency-Key reused with a different request", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn update_patient(

@@ -46,9 +46,6 @@ pub struct ListProvidersQuery {
     responses(
         (status = 200, description = "One page of providers", body = ProviderList),
         (status = 400, description = "Invalid parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PROVIDERS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list_providers(
@@ -123,10 +120,7 @@ pub async fn list_providers(
     params(("id" = i64, Path, description = "Provider id")),
     responses(
         (status = 200, description = "The provider", body = Provider),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_PROVIDERS", body = ErrorBody),
         (status = 404, description = "No such provider in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get_provider(

@@ -109,10 +109,7 @@ pub async fn load_provider_hours(
     params(("id" = i64, Path, description = "Provider id")),
     responses(
         (status = 200, description = "The provider's weekly working hours", body = Schedule),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks READ_APPOINTMENTS", body = ErrorBody),
         (status = 404, description = "No such provider in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get_schedule(

@@ -51,10 +51,7 @@ pub struct ListDeliveriesQuery {
     responses(
         (status = 200, description = "One page of deliveries", body = DeliveryList),
         (status = 400, description = "Invalid parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list_deliveries(
@@ -128,10 +125,7 @@ pub async fn list_deliveries(
     params(("id" = i64, Path, description = "Webhook id"), ("deliveryId" = i64, Path, description = "Delivery id")),
     responses(
         (status = 200, description = "The delivery and every attempt", body = DeliveryDetail),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription or delivery in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get_delivery(
@@ -167,11 +161,8 @@ pub async fn get_delivery(
     params(("id" = i64, Path, description = "Webhook id"), ("deliveryId" = i64, Path, description = "Delivery id")),
     responses(
         (status = 202, description = "Queued again; the delivery, now pending", body = Delivery),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription or delivery in this organization", body = ErrorBody),
         (status = 409, description = "Still pending (`invalid_state_transition`), or the subscription is disabled (`conflict`)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn redeliver(
@@ -242,11 +233,8 @@ pub struct RecoverResult {
     responses(
         (status = 202, description = "Queued; how many deliveries", body = RecoverResult),
         (status = 400, description = "Invalid body, or `since` more than 14 days ago (`validation_error`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
         (status = 409, description = "The subscription is disabled (`conflict`)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn recover(

@@ -35,9 +35,6 @@ use crate::state::AppState;
     responses(
         (status = 201, description = "Created; `Location` names it. The secret is shown only now.", body = WebhookWithSecret),
         (status = 400, description = "Invalid body (`invalid_json`, `validation_error`) or URL (`invalid_webhook_url`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn create_webhook(
@@ -97,9 +94,6 @@ pub struct ListWebhooksQuery {
     responses(
         (status = 200, description = "One page of subscriptions", body = WebhookList),
         (status = 400, description = "Invalid parameter (`validation_error`) or cursor (`invalid_cursor`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn list_webhooks(
@@ -154,10 +148,7 @@ pub async fn list_webhooks(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The subscription (without its secret)", body = Webhook),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn get_webhook(
@@ -186,10 +177,7 @@ pub async fn get_webhook(
     responses(
         (status = 200, description = "The updated subscription", body = Webhook),
         (status = 400, description = "Invalid body (`invalid_json`, `validation_error`) or URL (`invalid_webhook_url`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn update_webhook(
@@ -252,10 +240,7 @@ pub async fn update_webhook(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Path<i64>) -> ApiResult<StatusCode> {
@@ -288,10 +273,7 @@ pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Pa
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The subscription with its new secret", body = WebhookWithSecret),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn rotate_secret(
@@ -330,11 +312,8 @@ pub async fn rotate_secret(
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 202, description = "Queued; the delivery", body = Delivery),
-        (status = 401, description = "Missing or invalid key", body = ErrorBody),
-        (status = 403, description = "The key lacks MANAGE_WEBHOOKS", body = ErrorBody),
         (status = 404, description = "No such subscription in this organization", body = ErrorBody),
         (status = 409, description = "The subscription is disabled (`conflict`)", body = ErrorBody),
-        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
     )
 )]
 pub async fn send_test(
