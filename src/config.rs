@@ -49,11 +49,10 @@ pub struct Config {
     pub webhook_retry_unit: Duration,
     /// `KLINIVO_WEBHOOK_ALLOW_PRIVATE`, default false.
     pub webhook_allow_private: bool,
-    /// `KLINIVO_DB_MAX_CONNECTIONS`, default 20. Measured on 2 cores shared with PostgreSQL
-    /// (bench/README.md): reads alone do better with 10 (less contention for the CPUs), but
-    /// writes and webhook delivery wait on commits, and with 10 they lost a fifth to a third of
-    /// their throughput (POST /patients 1,750-1,920 -> 1,380 req/s; 100-subscription deliveries
-    /// 6,700 -> 5,100/s). 20 is the better default for a mixed load.
+    /// `KLINIVO_DB_MAX_CONNECTIONS`, default 20. On few cores reads alone do better with fewer
+    /// connections (less contention for the CPUs), but writes and webhook delivery wait on
+    /// commits and lose much of their throughput with fewer (bench/README.md, "Decisions and
+    /// their measurements"): 20 is the better default for a mixed load.
     pub db_max_connections: u32,
     /// `KLINIVO_LOG_FORMAT`, default `pretty`.
     pub log_format: LogFormat,

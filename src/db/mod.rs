@@ -21,10 +21,10 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 ///
 /// sqlx pings a connection when it goes back to the pool and, by default, again when it is
 /// taken out: two extra round trips around every query on the pool, a third of the database
-/// round trips of a one-query request (profiled: sending to PostgreSQL was the server's largest
-/// cost on reads). The ping on return stays (sqlx always does it); the one on acquire is made
-/// only for a connection idle [`IDLE_CHECK`] or longer, since one used more recently was
-/// answered then. (Measured on GET /patients/{id}: +21 % req/s; availability +24 %.) After a
+/// round trips of a one-query request, and sending to PostgreSQL is the server's largest cost on
+/// reads (bench/README.md). The ping on return stays (sqlx always does it); the one on acquire
+/// is made only for a connection idle [`IDLE_CHECK`] or longer, since one used more recently
+/// was answered then. After a
 /// database restart, a request handed a connection the restart broke answers `503
 /// service_unavailable` (retryable) and the connection is dropped when it goes back.
 ///

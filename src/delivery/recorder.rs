@@ -2,8 +2,8 @@
 //!
 //! Each attempt's outcome — the attempt row, the delivery's new state (only while the lease the
 //! attempt was made under still holds) and, after the last retry, its dead letter — used to be
-//! one statement and one commit (one WAL flush) per delivery, which capped delivery at about
-//! 1,500/s on two cores. Attempts now queue their outcome here and wait; one task writes
+//! one statement and one commit (one WAL flush) per delivery, which capped delivery at the
+//! disk's flush rate (bench/README.md). Attempts now queue their outcome here and wait; one task writes
 //! whatever has queued in one statement, so under load a commit carries hundreds of outcomes,
 //! and an idle system still writes each one at once. Each waiting attempt learns whether its
 //! row was updated (no: its lease was lost, and the delivery will be attempted again).

@@ -115,13 +115,10 @@ const BOOKKEEPING_CONNECTIONS: u32 = 4;
 /// reads a whole table, is never the right plan for it — but the planner picks one whenever
 /// the statistics say the queue is empty, and sqlx's prepared statements then keep that plan
 /// (a generic plan is reused until the next ANALYZE). That happens exactly when it hurts: on a
-/// fresh database and after a quiet spell, just as a burst arrives. Measured with 100
-/// subscriptions from an empty queue (`bench-webhooks`, two phases of 100,000 deliveries on a
-/// fresh copy of one database, 2 cores): before, the "next due" query ran as a sequential scan
-/// (15–35 ms) and the claim hashed the whole table (18 ms), and a phase delivered anywhere from
-/// 2,000 to 9,000 deliveries/s with the timing of autovacuum's ANALYZE; with these settings and
-/// the claim below, 8,100–8,800/s in each of four phases. Each statement plans to the same
-/// index lookups whatever the statistics say.
+/// fresh database and after a quiet spell, just as a burst arrives: delivery throughput then
+/// varied several-fold with the timing of autovacuum's ANALYZE (bench/README.md, "Decisions and
+/// their measurements"). With these settings each statement plans to the same index lookups
+/// whatever the statistics say.
 const BOOKKEEPING_SETTINGS: &[(&str, &str)] = &[
     ("synchronous_commit", "off"),
     ("enable_seqscan", "off"),
@@ -173,8 +170,8 @@ impl Dispatcher {
     /// in claim order (the scan stops at the LIMIT), the leased rows are found by primary key
     /// (`= ANY`) and each subscription by its own (`LATERAL … OFFSET 0`). Joined the plain way,
     /// the generic plan (sqlx prepares statements, and the LIMIT is a parameter) hashed a
-    /// sequential scan of the whole deliveries table on every claim: 18 ms a claim, and
-    /// deliveries fell further behind the larger the backlog grew.
+    /// sequential scan of the whole deliveries table on every claim, and deliveries fell further
+    /// behind the larger the backlog grew.
     pub async fn claim_batch(&self, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
         let lease = self.settings.lease();
         let started = Instant::now();

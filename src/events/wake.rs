@@ -2,9 +2,9 @@
 //!
 //! A `NOTIFY` inside the write's own transaction serialises commits: PostgreSQL holds one
 //! database-wide lock from a notifying transaction's pre-commit until its commit record is on
-//! disk, so every write with an event waited for every other one's WAL flush (measured with
-//! pgbench, 16 clients inserting an event: 1,755–2,157 commits/s with the `NOTIFY`, 4,615–4,662
-//! without). Instead, when a write queued deliveries ([`noting_deliveries`]), the write layer
+//! disk, so every write with an event waited for every other one's WAL flush (bench/README.md,
+//! "Decisions and their measurements"). Instead, when a write queued deliveries
+//! ([`noting_deliveries`]), the write layer
 //! calls [`DeliveryWake::poke`] after its commit: this
 //! process's dispatcher wakes at once, and one background task sends a `NOTIFY` for the
 //! dispatchers of other processes (`klinivo worker`, other instances) — from a transaction of

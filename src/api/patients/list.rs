@@ -126,15 +126,12 @@ impl Filters {
 /// common term from a rare one, few enough that a rare term (most searches: a full name, an
 /// email, phone digits, most surnames) loses little on it before the index answers.
 const SEARCH_PREFIX_ROWS: i64 = 300;
-/// Matches in that prefix from which walking further beats the trigram index. A walk costs
-/// ~0.45 µs a row and needs about `fetch / density` rows; the index ~1.9 µs a match over the
-/// whole organization (on the AMD EPYC benchmark machine: the index-only walk 0.45–0.55 µs a
-/// row, through the table it was 1.1; the index 2.0–2.5 µs a match, so the same balance);
-/// they cost the same at a density near 1.1 % for 100k patients (3.3
-/// expected in 300; lower for larger organizations). Five leaves a term in 0.3 % of patients a
-/// 0.2 % chance of a needless walk, and sends most terms in 2 % or more to the walk. Measured
-/// against 1,000 rows and 13 matches, with the benchmark's mix of terms: saturated search
-/// +20 % (1,118–1,158 → 1,316–1,419 req/s), median of a lone request 2.1–2.3 → 1.7–2.0 ms.
+/// Matches in that prefix from which walking further beats the trigram index. A walk needs
+/// about `fetch / density` rows, each far cheaper than one match found through the index over
+/// the whole organization; the two cost the same at a density of about one percent for an
+/// organization of 100,000 patients, and five matches in 300 rows sends the common terms to the
+/// walk while rarely walking for a rare one. The per-row and per-match costs, and the comparison
+/// with a larger prefix, are in bench/README.md ("Decisions and their measurements").
 const SEARCH_DENSE_MATCHES: i64 = 5;
 /// The longest walk before the index takes over.
 const SEARCH_WALK_MAX_ROWS: i64 = 20_000;
