@@ -14,6 +14,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(crate::auth::key_cache::listen_for_key_changes(
             state.auth.cache.clone(),
             state.db.clone(),
+            state.db_health.clone(),
             stop.clone(),
         )),
         tokio::spawn(state.audit.clone().run_writer(state.db.clone(), stop.clone())),

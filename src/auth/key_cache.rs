@@ -211,7 +211,16 @@ fn window_of(entry: &Entry) -> Window {
 
 /// Listens for key changes and drops the cache on each (and whenever the connection was lost,
 /// since notifications may have been missed), until shutdown.
-pub async fn listen_for_key_changes(cache: std::sync::Arc<KeyCache>, db: sqlx::PgPool, stop: CancellationToken) {
+///
+/// The listener's connection is also the first to learn that the database went away: losing it
+/// marks the database down (`db::health`), so requests answer `503` at once rather than after the
+/// pool's acquire timeout; the prober marks it up again when it answers.
+pub async fn listen_for_key_changes(
+    cache: std::sync::Arc<KeyCache>,
+    db: sqlx::PgPool,
+    health: std::sync::Arc<crate::db::health::DbHealth>,
+    stop: CancellationToken,
+) {
     loop {
         let mut listener = match PgListener::connect_with(&db).await {
             Ok(l) => l,
@@ -231,8 +240,17 @@ pub async fn listen_for_key_changes(cache: std::sync::Arc<KeyCache>, db: sqlx::P
         loop {
             tokio::select! {
                 received = listener.try_recv() => match received {
-                    Ok(_) => cache.clear(),
-                    Err(_) => break,
+                    Ok(Some(_)) => cache.clear(),
+                    // The connection was lost (the next call reconnects): notifications may
+                    // have been missed, and the database may be gone.
+                    Ok(None) => {
+                        cache.clear();
+                        health.mark_down();
+                    }
+                    Err(_) => {
+                        health.mark_down();
+                        break;
+                    }
                 },
                 _ = stop.cancelled() => return,
             }
