@@ -51,8 +51,8 @@ pub struct Config {
     pub webhook_allow_private: bool,
     /// `KLINIVO_DB_MAX_CONNECTIONS`, default 20. On few cores reads alone do better with fewer
     /// connections (less contention for the CPUs), but writes and webhook delivery wait on
-    /// commits and lose much of their throughput with fewer (bench/README.md, "Decisions and
-    /// their measurements"): 20 is the better default for a mixed load.
+    /// commits and lose much of their throughput with fewer (bench/README.md, "Figures behind
+    /// the decisions"): 20 is the better default for a mixed load.
     pub db_max_connections: u32,
     /// `KLINIVO_LOG_FORMAT`, default `pretty`.
     pub log_format: LogFormat,

@@ -116,8 +116,8 @@ const BOOKKEEPING_CONNECTIONS: u32 = 4;
 /// the statistics say the queue is empty, and sqlx's prepared statements then keep that plan
 /// (a generic plan is reused until the next ANALYZE). That happens exactly when it hurts: on a
 /// fresh database and after a quiet spell, just as a burst arrives: delivery throughput then
-/// varied several-fold with the timing of autovacuum's ANALYZE (bench/README.md, "Decisions and
-/// their measurements"). With these settings each statement plans to the same index lookups
+/// varied several-fold with the timing of autovacuum's ANALYZE (bench/README.md, "Figures behind
+/// the decisions"). With these settings each statement plans to the same index lookups
 /// whatever the statistics say.
 const BOOKKEEPING_SETTINGS: &[(&str, &str)] = &[
     ("synchronous_commit", "off"),

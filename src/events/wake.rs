@@ -3,7 +3,7 @@
 //! A `NOTIFY` inside the write's own transaction serialises commits: PostgreSQL holds one
 //! database-wide lock from a notifying transaction's pre-commit until its commit record is on
 //! disk, so every write with an event waited for every other one's WAL flush (bench/README.md,
-//! "Decisions and their measurements"). Instead, when a write queued deliveries
+//! "Figures behind the decisions"). Instead, when a write queued deliveries
 //! ([`noting_deliveries`]), the write layer
 //! calls [`DeliveryWake::poke`] after its commit: this
 //! process's dispatcher wakes at once, and one background task sends a `NOTIFY` for the

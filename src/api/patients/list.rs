@@ -131,7 +131,7 @@ const SEARCH_PREFIX_ROWS: i64 = 300;
 /// the whole organization; the two cost the same at a density of about one percent for an
 /// organization of 100,000 patients, and five matches in 300 rows sends the common terms to the
 /// walk while rarely walking for a rare one. The per-row and per-match costs, and the comparison
-/// with a larger prefix, are in bench/README.md ("Decisions and their measurements").
+/// with a larger prefix, are in bench/README.md ("Figures behind the decisions").
 const SEARCH_DENSE_MATCHES: i64 = 5;
 /// The longest walk before the index takes over.
 const SEARCH_WALK_MAX_ROWS: i64 = 20_000;
