@@ -66,20 +66,8 @@ async fn run_demo(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<(), CliError
             eprintln!("seeded the demo clinic into organization {org}: {summary}");
         }
         None => {
-            let summary = demo::create_organization(pool, "Demo Clinic").await?;
+            let (summary, key) = demo_org_with_key(pool).await?;
             let org = summary.organization_id;
-            let key = store::create_key(
-                pool,
-                KeySpec {
-                    organization_id: org,
-                    name: "demo key",
-                    permissions: &Permission::ALL,
-                    expires_at: None,
-                    rate_limit_per_minute: None,
-                    rotated_from: None,
-                },
-            )
-            .await?;
             eprintln!("created organization {org} with the demo clinic: {summary}");
             eprintln!("created key {} with every permission — store it now, it will not be shown again", key.prefix);
             println!("{}", key.secret);
@@ -88,9 +76,24 @@ async fn run_demo(pool: &sqlx::PgPool, org: Option<Uuid>) -> Result<(), CliError
     Ok(())
 }
 
-/// The organization `serve` creates on its first start: the full demo clinic.
-pub async fn demo_org(pool: &sqlx::PgPool) -> Result<Uuid, CliError> {
+/// A new organization with the full demo clinic and one key with every permission: what
+/// `klinivo demo` makes, and `serve` on its first start.
+pub async fn demo_org_with_key(
+    pool: &sqlx::PgPool,
+) -> Result<(demo::DemoSummary, crate::auth::keys::NewKey), CliError> {
     let summary = demo::create_organization(pool, "Demo Clinic").await?;
+    let key = store::create_key(
+        pool,
+        KeySpec {
+            organization_id: summary.organization_id,
+            name: "demo key",
+            permissions: &Permission::ALL,
+            expires_at: None,
+            rate_limit_per_minute: None,
+            rotated_from: None,
+        },
+    )
+    .await?;
     tracing::info!(organization_id = %summary.organization_id, "seeded the demo clinic");
-    Ok(summary.organization_id)
+    Ok((summary, key))
 }

@@ -115,7 +115,9 @@ fn write_openapi(path: &std::path::Path) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Creates the demo organization with the full demo clinic (`klinivo demo`'s data).
-pub async fn demo_org(pool: &sqlx::PgPool) -> Result<uuid::Uuid, CliError> {
-    clinic::demo_org(pool).await
+/// A new organization with the full demo clinic and a full-permission key (`klinivo demo`'s data).
+pub async fn demo_org_with_key(
+    pool: &sqlx::PgPool,
+) -> Result<(crate::clinic::demo::DemoSummary, crate::auth::keys::NewKey), CliError> {
+    clinic::demo_org_with_key(pool).await
 }

@@ -4,8 +4,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::database;
 use super::error::CliError;
-use crate::auth::store::{self, KeySpec};
-use crate::auth::Permission;
 use crate::config::Config;
 use crate::state::AppState;
 
@@ -51,19 +49,8 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
         );
         return Ok(());
     }
-    let org = crate::cli::demo_org(pool).await?;
-    let key = store::create_key(
-        pool,
-        KeySpec {
-            organization_id: org,
-            name: "demo key",
-            permissions: &Permission::ALL,
-            expires_at: None,
-            rate_limit_per_minute: None,
-            rotated_from: None,
-        },
-    )
-    .await?;
+    let (summary, key) = crate::cli::demo_org_with_key(pool).await?;
+    let org = summary.organization_id;
     let host = if config.bind.ip().is_unspecified() { "localhost".to_string() } else { config.bind.ip().to_string() };
     let host = if host == "127.0.0.1" { "localhost".to_string() } else { host };
     // Only the key goes to stdout, as with every command that creates one; the words around it

@@ -188,7 +188,7 @@ async fn a_new_demo_organization_gets_the_whole_clinic() {
     assert_eq!(n, 5);
     assert_eq!(summary.patients, 50);
     // The server's first start uses the same seeding.
-    let org = klinivo::cli::demo_org(&app.db).await.unwrap();
+    let org = klinivo::cli::demo_org_with_key(&app.db).await.unwrap().0.organization_id;
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM consultations WHERE organization_id = $1")
         .bind(org)
         .fetch_one(&app.db)
