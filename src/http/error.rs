@@ -66,8 +66,9 @@ pub enum ApiError {
     IdempotencyKeyMismatch,
     #[error("Rate limit exceeded; retry after the window resets")]
     RateLimited,
+    /// The failed-authentication throttle; the seconds until its minute ends.
     #[error("Too many failed authentication attempts from this address; slow down")]
-    AuthThrottled,
+    AuthThrottled { retry_after: i64 },
     #[error("The service is temporarily unavailable")]
     ServiceUnavailable,
     /// `ServiceUnavailable` because the database cannot be reached (`db::health`).
@@ -112,7 +113,7 @@ impl ApiError {
             SlotUnavailable | InvalidStateTransition(_) | IdempotencyKeyInUse | Conflict(_) => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            RateLimited | AuthThrottled => StatusCode::TOO_MANY_REQUESTS,
+            RateLimited | AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceUnavailable | DatabaseUnreachable => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -136,7 +137,7 @@ impl ApiError {
             Conflict(_) => "conflict",
             PayloadTooLarge => "payload_too_large",
             IdempotencyKeyMismatch => "idempotency_key_mismatch",
-            RateLimited | AuthThrottled => "rate_limit_exceeded",
+            RateLimited | AuthThrottled { .. } => "rate_limit_exceeded",
             ServiceUnavailable | DatabaseUnreachable => "service_unavailable",
             Internal(_) => "internal_error",
         }
@@ -166,8 +167,8 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         match self {
-            ApiError::AuthThrottled => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            ApiError::AuthThrottled { retry_after } => {
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.clamp(1, 60)));
             }
             ApiError::ServiceUnavailable => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE));

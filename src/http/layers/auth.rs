@@ -49,7 +49,8 @@ async fn lease(
 ) -> Result<(AuthenticatedKey, Window), Response> {
     if state.auth.throttled(addr, minute) && !state.auth.is_known_good(&hash, now) {
         state.metrics.incr("klinivo_auth_throttled_total", 1);
-        return Err(ApiError::AuthThrottled.into_response());
+        // The throttle counts in minutes aligned to the minute: it ends with this one.
+        return Err(ApiError::AuthThrottled { retry_after: (minute + 1) * 60 - now }.into_response());
     }
     if let Some(window) = state.auth.cache.over_limit(&hash, now) {
         return Err(rate_limit::too_many(&window, now));
