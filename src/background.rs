@@ -9,7 +9,7 @@ use crate::http::layers::idempotency;
 use crate::state::AppState;
 
 pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
-    vec![
+    let mut tasks = vec![
         tokio::spawn(crate::auth::authenticator::last_used_flusher(state.auth.clone(), state.db.clone(), stop.clone())),
         tokio::spawn(crate::auth::key_cache::listen_for_key_changes(
             state.auth.cache.clone(),
@@ -21,10 +21,11 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(crate::db::health::run_prober(state.db_health.clone(), state.db.clone(), stop.clone())),
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
-        tokio::spawn(crate::delivery::run_dispatcher(state.clone(), stop.clone())),
-        tokio::spawn(crate::delivery::retention::run(state.db.clone(), state.metrics.clone(), stop.clone())),
         tokio::spawn(crate::domain::search_text::run(state.db.clone(), stop.clone())),
-    ]
+    ];
+    // The dispatcher and the event log's retention.
+    tasks.extend(crate::delivery::spawn(&state.db, &state.config, &state.metrics, &state.wake.local, stop));
+    tasks
 }
 
 /// Counts the idempotency records [`purge_loop`] deletes.

@@ -17,7 +17,7 @@ pub async fn run(config: Config) -> Result<(), super::error::CliError> {
         trigger.cancel();
     });
     tracing::info!("webhook worker started");
-    for task in crate::delivery::spawn(&state, stop) {
+    for task in crate::delivery::spawn(&state.db, &state.config, &state.metrics, &state.wake.local, stop) {
         let _ = task.await;
     }
     database.close().await;

@@ -14,23 +14,46 @@ pub mod retry;
 pub mod signing;
 pub mod worker;
 
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::AppState;
+use crate::config::Config;
+use crate::metrics::Metrics;
 pub use worker::{Dispatcher, Settings, Step};
 
 /// The dispatcher and the event purge, until `stop` (in-flight deliveries finish first).
-pub fn spawn(state: &AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
+/// `wake` is this process's wake-up after a write queued deliveries (`events::wake`).
+pub fn spawn(
+    db: &PgPool,
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    wake: &Arc<Notify>,
+    stop: CancellationToken,
+) -> Vec<JoinHandle<()>> {
     vec![
-        tokio::spawn(run_dispatcher(state.clone(), stop.clone())),
-        tokio::spawn(retention::run(state.db.clone(), state.metrics.clone(), stop)),
+        tokio::spawn(run_dispatcher(
+            db.clone(),
+            Settings::from_config(config),
+            metrics.clone(),
+            wake.clone(),
+            stop.clone(),
+        )),
+        tokio::spawn(retention::run(db.clone(), metrics.clone(), stop)),
     ]
 }
 
-pub async fn run_dispatcher(state: AppState, stop: CancellationToken) {
-    let settings = Settings::from_config(&state.config);
-    match Dispatcher::new(state.db.clone(), settings, state.metrics.clone(), state.wake.local.clone()) {
+pub async fn run_dispatcher(
+    db: PgPool,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    match Dispatcher::new(db, settings, metrics, wake) {
         Ok(dispatcher) => dispatcher.run(stop).await,
         Err(e) => tracing::error!(error = %e, "cannot build the webhook HTTP client; webhooks are not delivered"),
     }
