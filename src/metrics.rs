@@ -56,12 +56,7 @@ impl Metrics {
     pub fn observe(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
         {
             let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            match r.get_mut(&(route.to_string(), method, status)) {
-                Some(n) => *n += 1,
-                None => {
-                    r.insert((route.to_string(), method, status), 1);
-                }
-            }
+            *r.entry((route.to_string(), method, status)).or_insert(0) += 1;
         }
         let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
         let h = l.entry((route.to_string(), method)).or_default();

@@ -28,7 +28,7 @@ pub struct AuditEvent {
     pub key_prefix: Option<String>,
     #[schema(value_type = AuditAction, example = "read")]
     pub action: String,
-    #[schema(value_type = AuditResourceType, example = "patient")]
+    #[schema(value_type = RecordType, example = "patient")]
     pub resource_type: String,
     /// The record the request named or created: the one read, changed or denied. `null` for a
     /// list, and for the entries of records a response embedded; those are in `resourceIds`.
@@ -66,18 +66,6 @@ pub enum AuditAction {
     Denied,
 }
 
-/// The kinds of record the audit log covers.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AuditResourceType {
-    Patient,
-    Appointment,
-    Consultation,
-    SoapNote,
-    Prescription,
-    IntakeForm,
-}
-
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEventList {
@@ -89,7 +77,7 @@ pub struct AuditEventList {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    #[param(value_type = Option<AuditResourceType>)]
+    #[param(value_type = Option<RecordType>)]
     resource_type: Option<String>,
     /// Entries about this record: those that read, changed or denied it, the lists that
     /// returned it, and the responses that showed it inside another record or in the event log.

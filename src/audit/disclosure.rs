@@ -11,8 +11,10 @@
 
 use serde_json::Value;
 
-/// The kinds of clinical record the audit log names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kinds of record the audit log covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = AuditResourceType)]
 pub enum RecordType {
     Patient,
     Appointment,

@@ -170,12 +170,11 @@ impl IntoResponse for ApiError {
             ApiError::AuthThrottled { retry_after } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.clamp(1, 60)));
             }
-            ApiError::ServiceUnavailable => {
+            ApiError::ServiceUnavailable | ApiError::DatabaseUnreachable => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE));
-            }
-            ApiError::DatabaseUnreachable => {
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_UNAVAILABLE));
-                response.extensions_mut().insert(crate::db::health::Unreachable);
+                if matches!(self, ApiError::DatabaseUnreachable) {
+                    response.extensions_mut().insert(crate::db::health::Unreachable);
+                }
             }
             _ => {}
         }

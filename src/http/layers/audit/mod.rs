@@ -34,24 +34,22 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     };
     let target = classify(req.method(), &template);
-    let route = format!("{} {template}", crate::http::layers::method::label(req.method()));
-    let path = req.uri().path().to_string();
+    let method = crate::http::layers::method::label(req.method());
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    let client_address = crate::http::layers::client_address::of(&req).map(|a| a.to_string());
-    let presented_prefix = req
-        .headers()
-        .get("x-api-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| {
-            k.len() >= 11 && k.starts_with("kv_") && k[..11].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        })
-        .map(|k| k[..11].to_string());
+    let client_address = crate::http::layers::client_address::of(&req);
+    // What only a PHI route's entries need is read only on one (most requests are on none).
+    let (path, presented_prefix) = match target {
+        Some(_) => (req.uri().path().to_string(), presented_prefix(&req)),
+        None => (String::new(), None),
+    };
 
     let mut response = next.run(req).await;
     let disclosed = response.extensions_mut().remove::<Disclosure>();
     if target.is_none() && disclosed.is_none() {
         return response;
     }
+    let route = format!("{method} {template}");
+    let client_address = client_address.map(|a| a.to_string());
     let status = response.status().as_u16();
     let key = response.extensions().get::<AuthenticatedKey>().cloned();
     let entry = |(action, record_type, resource_id, resource_ids): Named| AuditEntry {
@@ -111,6 +109,18 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
 /// An entry before the request's particulars: action, record type, the record the request
 /// named, the records it showed.
 type Named = (&'static str, RecordType, Option<i64>, Option<Vec<i64>>);
+
+/// The display prefix of the key the request presented, if it looks like one: a denied
+/// request's entry names it (the key itself may not exist).
+fn presented_prefix(req: &Request) -> Option<String> {
+    req.headers()
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .filter(|k| {
+            k.len() >= 11 && k.starts_with("kv_") && k[..11].bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+        .map(|k| k[..11].to_string())
+}
 
 /// A successful request on a PHI route: the route's own entry, then one per other type shown
 /// (`read`, or `list` when the route lists).
