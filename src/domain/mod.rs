@@ -1,8 +1,16 @@
-//! Pieces of the clinic's domain that several front doors share (the REST API, clinic set-up,
-//! the demo seed, the benchmark): no HTTP here, and nothing here imports `http` or `api`.
+//! The clinic's records below every front door (the REST API, clinic set-up, the demo seed, the
+//! benchmark, and those to come): their types, their SQL, their rules and state machines. A
+//! front door extracts what its client sent, calls in here and shapes the answer; nothing here
+//! knows of HTTP, and nothing here imports `http` or `api`. Every function is scoped by
+//! organization: another organization's id is [`Error::NotFound`].
 
 pub mod address;
+pub mod error;
+pub mod locations;
+pub mod page;
 pub mod search_text;
 pub mod slots;
 
 pub use address::Address;
+pub use error::{Error, FieldError, Result};
+pub use page::{Page, PageRequest};

@@ -8,17 +8,7 @@ use serde::Serialize;
 
 use crate::auth::Permission;
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
-    }
-}
+pub use crate::domain::FieldError;
 
 /// The JSON body of every non-2xx response.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -194,6 +184,24 @@ fn retryable(e: &sqlx::Error) -> bool {
         }
         sqlx::Error::PoolClosed | sqlx::Error::BeginFailed => true,
         _ => false,
+    }
+}
+
+/// The domain's errors are the contract's codes; its database errors are mapped as below.
+impl From<crate::domain::Error> for ApiError {
+    fn from(e: crate::domain::Error) -> Self {
+        use crate::domain::Error as E;
+        match e {
+            E::Invalid(details) => ApiError::from_details(details),
+            E::InvalidCursor => ApiError::InvalidCursor,
+            E::InvalidWebhookUrl(message) => ApiError::InvalidWebhookUrl(message),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::SlotUnavailable => ApiError::SlotUnavailable,
+            E::InvalidStateTransition(message) => ApiError::InvalidStateTransition(message),
+            E::Conflict(message) => ApiError::Conflict(message),
+            E::Database(e) => ApiError::from(e),
+            E::Internal(e) => ApiError::Internal(e),
+        }
     }
 }
 
