@@ -10,6 +10,7 @@ pub mod locations;
 pub mod page;
 pub mod search_text;
 pub mod slots;
+pub mod text;
 
 pub use address::Address;
 pub use error::{Error, FieldError, Result};

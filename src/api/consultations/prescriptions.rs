@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model;
-use crate::api::common::{optional_text, required_text};
+use crate::domain::text::{optional_text, required_text};
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
 use crate::db::horizon;

@@ -7,7 +7,8 @@ use uuid::Uuid;
 
 use super::answers;
 use super::model::{self, IntakeForm, IntakeStatus};
-use crate::api::common::{required_text, NoBody};
+use crate::api::common::NoBody;
+use crate::domain::text::required_text;
 use crate::auth::permissions::WritePatients;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
