@@ -1,7 +1,8 @@
 //! What can go wrong with a record, in the domain's own words: the front doors (the REST API's
 //! error type, and any other) map these to what their clients read.
 
-/// One invalid field of a request: its name as the client sent it, and what is wrong.
+// One invalid field of a request: its name as the client sent it, and what is wrong. (Not a doc
+// comment: it would become the schema's description in the published document.)
 #[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
