@@ -3,49 +3,25 @@
 
 use axum::extract::State;
 use axum::Json;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::api::route::routes;
 
 use crate::auth::permissions::ReadProviders;
 use crate::domain::locations::{self, Location};
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
-use crate::http::pagination::{Page, PageRequest};
+use crate::http::pagination::{list_query, paged};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_locations)).routes(routes!(get_location))
 }
 
-/// One page of locations.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct LocationList {
-    pub data: Vec<Location>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
+paged!(LocationList = Location, "locations");
 
-impl From<Page<Location>> for LocationList {
-    fn from(page: Page<Location>) -> Self {
-        LocationList { data: page.data, next_cursor: page.next_cursor }
-    }
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListLocationsQuery {
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Only locations updated at or after this instant; orders the list by `(updatedAt, id)`.
-    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
-    pub updated_since: Option<DateTime<Utc>>,
+list_query! {
+    pub struct ListLocationsQuery {}
 }
 
 /// List locations
@@ -56,7 +32,6 @@ pub struct ListLocationsQuery {
     path = "/locations",
     tag = "Locations",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("READ_PROVIDERS"))),
     params(ListLocationsQuery),
     responses(
         (status = 200, description = "One page of locations", body = LocationList),
@@ -68,8 +43,8 @@ async fn list_locations(
     State(state): State<AppState>,
     Query(query): Query<ListLocationsQuery>,
 ) -> ApiResult<Json<LocationList>> {
-    let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
-    Ok(Json(locations::list(&state.db, auth.organization_id, &page).await?.into()))
+    let page = query.page()?;
+    Ok(Json(locations::list(&state.db, auth.organization_id, &page).await?))
 }
 
 /// Get a location
@@ -78,7 +53,6 @@ async fn list_locations(
     path = "/locations/{id}",
     tag = "Locations",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("READ_PROVIDERS"))),
     params(("id" = i64, Path, description = "Location id")),
     responses(
         (status = 200, description = "The location", body = Location),

@@ -14,6 +14,7 @@ pub mod locations;
 pub mod openapi;
 pub mod patients;
 pub mod providers;
+pub mod route;
 pub mod webhooks;
 
 use utoipa::OpenApi;
