@@ -40,7 +40,13 @@ pub struct KeySummary {
     pub created_at: DateTime<Utc>,
 }
 
-pub async fn create_organization(db: &PgPool, name: &str, timezone: &str) -> Result<Uuid, sqlx::Error> {
+/// The one way an organization is made (`klinivo org create`, the demo clinic, the tests);
+/// inside the caller's transaction when given one.
+pub async fn create_organization(
+    db: impl sqlx::PgExecutor<'_>,
+    name: &str,
+    timezone: &str,
+) -> Result<Uuid, sqlx::Error> {
     sqlx::query_scalar!("INSERT INTO organizations (name, timezone) VALUES ($1, $2) RETURNING id", name, timezone)
         .fetch_one(db)
         .await

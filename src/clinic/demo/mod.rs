@@ -92,15 +92,13 @@ pub async fn seed(db: &PgPool, org: Uuid) -> Result<DemoSummary, DemoError> {
     Ok(summary)
 }
 
+/// The demo organization's time zone, that of its locations.
+const DEMO_TIMEZONE: &str = "America/New_York";
+
 /// Creates an organization and seeds the demo clinic into it, in one transaction.
 pub async fn create_organization(db: &PgPool, name: &str) -> Result<DemoSummary, DemoError> {
     let mut tx = db.begin().await?;
-    let org = sqlx::query_scalar!(
-        "INSERT INTO organizations (name, timezone) VALUES ($1, 'America/New_York') RETURNING id",
-        name
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let org = crate::auth::store::create_organization(&mut *tx, name, DEMO_TIMEZONE).await?;
     let summary = seed_in(&mut tx, org, Utc::now()).await?;
     tx.commit().await?;
     Ok(summary)
