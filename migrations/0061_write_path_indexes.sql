@@ -9,7 +9,7 @@ DROP INDEX IF EXISTS webhook_subscriptions_list;
 
 -- The trigram index queues new entries in a pending list that every search reads in full until
 -- it is merged, by default only once it reaches 4 MB: right after a burst of patient creations
--- searches ran several times slower (measured: 490 -> 310 req/s with 130 pending pages). A
--- 256 kB list is merged often, in small steps, and keeps the batching that makes inserts cheap
--- (turning it off entirely cost POST /patients a fifth of its throughput).
+-- searches slow down. A 256 kB list is merged often, in small steps, and keeps the batching that
+-- makes inserts cheap (turning it off entirely makes every insert pay for the merge). The
+-- measurements: bench/README.md, "Patient search".
 ALTER INDEX patients_search SET (gin_pending_list_limit = 256);

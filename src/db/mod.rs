@@ -4,15 +4,15 @@
 pub mod embedded;
 pub mod health;
 pub mod horizon;
+pub mod migrations;
+
+pub use migrations::{migrate, MIGRATOR};
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
-
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// A pooled connection idle this long is pinged before it is handed out (see [`connect`]).
 const IDLE_CHECK: Duration = Duration::from_secs(5);
@@ -114,10 +114,6 @@ pub async fn begin_with(db: &PgPool, statement: String) -> Result<Transaction<'s
 pub fn connect_lazy(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
     let options = PgConnectOptions::from_str(url)?.application_name("klinivo");
     Ok(pool_options(max_connections).connect_lazy_with(options))
-}
-
-pub async fn migrate(db: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    MIGRATOR.run(db).await
 }
 
 /// `check_ready`'s reason when the database does not answer.

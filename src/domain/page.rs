@@ -26,11 +26,7 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn new(
-        limit: Option<i64>,
-        cursor: Option<&str>,
-        updated_since: Option<DateTime<Utc>>,
-    ) -> Result<PageRequest> {
+    pub fn new(limit: Option<i64>, cursor: Option<&str>, updated_since: Option<DateTime<Utc>>) -> Result<PageRequest> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Error::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));

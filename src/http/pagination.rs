@@ -44,9 +44,7 @@ macro_rules! paged {
                 std::borrow::Cow::Borrowed(stringify!($alias))
             }
 
-            fn schemas(
-                schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>,
-            ) {
+            fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
                 schemas.push((
                     <$item as utoipa::ToSchema>::name().into_owned(),
                     <$item as utoipa::PartialSchema>::schema(),

@@ -12,6 +12,7 @@ mod foundation;
 mod hostile;
 mod idempotency;
 mod intake;
+mod migrations;
 mod openapi;
 mod outage;
 mod patients;

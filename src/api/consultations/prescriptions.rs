@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model;
-use crate::domain::text::{optional_text, required_text};
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
 use crate::db::horizon;
+use crate::domain::text::{optional_text, required_text};
 use crate::http::error::{ApiError, ApiResult, ErrorBody, FieldError};
 use crate::http::extract::{self, Auth, Path, Query};
 use crate::http::pagination::PageRequest;
