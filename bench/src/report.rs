@@ -100,6 +100,10 @@ pub struct Config {
     pub connections: u32,
     pub wrk_threads: u32,
     pub pool_size: u32,
+    pub bare_pool_size: u32,
+    /// fsync, synchronous_commit and full_page_writes on (every commit waits for the disk);
+    /// off, the run is CPU-bound.
+    pub durable: bool,
     pub pgbench_clients: u32,
     pub webhook_duration_s: u64,
 }
@@ -197,8 +201,16 @@ pub fn table(res: &Results) -> String {
     ));
     let c = &res.config;
     out.push_str(&format!(
-        "wrk: {} connections, {} threads, {} s per measurement (+{} s warm-up for reads); pool {} connections\n",
-        c.connections, c.wrk_threads, c.duration_s, c.warmup_s, c.pool_size
+        "mode: {}\n",
+        if c.durable {
+            "durable (fsync, synchronous_commit, full_page_writes on: commits wait for the disk)"
+        } else {
+            "CPU-bound (fsync, synchronous_commit, full_page_writes off: the software's cost, not the disk's)"
+        }
+    ));
+    out.push_str(&format!(
+        "wrk: {} connections, {} threads, {} s per measurement (+{} s warm-up for reads); pool {} connections (bare server: {}, warm)\n",
+        c.connections, c.wrk_threads, c.duration_s, c.warmup_s, c.pool_size, c.bare_pool_size
     ));
     if let Some(s) = &res.seed {
         out.push_str(&format!(

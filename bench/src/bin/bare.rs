@@ -1,5 +1,7 @@
-//! The limit Klinivo is measured against: a bare axum + sqlx server over the same database and
-//! pool size, doing the least each request can do.
+//! The limit Klinivo is measured against: a bare axum + sqlx server over the same database,
+//! doing the least each request can do, tuned as well as a bare server can be: a warm pool
+//! (every connection opened before the first request, no ping on acquire) and statements
+//! prepared once per connection (sqlx caches them).
 //!
 //!   GET  /plain                    static JSON (no database)
 //!   GET  /select/{id}              one SELECT of a patient by primary key, as JSON
@@ -8,9 +10,13 @@
 //!   GET  /auth-count-select/{id}   Klinivo's fused key lookup + rate-limit count, then the SELECT
 //!   POST /tx3                      one transaction: INSERT patient, its outbox event, an
 //!                                  idempotency record (Klinivo's POST /patients without HTTP layers)
+//!   POST /same-sql/patients        exactly the statements `POST /api/v1/patients` with an
+//!                                  Idempotency-Key sends, in the same round trips: the key's
+//!                                  claim with BEGIN and the savepoint, the INSERT, the outbox
+//!                                  event, the stored response, COMMIT
 //!
-//! `bench-bare [ADDR]` (or BENCH_BARE_BIND), DATABASE_URL, BENCH_POOL (default 20, Klinivo's
-//! default pool), BENCH_ORG (default: the first organization), BENCH_KEY_ID (default: first key).
+//! `bench-bare [ADDR]` (or BENCH_BARE_BIND), DATABASE_URL, BENCH_POOL (default 16), BENCH_ORG
+//! (default: the first organization), BENCH_KEY_ID (default: first key).
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -20,6 +26,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use klinivo::events::{self, EventType};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -77,8 +84,43 @@ struct NewPatient {
     address: Address,
 }
 
-const COLUMNS: &str = "id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1, \
-     address_line2, address_city, address_region, address_postal_code, address_country, created_at, updated_at";
+macro_rules! columns {
+    () => {
+        "id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1, \
+         address_line2, address_city, address_region, address_postal_code, address_country, created_at, updated_at"
+    };
+}
+
+const SELECT: &str = concat!("SELECT ", columns!(), " FROM patients WHERE organization_id = $1 AND id = $2");
+
+const INSERT: &str = concat!(
+    "INSERT INTO patients (organization_id, first_name, last_name, date_of_birth, sex, email, phone,
+         address_line1, address_line2, address_city, address_region, address_postal_code, address_country,
+         search_text, search_stale)
+     VALUES ($1, $2, $3, $4, coalesce($5, 'unknown'), $6, $7, $8, $9, $10, $11, $12, $13, $14, false)
+     RETURNING ",
+    columns!()
+);
+
+// The statements of `POST /api/v1/patients`, as `domain::patients` and the write layer
+// (`http::layers::idempotency`) send them.
+const KLINIVO_INSERT: &str =
+    "INSERT INTO patients (organization_id, external_id, first_name, last_name, date_of_birth, sex, email, phone,
+                               address_line1, address_line2, address_city, address_region, address_postal_code,
+                               address_country, search_text, search_stale)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, false)
+         RETURNING id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,
+                   address_line2, address_city, address_region, address_postal_code, address_country,
+                   created_at, updated_at";
+const KLINIVO_STORE: &str =
+    "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body,
+                                       response_location)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (api_key_id, idempotency_key) DO UPDATE
+         SET request_hash = EXCLUDED.request_hash, status_code = EXCLUDED.status_code,
+             response_body = EXCLUDED.response_body, response_location = EXCLUDED.response_location,
+             created_at = now()
+         WHERE idempotency_keys.created_at <= now() - make_interval(hours => $7)";
 
 type Reply = Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)>;
 
@@ -87,23 +129,15 @@ fn fail(e: impl std::fmt::Display) -> (StatusCode, Json<Value>) {
 }
 
 async fn select(db: &PgPool, org: Uuid, id: i64) -> Reply {
-    let sql = format!("SELECT {COLUMNS} FROM patients WHERE organization_id = $1 AND id = $2");
-    match sqlx::query_as::<_, Patient>(&sql).bind(org).bind(id).fetch_optional(db).await.map_err(fail)? {
+    match sqlx::query_as::<_, Patient>(SELECT).bind(org).bind(id).fetch_optional(db).await.map_err(fail)? {
         Some(p) => Ok((StatusCode::OK, Json(serde_json::to_value(p).map_err(fail)?))),
         None => Err((StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": "no such patient"})))),
     }
 }
 
 async fn insert<'c>(conn: impl sqlx::PgExecutor<'c>, org: Uuid, p: &NewPatient) -> Result<Patient, sqlx::Error> {
-    let sql = format!(
-        "INSERT INTO patients (organization_id, first_name, last_name, date_of_birth, sex, email, phone,
-             address_line1, address_line2, address_city, address_region, address_postal_code, address_country,
-             search_text, search_stale)
-         VALUES ($1, $2, $3, $4, coalesce($5, 'unknown'), $6, $7, $8, $9, $10, $11, $12, $13, $14, false)
-         RETURNING {COLUMNS}"
-    );
     let a = &p.address;
-    sqlx::query_as::<_, Patient>(&sql)
+    sqlx::query_as::<_, Patient>(INSERT)
         .bind(org)
         .bind(&p.first_name)
         .bind(&p.last_name)
@@ -120,6 +154,60 @@ async fn insert<'c>(conn: impl sqlx::PgExecutor<'c>, org: Uuid, p: &NewPatient) 
         .bind(klinivo::domain::search_text::of(&p.first_name, &p.last_name, p.email.as_deref(), p.phone.as_deref()))
         .fetch_one(conn)
         .await
+}
+
+/// `POST /api/v1/patients` with an Idempotency-Key, without Klinivo's stack: the same
+/// statements in the same round trips, in one transaction.
+async fn same_sql_patients(State(app): State<App>, headers: HeaderMap, body: axum::body::Bytes) -> Reply {
+    let p: NewPatient = serde_json::from_slice(&body).map_err(fail)?;
+    let idem = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let idem = if idem.is_empty() { Uuid::new_v4().to_string() } else { idem };
+    let request_hash = Sha256::digest(&body);
+    let lock = i64::from_be_bytes(Sha256::digest(format!("{}\0{idem}", app.key_id))[..8].try_into().unwrap_or([0; 8]));
+    let claim = format!(
+        "SELECT klinivo_idempotency_claim({}, convert_from(decode('{}', 'hex'), 'UTF8'), {lock}, 24); \
+         BEGIN; SAVEPOINT handler",
+        app.key_id,
+        hex::encode(&idem),
+    );
+    let mut tx = app.db.begin_with(claim).await.map_err(fail)?;
+    let a = &p.address;
+    let search_text =
+        klinivo::domain::search_text::of(&p.first_name, &p.last_name, p.email.as_deref(), p.phone.as_deref());
+    let row = sqlx::query_as::<_, Patient>(KLINIVO_INSERT)
+        .bind(app.org)
+        .bind(None::<String>)
+        .bind(&p.first_name)
+        .bind(&p.last_name)
+        .bind(p.date_of_birth)
+        .bind(p.sex.as_deref().unwrap_or("unknown"))
+        .bind(&p.email)
+        .bind(&p.phone)
+        .bind(&a.line1)
+        .bind(&a.line2)
+        .bind(&a.city)
+        .bind(&a.region)
+        .bind(&a.postal_code)
+        .bind(&a.country)
+        .bind(search_text)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(fail)?;
+    events::record(&mut tx, app.org, EventType::PatientCreated, &row).await.map_err(fail)?;
+    let response = serde_json::to_vec(&row).map_err(fail)?;
+    sqlx::query(KLINIVO_STORE)
+        .bind(app.key_id)
+        .bind(&idem)
+        .bind(&request_hash[..])
+        .bind(201i16)
+        .bind(&response)
+        .bind(format!("/api/v1/patients/{}", row.id))
+        .bind(24i32)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(row).map_err(fail)?)))
 }
 
 fn api_key(headers: &HeaderMap) -> Result<[u8; 32], (StatusCode, Json<Value>)> {
@@ -139,11 +227,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is required")?;
     let bind = std::env::args().nth(1).or_else(|| std::env::var("BENCH_BARE_BIND").ok());
     let bind = bind.unwrap_or_else(|| "127.0.0.1:8090".into());
-    let pool_size = std::env::var("BENCH_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    // A plain sqlx pool, as a few-dozen-line service would have: sqlx's defaults (a ping before
-    // and after each use, the server's plan caching). Klinivo's tuning of its own pool
-    // (`klinivo::db::connect`) is part of what the benchmark measures, not of the limit.
-    let db = sqlx::postgres::PgPoolOptions::new().max_connections(pool_size).connect(&url).await?;
+    let pool_size = std::env::var("BENCH_POOL").ok().and_then(|v| v.parse().ok()).unwrap_or(16);
+    // Warm and never idle-closed: every connection is open before the first request, none is
+    // pinged when it is taken out, none is retired while the run lasts.
+    let db = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(pool_size)
+        .min_connections(pool_size)
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect(&url)
+        .await?;
+    let warm = futures_util::future::try_join_all((0..pool_size).map(|_| db.acquire())).await?;
+    drop(warm);
     let org = match std::env::var("BENCH_ORG").ok() {
         Some(o) => o.parse()?,
         None => sqlx::query_scalar("SELECT id FROM organizations ORDER BY created_at LIMIT 1").fetch_one(&db).await?,
@@ -222,6 +318,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ))
             }),
         )
+        .route("/same-sql/patients", post(same_sql_patients))
         .with_state(App { db, org, key_id });
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     eprintln!("bench-bare listening on {bind}");
