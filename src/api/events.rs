@@ -1,21 +1,18 @@
 //! The organization's event log (MANAGE_WEBHOOKS): every event as it was delivered, kept for
-//! 30 days (`crate::delivery::retention`).
+//! 30 days (`crate::delivery::retention`). The log's reads are `crate::domain::event_log`.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
-use uuid::Uuid;
 
-use crate::audit::{Disclose, Disclosure, RecordType};
+use crate::api::route::routes;
+use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ManageWebhooks;
-use crate::db::horizon;
-use crate::events::{self, Event, EventType};
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::domain::event_log::{self, ListFilter};
+use crate::events::{Event, EventType};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path, Query};
-use crate::http::pagination::PageRequest;
+use crate::http::pagination::{list_query, paged};
 use crate::http::response::Records;
 use crate::state::AppState;
 
@@ -23,31 +20,26 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(get_event))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListEventsQuery {
-    /// Only events of this type.
-    #[serde(rename = "type")]
-    #[param(value_type = Option<EventType>)]
-    pub event_type: Option<String>,
-    /// Only events created at or after this instant.
-    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
-    pub from: Option<DateTime<Utc>>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `nextCursor` of the previous page.
-    pub cursor: Option<String>,
+paged!(EventList = Event, "events");
+
+list_query! {
+    pub struct ListEventsQuery {
+        /// Only events of this type.
+        #[serde(rename = "type")]
+        #[param(value_type = Option<EventType>)]
+        pub event_type: Option<String>,
+        /// Only events created at or after this instant.
+        #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
+        pub from: Option<DateTime<Utc>>,
+    }
+    without updatedSince
 }
 
-/// One page of events.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventList {
-    pub data: Vec<Event>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
+impl ListEventsQuery {
+    fn filter(&self) -> ApiResult<ListFilter> {
+        let event_type = self.event_type.as_deref().map(ListFilter::parse_type).transpose()?;
+        Ok(ListFilter { event_type, from: self.from })
+    }
 }
 
 impl Disclose for EventList {
@@ -60,48 +52,8 @@ impl Disclose for EventList {
 /// notes and prescriptions): the event log discloses it as that `GET` would.
 impl Disclose for Event {
     fn disclose(&self, to: &mut Disclosure) {
-        if let Some(record_type) = EventType::parse(&self.event_type).and_then(record_type) {
+        if let Some(record_type) = EventType::parse(&self.event_type).and_then(event_log::record_type) {
             to.add_json(record_type, &self.data);
-        }
-    }
-}
-
-/// The kind of record an event's `data` is (`None`: not a clinical record).
-fn record_type(event_type: EventType) -> Option<RecordType> {
-    use EventType::*;
-    Some(match event_type {
-        PatientCreated | PatientUpdated => RecordType::Patient,
-        AppointmentScheduled
-        | AppointmentConfirmed
-        | AppointmentCompleted
-        | AppointmentCancelled
-        | AppointmentNoShow
-        | AppointmentRescheduled => RecordType::Appointment,
-        ConsultationEnded => RecordType::Consultation,
-        SoapNoteCreated => RecordType::SoapNote,
-        IntakeStarted | IntakeCompleted => RecordType::IntakeForm,
-        // Its data is the subscription.
-        WebhookTest => return None,
-    })
-}
-
-struct EventRow {
-    id: Uuid,
-    event_type: String,
-    created_at: DateTime<Utc>,
-    organization_id: Uuid,
-    data: serde_json::Value,
-    seq: i64,
-}
-
-impl From<EventRow> for Event {
-    fn from(r: EventRow) -> Self {
-        Event {
-            id: events::public_id(r.id),
-            event_type: r.event_type,
-            created_at: r.created_at,
-            organization_id: r.organization_id,
-            data: r.data,
         }
     }
 }
@@ -119,7 +71,6 @@ impl From<EventRow> for Event {
     path = "/events",
     tag = "Events",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(ListEventsQuery),
     responses(
         (status = 200, description = "One page of events", body = EventList),
@@ -132,37 +83,9 @@ pub async fn list_events(
     Query(query): Query<ListEventsQuery>,
 ) -> ApiResult<Records<EventList>> {
     let mut read = crate::db::planned_read(&state.db).await?;
-    let event_type = match query.event_type.as_deref() {
-        None => None,
-        Some(t) => Some(EventType::parse(t).ok_or_else(|| ApiError::validation("type", "unknown event type"))?),
-    };
-    // Ordered by (createdAt, seq): the page request's (timestamp, id) keyset, anchored at `from`.
-    // `seq` is taken at insert, not at commit, and `created_at` is the insert's clock: an event
-    // of a transaction that commits late lands behind later ones in either order, so the log
-    // is served below the horizon like every synced list.
-    let from = query.from.unwrap_or(DateTime::UNIX_EPOCH);
-    let page = PageRequest::new(query.limit, query.cursor.as_deref(), Some(from))?;
-    let after_created = page.after_updated.unwrap_or(from);
-    let horizon = horizon::current(&mut read).await?;
-    let rows = sqlx::query_as!(
-        EventRow,
-        r#"SELECT id, type AS event_type, created_at, organization_id, data, seq
-           FROM events
-           WHERE organization_id = $1 AND ($2::text IS NULL OR type = $2)
-             AND created_at >= $3 AND (created_at, seq) > ($4, $5) AND created_at < $7
-           ORDER BY created_at, seq LIMIT $6"#,
-        auth.organization_id,
-        event_type.map(EventType::as_str),
-        from,
-        after_created,
-        page.after_id,
-        page.fetch(),
-        horizon
-    )
-    .fetch_all(&mut *read)
-    .await?;
-    let page = page.finish(rows, |r| (r.seq, r.created_at));
-    Ok(Records(EventList { data: page.data.into_iter().map(Event::from).collect(), next_cursor: page.next_cursor }))
+    let filter = query.filter()?;
+    let page = filter.page(query.limit, query.cursor.as_deref())?;
+    Ok(Records(event_log::list(&mut read, auth.organization_id, &filter, &page).await?))
 }
 
 /// Get an event
@@ -171,7 +94,6 @@ pub async fn list_events(
     path = "/events/{id}",
     tag = "Events",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(("id" = String, Path, description = "Event id, `evt_<uuid>`")),
     responses(
         (status = 200, description = "The event, exactly as delivered", body = Event),
@@ -183,16 +105,5 @@ pub async fn get_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Records<Event>> {
-    let id = events::parse_public_id(&id).ok_or(ApiError::NotFound("Event"))?;
-    let row = sqlx::query_as!(
-        EventRow,
-        "SELECT id, type AS event_type, created_at, organization_id, data, seq
-         FROM events WHERE organization_id = $1 AND id = $2",
-        auth.organization_id,
-        id
-    )
-    .fetch_optional(&state.db)
-    .await?
-    .ok_or(ApiError::NotFound("Event"))?;
-    Ok(Records(row.into()))
+    Ok(Records(event_log::get(&state.db, auth.organization_id, &id).await?))
 }

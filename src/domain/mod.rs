@@ -5,12 +5,15 @@
 //! organization: another organization's id is [`Error::NotFound`].
 
 pub mod address;
+pub mod audit_log;
 pub mod error;
+pub mod event_log;
 pub mod locations;
 pub mod page;
 pub mod search_text;
 pub mod slots;
 pub mod text;
+pub mod webhooks;
 
 pub use address::Address;
 pub use error::{Error, FieldError, Result};

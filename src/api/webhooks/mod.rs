@@ -1,14 +1,13 @@
 //! Webhooks (MANAGE_WEBHOOKS): subscriptions, their deliveries with the attempt log,
-//! redelivery and recovery. Delivery itself is `crate::delivery`.
+//! redelivery and recovery. The records and their rules are `crate::domain::webhooks`;
+//! delivery itself is `crate::delivery`.
 
 pub mod deliveries;
-pub mod model;
 pub mod subscriptions;
-pub mod validate;
 
 use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
+use crate::api::route::routes;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

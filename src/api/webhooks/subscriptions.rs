@@ -3,22 +3,28 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json as JsonResponse;
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use utoipa::IntoParams;
 
-use super::model::{self, Delivery, Webhook, WebhookList, WebhookWithSecret};
-use super::validate::{self, CreateWebhook, UpdateWebhook};
 use crate::auth::permissions::ManageWebhooks;
-use crate::db::horizon;
-use crate::delivery::signing;
-use crate::events::{self, EventType};
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::domain::webhooks::{
+    subscriptions, CreateWebhook, Delivery, UpdateWebhook, UrlPolicy, Webhook, WebhookWithSecret,
+};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Json, Path, Query};
-use crate::http::pagination::PageRequest;
+use crate::http::pagination::{list_query, paged};
 use crate::http::response::Created;
 use crate::http::tx::Tx;
 use crate::state::AppState;
+
+paged!(WebhookList = Webhook, "webhook subscriptions");
+
+list_query! {
+    pub struct ListWebhooksQuery {}
+}
+
+/// The destinations this server lets a subscription name.
+fn url_policy(state: &AppState) -> UrlPolicy {
+    UrlPolicy { allow_private: state.config.webhook_allow_private }
+}
 
 /// Create a webhook subscription
 ///
@@ -30,7 +36,6 @@ use crate::state::AppState;
     path = "/webhooks",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     request_body = CreateWebhook,
     responses(
         (status = 201, description = "Created; `Location` names it. The secret is shown only now.", body = WebhookWithSecret),
@@ -43,42 +48,8 @@ pub async fn create_webhook(
     mut tx: Tx,
     Json(body): Json<CreateWebhook>,
 ) -> ApiResult<Created<WebhookWithSecret>> {
-    let mut problems = Vec::new();
-    let events = validate::event_types(&body.events, &mut problems);
-    validate::description(&body.description, &mut problems);
-    validate::finish(problems)?;
-    let url = validate::destination(&body.url, state.config.webhook_allow_private).await?;
-    let secret = signing::generate_secret();
-    let webhook = sqlx::query_as!(
-        Webhook,
-        "INSERT INTO webhook_subscriptions (organization_id, url, events, description, enabled, secret)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         RETURNING id, url, events, description, enabled, created_at, updated_at",
-        auth.organization_id,
-        url,
-        &events,
-        body.description,
-        body.enabled.unwrap_or(true),
-        secret,
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    tracing::info!(webhook_id = webhook.id, "webhook subscription created");
-    Ok(Created { location: format!("/api/v1/webhooks/{}", webhook.id), body: WebhookWithSecret { webhook, secret } })
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListWebhooksQuery {
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    pub limit: Option<i64>,
-    /// The `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Only subscriptions updated at or after this instant; orders the list by `(updatedAt, id)`.
-    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
-    pub updated_since: Option<DateTime<Utc>>,
+    let created = subscriptions::create(&mut tx, auth.organization_id, &body, url_policy(&state)).await?;
+    Ok(Created { location: format!("/api/v1/webhooks/{}", created.webhook.id), body: created })
 }
 
 /// List webhook subscriptions
@@ -89,7 +60,6 @@ pub struct ListWebhooksQuery {
     path = "/webhooks",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(ListWebhooksQuery),
     responses(
         (status = 200, description = "One page of subscriptions", body = WebhookList),
@@ -101,41 +71,8 @@ pub async fn list_webhooks(
     State(state): State<AppState>,
     Query(query): Query<ListWebhooksQuery>,
 ) -> ApiResult<JsonResponse<WebhookList>> {
-    let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
-    let org = auth.organization_id;
-    let rows = if let (Some(since), Some(after_updated)) = (page.updated_since, page.after_updated) {
-        let mut conn = state.db.acquire().await?;
-        let horizon = horizon::current(&mut conn).await?;
-        sqlx::query_as!(
-            Webhook,
-            "SELECT id, url, events, description, enabled, created_at, updated_at
-             FROM webhook_subscriptions
-             WHERE organization_id = $1 AND updated_at >= $2 AND (updated_at, id) > ($3, $4) AND updated_at < $6
-             ORDER BY updated_at, id LIMIT $5",
-            org,
-            since,
-            after_updated,
-            page.after_id,
-            page.fetch(),
-            horizon
-        )
-        .fetch_all(&mut *conn)
-        .await?
-    } else {
-        sqlx::query_as!(
-            Webhook,
-            "SELECT id, url, events, description, enabled, created_at, updated_at
-             FROM webhook_subscriptions
-             WHERE organization_id = $1 AND id > $2
-             ORDER BY id LIMIT $3",
-            org,
-            page.after_id,
-            page.fetch()
-        )
-        .fetch_all(&state.db)
-        .await?
-    };
-    Ok(JsonResponse(page.finish(rows, |w| (w.id, w.updated_at)).into()))
+    let page = query.page()?;
+    Ok(JsonResponse(subscriptions::list(&state.db, auth.organization_id, &page).await?))
 }
 
 /// Get a webhook subscription
@@ -144,7 +81,6 @@ pub async fn list_webhooks(
     path = "/webhooks/{id}",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The subscription (without its secret)", body = Webhook),
@@ -156,9 +92,7 @@ pub async fn get_webhook(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<JsonResponse<Webhook>> {
-    let webhook =
-        model::fetch_webhook(&state.db, auth.organization_id, id).await?.ok_or(ApiError::NotFound("Webhook"))?;
-    Ok(JsonResponse(webhook))
+    Ok(JsonResponse(subscriptions::get(&state.db, auth.organization_id, id).await?))
 }
 
 /// Update a webhook subscription
@@ -171,7 +105,6 @@ pub async fn get_webhook(
     path = "/webhooks/{id}",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(("id" = i64, Path, description = "Webhook id")),
     request_body = UpdateWebhook,
     responses(
@@ -187,45 +120,7 @@ pub async fn update_webhook(
     Path(id): Path<i64>,
     Json(body): Json<UpdateWebhook>,
 ) -> ApiResult<JsonResponse<Webhook>> {
-    let org = auth.organization_id;
-    model::fetch_webhook(&mut *tx, org, id).await?.ok_or(ApiError::NotFound("Webhook"))?;
-    let mut problems = Vec::new();
-    validate::not_null("url", &body.url, &mut problems);
-    validate::not_null("events", &body.events, &mut problems);
-    validate::not_null("enabled", &body.enabled, &mut problems);
-    let events = body.events.flatten().map(|e| validate::event_types(&e, &mut problems));
-    if let Some(description) = &body.description {
-        validate::description(description, &mut problems);
-    }
-    validate::finish(problems)?;
-    let url = match body.url.flatten() {
-        Some(url) => Some(validate::destination(&url, state.config.webhook_allow_private).await?),
-        None => None,
-    };
-    let enabled = body.enabled.flatten();
-    let webhook = sqlx::query_as!(
-        Webhook,
-        "UPDATE webhook_subscriptions
-         SET url = coalesce($3, url), events = coalesce($4, events),
-             description = CASE WHEN $5 THEN $6 ELSE description END, enabled = coalesce($7, enabled)
-         WHERE organization_id = $1 AND id = $2
-         RETURNING id, url, events, description, enabled, created_at, updated_at",
-        org,
-        id,
-        url,
-        events.as_deref(),
-        body.description.is_some(),
-        body.description.flatten(),
-        enabled,
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("Webhook"))?;
-    if enabled == Some(true) {
-        // Paused deliveries may be due: the write layer wakes the dispatchers once this commits.
-        crate::events::wake::mark_queued();
-    }
-    Ok(JsonResponse(webhook))
+    Ok(JsonResponse(subscriptions::update(&mut tx, auth.organization_id, id, &body, url_policy(&state)).await?))
 }
 
 /// Delete a webhook subscription
@@ -236,7 +131,6 @@ pub async fn update_webhook(
     path = "/webhooks/{id}",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -244,17 +138,7 @@ pub async fn update_webhook(
     )
 )]
 pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Path<i64>) -> ApiResult<StatusCode> {
-    let deleted = sqlx::query!(
-        "DELETE FROM webhook_subscriptions WHERE organization_id = $1 AND id = $2",
-        auth.organization_id,
-        id
-    )
-    .execute(&mut *tx)
-    .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(ApiError::NotFound("Webhook"));
-    }
-    tracing::info!(webhook_id = id, "webhook subscription deleted");
+    subscriptions::delete(&mut tx, auth.organization_id, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -269,7 +153,6 @@ pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Pa
     operation_id = "rotateWebhookSecret",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The subscription with its new secret", body = WebhookWithSecret),
@@ -281,20 +164,7 @@ pub async fn rotate_secret(
     mut tx: Tx,
     Path(id): Path<i64>,
 ) -> ApiResult<JsonResponse<WebhookWithSecret>> {
-    let secret = signing::generate_secret();
-    let webhook = sqlx::query_as!(
-        Webhook,
-        "UPDATE webhook_subscriptions SET secret = $3 WHERE organization_id = $1 AND id = $2
-         RETURNING id, url, events, description, enabled, created_at, updated_at",
-        auth.organization_id,
-        id,
-        secret,
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("Webhook"))?;
-    tracing::info!(webhook_id = id, "webhook secret rotated");
-    Ok(JsonResponse(WebhookWithSecret { webhook, secret }))
+    Ok(JsonResponse(subscriptions::rotate_secret(&mut tx, auth.organization_id, id).await?))
 }
 
 /// Send a test event
@@ -308,7 +178,6 @@ pub async fn rotate_secret(
     operation_id = "sendWebhookTest",
     tag = "Webhooks",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("MANAGE_WEBHOOKS"))),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 202, description = "Queued; the delivery", body = Delivery),
@@ -321,40 +190,6 @@ pub async fn send_test(
     mut tx: Tx,
     Path(id): Path<i64>,
 ) -> ApiResult<(StatusCode, JsonResponse<Delivery>)> {
-    let org = auth.organization_id;
-    let webhook = enabled_webhook(&mut tx, org, id).await?;
-    let event_id = events::record(&mut tx, org, EventType::WebhookTest, &webhook).await?;
-    let delivery_id = sqlx::query_scalar!(
-        "INSERT INTO webhook_deliveries (organization_id, webhook_id, event_id) VALUES ($1, $2, $3) RETURNING id",
-        org,
-        id,
-        event_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    // The write layer wakes the dispatchers once this commits.
-    crate::events::wake::mark_queued();
-    let delivery = model::fetch_delivery(&mut *tx, org, id, delivery_id)
-        .await?
-        .ok_or_else(|| ApiError::internal("test delivery vanished"))?;
+    let delivery = subscriptions::send_test(&mut tx, auth.organization_id, id).await?;
     Ok((StatusCode::ACCEPTED, JsonResponse(delivery)))
-}
-
-/// The subscription, locked against concurrent changes for the rest of the request; 404 if it
-/// is not the organization's, 409 if it is disabled (nothing would be sent).
-pub async fn enabled_webhook(tx: &mut Tx, org: uuid::Uuid, id: i64) -> ApiResult<Webhook> {
-    let webhook = sqlx::query_as!(
-        Webhook,
-        "SELECT id, url, events, description, enabled, created_at, updated_at
-         FROM webhook_subscriptions WHERE organization_id = $1 AND id = $2 FOR SHARE",
-        org,
-        id
-    )
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or(ApiError::NotFound("Webhook"))?;
-    if !webhook.enabled {
-        return Err(ApiError::Conflict("This webhook is disabled; enable it first".into()));
-    }
-    Ok(webhook)
 }

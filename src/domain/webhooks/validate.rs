@@ -1,12 +1,12 @@
-//! Request bodies of the subscription endpoints and their validation.
+//! What a client sends to create or change a subscription, and the rules it must meet.
 
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
 use super::model::SubscribableEventType;
 use crate::delivery::guard;
+use crate::domain::{Error, FieldError, Result};
 use crate::events::EventType;
-use crate::http::error::{ApiError, FieldError};
 
 pub const MAX_DESCRIPTION: usize = 500;
 
@@ -49,7 +49,7 @@ pub struct UpdateWebhook {
 }
 
 /// Absent → `None`; `null` → `Some(None)`; a value → `Some(Some(v))`.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -96,21 +96,30 @@ pub fn not_null<T>(field: &str, value: &Option<Option<T>>, problems: &mut Vec<Fi
     }
 }
 
-/// Field problems first (`validation_error`), then the destination (`invalid_webhook_url`).
-pub fn finish(problems: Vec<FieldError>) -> Result<(), ApiError> {
+/// Field problems first (`Error::Invalid`), then the destination (`Error::InvalidWebhookUrl`).
+pub fn finish(problems: Vec<FieldError>) -> Result<()> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::from_details(problems))
+        Err(Error::Invalid(problems))
     }
 }
 
-/// Checks a destination against the contract's URL rules; returns it trimmed, as stored.
-pub async fn destination(url: &str, allow_private: bool) -> Result<String, ApiError> {
+/// Which destinations a subscription may name: the server's setting, passed in by the front
+/// door that holds the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct UrlPolicy {
+    /// `http://` and internal addresses too (development only).
+    pub allow_private: bool,
+}
+
+/// Checks a destination against the URL rules, resolving its host (DNS); returns it trimmed,
+/// as stored.
+pub async fn destination(url: &str, policy: UrlPolicy) -> Result<String> {
     // The URL parser would percent-encode these, but the URL is stored as sent.
     if url.trim().chars().any(char::is_control) {
-        return Err(ApiError::InvalidWebhookUrl("url must not contain control characters".into()));
+        return Err(Error::InvalidWebhookUrl("url must not contain control characters".into()));
     }
-    guard::check_destination(url, allow_private).await.map_err(|e| ApiError::InvalidWebhookUrl(e.0))?;
+    guard::check_destination(url, policy.allow_private).await.map_err(|e| Error::InvalidWebhookUrl(e.0))?;
     Ok(url.trim().to_string())
 }

@@ -1,15 +1,14 @@
-//! Webhook subscriptions and deliveries as the API shows them, and the reads shared by routes.
+//! Webhook subscriptions and deliveries: the records as every front door shows them.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::PgExecutor;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::RefOr;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::domain::{Error, Result};
 use crate::events::{self, EventType};
-use crate::http::pagination::Page;
 
 /// A webhook subscription. The signing secret is never part of it (see `WebhookWithSecret`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -39,21 +38,6 @@ pub struct WebhookWithSecret {
     /// The signing secret (`whsec_` + base64 of 32 random bytes). Shown only in this response.
     #[schema(example = "whsec_plJ3nmyCDGBKInavdOK15jsl+uCR5aGQKbGBCDFZnGg=")]
     pub secret: String,
-}
-
-/// One page of webhook subscriptions.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WebhookList {
-    pub data: Vec<Webhook>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Page<Webhook>> for WebhookList {
-    fn from(page: Page<Webhook>) -> Self {
-        WebhookList { data: page.data, next_cursor: page.next_cursor }
-    }
 }
 
 /// An event type a subscription can select: every type except `webhook.test`, which only the
@@ -103,6 +87,12 @@ impl DeliveryStatus {
         [DeliveryStatus::Pending, DeliveryStatus::Succeeded, DeliveryStatus::DeadLetter]
             .into_iter()
             .find(|v| v.as_str() == s)
+    }
+
+    /// The status a list filter names (`status`), or why it names none.
+    pub fn parse_filter(s: &str) -> Result<DeliveryStatus> {
+        DeliveryStatus::parse(s)
+            .ok_or_else(|| Error::invalid("status", "must be one of pending, succeeded, dead_letter"))
     }
 
     /// The one definition of who may be re-queued (a fresh attempt cycle): finished
@@ -167,23 +157,8 @@ pub struct Attempt {
     pub duration_ms: i32,
 }
 
-/// One page of deliveries.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeliveryList {
-    pub data: Vec<Delivery>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl From<Page<Delivery>> for DeliveryList {
-    fn from(page: Page<Delivery>) -> Self {
-        DeliveryList { data: page.data, next_cursor: page.next_cursor }
-    }
-}
-
 /// A delivery as read from the database (joined with its event's type).
-pub struct DeliveryRow {
+pub(super) struct DeliveryRow {
     pub id: i64,
     pub webhook_id: i64,
     pub event_id: Uuid,
@@ -214,39 +189,4 @@ impl From<DeliveryRow> for Delivery {
             updated_at: r.updated_at,
         }
     }
-}
-
-/// One subscription of the organization.
-pub async fn fetch_webhook(db: impl PgExecutor<'_>, org: Uuid, id: i64) -> Result<Option<Webhook>, sqlx::Error> {
-    sqlx::query_as!(
-        Webhook,
-        "SELECT id, url, events, description, enabled, created_at, updated_at
-         FROM webhook_subscriptions WHERE organization_id = $1 AND id = $2",
-        org,
-        id
-    )
-    .fetch_optional(db)
-    .await
-}
-
-/// One delivery of a subscription of the organization.
-pub async fn fetch_delivery(
-    db: impl PgExecutor<'_>,
-    org: Uuid,
-    webhook_id: i64,
-    id: i64,
-) -> Result<Option<Delivery>, sqlx::Error> {
-    let row = sqlx::query_as!(
-        DeliveryRow,
-        "SELECT d.id, d.webhook_id, d.event_id, e.type AS event_type, d.status, d.attempts, d.next_attempt_at,
-                d.last_status_code, d.last_error, d.created_at, d.updated_at
-         FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.organization_id = $1 AND d.webhook_id = $2 AND d.id = $3",
-        org,
-        webhook_id,
-        id
-    )
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(Delivery::from))
 }

@@ -1,0 +1,118 @@
+//! The organization's access audit log, as read back: who (key prefix) read, listed, changed or
+//! was denied which clinical record, when, from where, with which outcome. Entries are written
+//! by `crate::audit::sink`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{Error, Page, PageRequest, Result};
+use crate::audit::RecordType;
+
+/// One access to a record: who (key prefix), what, when, from where, with which outcome.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    #[schema(example = "kv_abc12345")]
+    pub key_prefix: Option<String>,
+    #[schema(value_type = AuditAction, example = "read")]
+    pub action: String,
+    #[schema(value_type = RecordType, example = "patient")]
+    pub resource_type: String,
+    /// The record the request named or created: the one read, changed or denied. `null` for a
+    /// list, and for the entries of records a response embedded; those are in `resourceIds`.
+    pub resource_id: Option<i64>,
+    /// (ext) The records of this type the response showed besides `resourceId`, in the order
+    /// shown: for a `list`, every record of the page (empty for an empty page); for a `read` (or
+    /// `list`) of records embedded in another response, those records (a consultation's SOAP
+    /// notes and prescriptions, the records in the event log's `data`). `null` when the response
+    /// showed no other, and for lists audited by earlier versions, which wrote one `list` entry
+    /// per record, in `resourceId`.
+    pub resource_ids: Option<Vec<i64>>,
+    /// The HTTP status of the response.
+    #[schema(example = 200)]
+    pub status: i16,
+    pub request_id: String,
+    #[schema(example = "203.0.113.7")]
+    pub client_address: Option<String>,
+    /// (ext) The request's method and route template, never its concrete path or query: tells an
+    /// entry of a record seen in the event log (`GET /api/v1/events`) or inside another record
+    /// (`GET /api/v1/consultations/{id}`) from a direct read. `null` for entries written by
+    /// earlier versions.
+    #[schema(example = "GET /api/v1/consultations/{id}")]
+    pub route: Option<String>,
+}
+
+/// What was done: `denied` is a request refused for lack of permission.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Read,
+    List,
+    Create,
+    Update,
+    Transition,
+    Denied,
+}
+
+/// Which entries a list shows; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub resource_type: Option<RecordType>,
+    /// Entries about this record: those that read, changed or denied it, the lists that
+    /// returned it, and the responses that showed it inside another record or in the event log.
+    pub resource_id: Option<i64>,
+    pub key_prefix: Option<String>,
+    /// Entries at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Entries before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl ListFilter {
+    /// The record type a filter names (`resourceType`), or why it names none.
+    pub fn parse_resource_type(name: &str) -> Result<RecordType> {
+        RecordType::ALL.into_iter().find(|r| r.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = RecordType::ALL.iter().map(|r| r.as_str()).collect();
+            Error::invalid("resourceType", format!("must be one of {}", names.join(", ")))
+        })
+    }
+}
+
+/// The organization's entries, oldest first (by id). `conn` is best a read planned for its
+/// parameters (`db::planned_read`): every filter is optional.
+pub async fn list(
+    conn: &mut PgConnection,
+    org: Uuid,
+    filter: &ListFilter,
+    page: &PageRequest,
+) -> Result<Page<AuditEvent>> {
+    let rows = sqlx::query_as!(
+        AuditEvent,
+        "SELECT id, at, key_prefix, action, resource_type, resource_id, resource_ids, status, request_id,
+                client_address, route
+         FROM audit_events
+         WHERE organization_id = $1 AND id > $2
+           AND ($3::text IS NULL OR resource_type = $3)
+           AND ($4::bigint IS NULL OR resource_id = $4 OR resource_ids @> ARRAY[$4::bigint])
+           AND ($5::text IS NULL OR key_prefix = $5)
+           AND ($6::timestamptz IS NULL OR at >= $6)
+           AND ($7::timestamptz IS NULL OR at < $7)
+         ORDER BY id LIMIT $8",
+        org,
+        page.after_id,
+        filter.resource_type.map(RecordType::as_str),
+        filter.resource_id,
+        filter.key_prefix,
+        filter.from,
+        filter.to,
+        page.fetch(),
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(page.finish(rows, |e| (e.id, e.at)))
+}
