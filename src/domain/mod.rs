@@ -5,9 +5,12 @@
 //! organization: another organization's id is [`Error::NotFound`].
 
 pub mod address;
+pub mod appointments;
+pub mod availability;
 pub mod error;
 pub mod locations;
 pub mod page;
+pub mod providers;
 pub mod search_text;
 pub mod slots;
 pub mod text;
