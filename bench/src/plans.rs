@@ -103,7 +103,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "appointments by provider and day",
-            source: "src/api/appointments/list.rs (no updatedSince)",
+            source: "src/domain/appointments/list.rs (no updatedSince)",
             types: "uuid, bigint, bigint, bigint, text[], timestamptz, timestamptz, bigint, bigint",
             sql: "SELECT id, patient_id, provider_id, location_id, starts_at, ends_at, status, reason,
                          cancellation_reason, created_at, updated_at
@@ -124,7 +124,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "availability: working hours",
-            source: "src/api/providers/schedule.rs load_provider_hours",
+            source: "src/domain/providers/schedule.rs load_provider_hours",
             types: "uuid, bigint",
             sql: "SELECT p.active, pl.location_id, l.timezone, wh.weekday, wh.start_time, wh.end_time
                   FROM providers p
@@ -139,7 +139,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "availability: busy appointments of a week",
-            source: "src/api/availability/mod.rs get_availability",
+            source: "src/domain/availability.rs get",
             types: "uuid, bigint, timestamptz, timestamptz, timestamptz",
             sql: "SELECT starts_at, ends_at FROM appointments
                   WHERE organization_id = $1 AND provider_id = $2
@@ -151,7 +151,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "booking: references",
-            source: "src/api/appointments/model.rs references",
+            source: "src/domain/appointments/model.rs references",
             types: "uuid, bigint, bigint, bigint",
             sql: "SELECT
                     EXISTS (SELECT 1 FROM patients WHERE organization_id = $1 AND id = $2),
@@ -165,7 +165,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "booking: insert (exclusion constraint checked)",
-            source: "src/api/appointments/model.rs insert",
+            source: "src/domain/appointments/model.rs insert",
             types: "uuid, bigint, bigint, bigint, timestamptz, timestamptz, text",
             sql: "INSERT INTO appointments (organization_id, patient_id, provider_id, location_id, starts_at, ends_at, reason)
                   VALUES ($1, $2, $3, $4, $5, $6, $7)

@@ -5,11 +5,14 @@
 //! organization: another organization's id is [`Error::NotFound`].
 
 pub mod address;
+pub mod appointments;
 pub mod audit_log;
+pub mod availability;
 pub mod error;
 pub mod event_log;
 pub mod locations;
 pub mod page;
+pub mod providers;
 pub mod search_text;
 pub mod slots;
 pub mod text;

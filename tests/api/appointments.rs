@@ -5,9 +5,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
 use futures_util::future::join_all;
-use klinivo::api::appointments::transitions;
 use klinivo::auth::Permission;
-use klinivo::http::error::ApiError;
+use klinivo::domain::appointments::transitions;
+use klinivo::domain::Error as DomainError;
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -425,7 +425,7 @@ async fn completing_is_legal_only_from_scheduled_or_confirmed() {
                 assert_eq!(events.last().unwrap(), &("appointment.completed".to_string(), a));
             }
             _ => {
-                assert!(matches!(result, Err(ApiError::InvalidStateTransition(_))), "{from}: {result:?}");
+                assert!(matches!(result, Err(DomainError::InvalidStateTransition(_))), "{from}: {result:?}");
                 drop(tx);
                 assert_eq!(s.get(id).await, before);
             }
@@ -440,7 +440,7 @@ async fn completing_is_legal_only_from_scheduled_or_confirmed() {
     for id in [foreign, 987_654] {
         let mut tx = s.app.db.begin().await.unwrap();
         let result = transitions::complete(&mut tx, org, id).await;
-        assert!(matches!(result, Err(ApiError::NotFound(_))), "{result:?}");
+        assert!(matches!(result, Err(DomainError::NotFound(_))), "{result:?}");
     }
     assert_eq!(events_of(&s.app, org).await.len(), 2);
 }

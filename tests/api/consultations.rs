@@ -170,8 +170,7 @@ async fn the_clinical_path_ends_with_a_completed_appointment_and_its_events_in_o
     assert_eq!(appointment["status"], "completed");
     assert_eq!(appointment["patientId"], visit.patient_id);
     let mut conn = app.db.acquire().await.unwrap();
-    let current =
-        klinivo::api::appointments::model::fetch(&mut conn, app.org_id, visit.appointment_id).await.unwrap().unwrap();
+    let current = klinivo::domain::appointments::get(&mut conn, app.org_id, visit.appointment_id).await.unwrap();
     assert_eq!(*appointment, serde_json::to_value(current).unwrap());
 }
 

@@ -1,10 +1,8 @@
 //! `POST /appointments`: book a slot.
 
-use super::model::{self, Appointment, Booking};
-use super::validate::NewAppointment;
 use crate::auth::permissions::WriteAppointments;
-use crate::events::{self, EventType};
-use crate::http::error::{ApiError, ErrorBody, FieldError};
+use crate::domain::appointments::{self, Appointment, NewAppointment};
+use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Json};
 use crate::http::response::{Created, Records};
 use crate::http::tx::Tx;
@@ -23,7 +21,6 @@ use crate::http::tx::Tx;
     path = "/appointments",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
     request_body = NewAppointment,
     responses(
         (status = 201, description = "Booked, status `scheduled`", body = Appointment,
@@ -37,35 +34,7 @@ pub async fn book_appointment(
     mut tx: Tx,
     Json(body): Json<NewAppointment>,
 ) -> Result<Records<Created<Appointment>>, ApiError> {
-    let org = auth.organization_id;
-    let booking = body.validate()?;
-    check_references(&mut tx, org, &booking).await?;
-    let appointment = model::insert(&mut tx, org, &booking).await?;
-    events::record(&mut tx, org, EventType::AppointmentScheduled, &appointment).await?;
-    tracing::info!(appointment_id = appointment.id, provider_id = booking.provider_id, "appointment booked");
-    Ok(Records(Created { location: appointment.location(), body: appointment }))
-}
-
-/// The patient, provider and location exist in the organization and fit together.
-async fn check_references(conn: &mut sqlx::PgConnection, org: uuid::Uuid, b: &Booking) -> Result<(), ApiError> {
-    let r = model::references(conn, org, b.patient_id, b.provider_id, b.location_id).await?;
-    let mut errors = Vec::new();
-    if !r.patient_exists {
-        errors.push(FieldError::new("patientId", "no patient with this id in your organization"));
-    }
-    match r.provider_active {
-        None => errors.push(FieldError::new("providerId", "no provider with this id in your organization")),
-        Some(false) => errors.push(FieldError::new("providerId", "the provider is not active")),
-        Some(true) => {}
-    }
-    if !r.location_exists {
-        errors.push(FieldError::new("locationId", "no location with this id in your organization"));
-    } else if r.provider_active.is_some() && !r.provider_works_there {
-        errors.push(FieldError::new("locationId", "the provider does not work at this location"));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::from_details(errors))
-    }
+    let appointment = appointments::book(&mut tx, auth.organization_id, &body).await?;
+    let location = format!("/api/v1/appointments/{}", appointment.id);
+    Ok(Records(Created { location, body: appointment }))
 }

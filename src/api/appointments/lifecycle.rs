@@ -1,14 +1,14 @@
 //! The lifecycle endpoints: confirm, cancel, reschedule, no-show. Each is one call to
-//! `transitions::apply`, which holds the rules.
+//! `domain::appointments`, whose state machine holds the rules.
 
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
-use super::model::Appointment;
-use super::transitions::{self, Change, Transition};
-use super::validate::{CancelRequest, NoInput, RescheduleRequest};
+use crate::api::route::Demands;
 use crate::auth::permissions::WriteAppointments;
+use crate::domain::appointments::{self, Appointment, CancelRequest, RescheduleRequest};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{parse_json, Auth, Json, Path};
 use crate::http::response::Records;
@@ -35,6 +35,14 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     }
 }
 
+// A body demands no permission of the key.
+impl<T> Demands for OptionalJson<T> {}
+
+/// An empty body (or `{}`), for transitions that take no input.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoInput {}
+
 /// Confirm an appointment
 ///
 /// scheduled → confirmed; records `appointment.confirmed`. From any other status: `409
@@ -44,7 +52,6 @@ impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for OptionalJ
     path = "/appointments/{id}/confirm",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The confirmed appointment", body = Appointment),
@@ -59,8 +66,7 @@ pub async fn confirm_appointment(
     Path(id): Path<i64>,
     OptionalJson(NoInput {}): OptionalJson<NoInput>,
 ) -> Result<Records<Appointment>, ApiError> {
-    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Confirm, Change::default()).await?;
-    Ok(Records(a))
+    Ok(Records(appointments::confirm(&mut tx, auth.organization_id, id).await?))
 }
 
 /// Cancel an appointment
@@ -73,7 +79,6 @@ pub async fn confirm_appointment(
     path = "/appointments/{id}/cancel",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
     params(("id" = i64, Path, description = "Appointment id")),
     request_body(content = Option<CancelRequest>, description = "Optional"),
     responses(
@@ -89,9 +94,7 @@ pub async fn cancel_appointment(
     Path(id): Path<i64>,
     OptionalJson(body): OptionalJson<CancelRequest>,
 ) -> Result<Records<Appointment>, ApiError> {
-    let change = Change { cancellation_reason: body.validate()?, ..Change::default() };
-    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Cancel, change).await?;
-    Ok(Records(a))
+    Ok(Records(appointments::cancel(&mut tx, auth.organization_id, id, &body).await?))
 }
 
 /// Reschedule an appointment
@@ -107,7 +110,6 @@ pub async fn cancel_appointment(
     path = "/appointments/{id}/reschedule",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
     params(("id" = i64, Path, description = "Appointment id")),
     request_body = RescheduleRequest,
     responses(
@@ -123,9 +125,7 @@ pub async fn reschedule_appointment(
     Path(id): Path<i64>,
     Json(body): Json<RescheduleRequest>,
 ) -> Result<Records<Appointment>, ApiError> {
-    let change = Change { times: Some(body.validate()?), ..Change::default() };
-    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::Reschedule, change).await?;
-    Ok(Records(a))
+    Ok(Records(appointments::reschedule(&mut tx, auth.organization_id, id, &body).await?))
 }
 
 /// Mark an appointment as a no-show
@@ -137,7 +137,6 @@ pub async fn reschedule_appointment(
     path = "/appointments/{id}/no-show",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_APPOINTMENTS"))),
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The appointment, now `no_show`", body = Appointment),
@@ -152,6 +151,5 @@ pub async fn no_show_appointment(
     Path(id): Path<i64>,
     OptionalJson(NoInput {}): OptionalJson<NoInput>,
 ) -> Result<Records<Appointment>, ApiError> {
-    let a = transitions::apply(&mut tx, auth.organization_id, id, Transition::NoShow, Change::default()).await?;
-    Ok(Records(a))
+    Ok(Records(appointments::no_show(&mut tx, auth.organization_id, id).await?))
 }

@@ -1,84 +1,56 @@
-//! `GET /appointments`: filters and cursor pagination.
+//! `GET /appointments`: the query's filters, read into `domain::appointments::ListFilter`.
 
 use axum::extract::State;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use chrono::{DateTime, NaiveTime, Utc};
 
-use super::model::Appointment;
-use super::transitions::AppointmentStatus;
-use super::validate::parse_bound;
-use crate::audit::{Disclose, Disclosure};
 use crate::auth::permissions::ReadAppointments;
-use crate::db::horizon;
+use crate::domain::appointments::{self, parse_timestamp, Appointment, AppointmentStatus, ListFilter};
 use crate::http::error::{ApiError, ErrorBody, FieldError};
 use crate::http::extract::{Auth, Query};
-use crate::http::pagination::PageRequest;
+use crate::http::pagination::{list_query, paged};
 use crate::http::response::Records;
 use crate::state::AppState;
 
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query, rename_all = "camelCase")]
-pub struct AppointmentListQuery {
-    patient_id: Option<i64>,
-    provider_id: Option<i64>,
-    location_id: Option<i64>,
-    /// Comma-separated statuses (`scheduled`, `confirmed`, `cancelled`, `completed`, `no_show`),
-    /// e.g. `scheduled,confirmed`; blanks around and between them are ignored.
-    #[param(
-        example = "scheduled,confirmed",
-        pattern = r"^\s*(?:(?:scheduled|confirmed|cancelled|completed|no_show)\s*)?(?:,\s*(?:(?:scheduled|confirmed|cancelled|completed|no_show)\s*)?)*$"
-    )]
-    status: Option<String>,
-    /// `startsAt` at or after this: an RFC 3339 timestamp, or a date `YYYY-MM-DD` meaning its
-    /// midnight UTC.
-    #[param(example = "2026-11-28")]
-    from: Option<String>,
-    /// `startsAt` before this: an RFC 3339 timestamp (exclusive), or a date `YYYY-MM-DD`
-    /// meaning the end of that UTC day (so `from=D&to=D` is the whole day D).
-    #[param(example = "2026-11-28")]
-    to: Option<String>,
-    /// Only appointments changed at or after this instant; orders the list by `(updatedAt, id)`.
-    #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
-    updated_since: Option<DateTime<Utc>>,
-    /// 1–200, default 50.
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    /// The `nextCursor` of the previous page.
-    cursor: Option<String>,
-}
+paged!(AppointmentList = Appointment, "appointments");
 
-/// A page of appointments.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AppointmentList {
-    pub data: Vec<Appointment>,
-    /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl Disclose for AppointmentList {
-    fn disclose(&self, to: &mut Disclosure) {
-        to.add_page(&self.data);
+list_query! {
+    pub struct AppointmentListQuery {
+        pub patient_id: Option<i64>,
+        pub provider_id: Option<i64>,
+        pub location_id: Option<i64>,
+        /// Comma-separated statuses (`scheduled`, `confirmed`, `cancelled`, `completed`, `no_show`),
+        /// e.g. `scheduled,confirmed`; blanks around and between them are ignored.
+        #[param(
+            example = "scheduled,confirmed",
+            pattern = r"^\s*(?:(?:scheduled|confirmed|cancelled|completed|no_show)\s*)?(?:,\s*(?:(?:scheduled|confirmed|cancelled|completed|no_show)\s*)?)*$"
+        )]
+        pub status: Option<String>,
+        /// `startsAt` at or after this: an RFC 3339 timestamp, or a date `YYYY-MM-DD` meaning its
+        /// midnight UTC.
+        #[param(example = "2026-11-28")]
+        pub from: Option<String>,
+        /// `startsAt` before this: an RFC 3339 timestamp (exclusive), or a date `YYYY-MM-DD`
+        /// meaning the end of that UTC day (so `from=D&to=D` is the whole day D).
+        #[param(example = "2026-11-28")]
+        pub to: Option<String>,
     }
 }
 
-#[derive(Debug, Default)]
-struct Filters {
-    statuses: Option<Vec<String>>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-}
-
-impl Filters {
-    fn from_query(q: &AppointmentListQuery) -> Result<Filters, ApiError> {
+impl AppointmentListQuery {
+    /// The filters, every bad one reported at once.
+    fn filter(&self) -> Result<ListFilter, ApiError> {
         let mut errors = Vec::new();
-        let mut f = Filters::default();
-        if let Some(list) = &q.status {
+        let mut f = ListFilter {
+            patient_id: self.patient_id,
+            provider_id: self.provider_id,
+            location_id: self.location_id,
+            ..ListFilter::default()
+        };
+        if let Some(list) = &self.status {
             let mut statuses = Vec::new();
             for s in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                 match AppointmentStatus::parse(s) {
-                    Some(s) => statuses.push(s.as_str().to_string()),
+                    Some(s) => statuses.push(s),
                     None => errors.push(FieldError::new(
                         "status",
                         format!("unknown status {s:?}; expected scheduled, confirmed, cancelled, completed or no_show"),
@@ -87,7 +59,7 @@ impl Filters {
             }
             f.statuses = Some(statuses).filter(|s| !s.is_empty());
         }
-        for (field, value, is_end) in [("from", &q.from, false), ("to", &q.to, true)] {
+        for (field, value, is_end) in [("from", &self.from, false), ("to", &self.to, true)] {
             let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) else { continue };
             match parse_bound(value, is_end) {
                 Some(t) if is_end => f.to = Some(t),
@@ -108,6 +80,24 @@ impl Filters {
     }
 }
 
+/// A `from`/`to` list bound: an RFC 3339 timestamp, or a date meaning a whole UTC day — `from`
+/// starts at its midnight, `to` ends at the next midnight (so `from=D&to=D` is the day D).
+fn parse_bound(value: &str, is_end: bool) -> Option<DateTime<Utc>> {
+    let v = value.trim();
+    if let Some(t) = parse_timestamp(v) {
+        return Some(t);
+    }
+    // An unencoded `+` of an offset arrives as a space.
+    if v.contains(' ') {
+        if let Some(t) = parse_timestamp(&v.replace(' ', "+")) {
+            return Some(t);
+        }
+    }
+    let date = crate::http::time::parse_date(v)?;
+    let date = if is_end { date.succ_opt()? } else { date };
+    Some(date.and_time(NaiveTime::MIN).and_utc())
+}
+
 /// List appointments
 ///
 /// Ordered by ascending id; with `updatedSince`, by `(updatedAt, id)`, so an appointment
@@ -120,7 +110,6 @@ impl Filters {
     path = "/appointments",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("READ_APPOINTMENTS"))),
     params(AppointmentListQuery),
     responses(
         (status = 200, description = "A page of appointments", body = AppointmentList),
@@ -132,72 +121,24 @@ pub async fn list_appointments(
     State(state): State<AppState>,
     Query(query): Query<AppointmentListQuery>,
 ) -> Result<Records<AppointmentList>, ApiError> {
-    let mut read = crate::db::planned_read(&state.db).await?;
-    let page = PageRequest::new(query.limit, query.cursor.as_deref(), query.updated_since)?;
-    let f = Filters::from_query(&query)?;
-    let org = auth.organization_id;
-    let rows = if let Some(since) = page.updated_since {
-        let after_updated = page.after_updated.unwrap_or(since);
-        let horizon = horizon::current(&mut read).await?;
-        sqlx::query_as!(
-            Appointment,
-            r#"SELECT id, patient_id, provider_id, location_id, starts_at, ends_at, status, reason,
-                      cancellation_reason, created_at, updated_at
-               FROM appointments
-               WHERE organization_id = $1
-                 AND ($2::bigint IS NULL OR patient_id = $2)
-                 AND ($3::bigint IS NULL OR provider_id = $3)
-                 AND ($4::bigint IS NULL OR location_id = $4)
-                 AND ($5::text[] IS NULL OR status = ANY ($5))
-                 AND ($6::timestamptz IS NULL OR starts_at >= $6)
-                 AND ($7::timestamptz IS NULL OR starts_at < $7)
-                 AND updated_at >= $8 AND (updated_at, id) > ($9, $10) AND updated_at < $12
-               ORDER BY updated_at, id
-               LIMIT $11"#,
-            org,
-            query.patient_id,
-            query.provider_id,
-            query.location_id,
-            f.statuses.as_deref(),
-            f.from,
-            f.to,
-            since,
-            after_updated,
-            page.after_id,
-            page.fetch(),
-            horizon,
-        )
-        .fetch_all(&mut *read)
-        .await?
-    } else {
-        sqlx::query_as!(
-            Appointment,
-            r#"SELECT id, patient_id, provider_id, location_id, starts_at, ends_at, status, reason,
-                      cancellation_reason, created_at, updated_at
-               FROM appointments
-               WHERE organization_id = $1
-                 AND ($2::bigint IS NULL OR patient_id = $2)
-                 AND ($3::bigint IS NULL OR provider_id = $3)
-                 AND ($4::bigint IS NULL OR location_id = $4)
-                 AND ($5::text[] IS NULL OR status = ANY ($5))
-                 AND ($6::timestamptz IS NULL OR starts_at >= $6)
-                 AND ($7::timestamptz IS NULL OR starts_at < $7)
-                 AND id > $8
-               ORDER BY id
-               LIMIT $9"#,
-            org,
-            query.patient_id,
-            query.provider_id,
-            query.location_id,
-            f.statuses.as_deref(),
-            f.from,
-            f.to,
-            page.after_id,
-            page.fetch(),
-        )
-        .fetch_all(&mut *read)
-        .await?
-    };
-    let page = page.finish(rows, |a| (a.id, a.updated_at));
-    Ok(Records(AppointmentList { data: page.data, next_cursor: page.next_cursor }))
+    let page = query.page()?;
+    let filter = query.filter()?;
+    Ok(Records(appointments::list(&state.db, auth.organization_id, &filter, &page).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounds_accept_dates_and_timestamps() {
+        let day = |s: &str| parse_timestamp(s).unwrap();
+        assert_eq!(parse_bound("2026-11-28", false), Some(day("2026-11-28T00:00:00Z")));
+        assert_eq!(parse_bound("2026-11-28", true), Some(day("2026-11-29T00:00:00Z")));
+        assert_eq!(parse_bound("2026-11-28T09:30:00Z", true), Some(day("2026-11-28T09:30:00Z")));
+        assert_eq!(parse_bound("2026-11-28T10:30:00 01:00", false), Some(day("2026-11-28T09:30:00Z")));
+        assert_eq!(parse_bound("28/11/2026", false), None);
+        // Years PostgreSQL cannot store are not RFC 3339 either.
+        assert_eq!(parse_bound("-262143-12-31", false), None);
+    }
 }

@@ -1,23 +1,20 @@
-//! Appointments: list, view, book, and the lifecycle transitions (`transitions` holds the
-//! rules; other modules complete an appointment through `transitions::complete`).
+//! Appointments: list, view, book, and the lifecycle transitions; the records and their rules
+//! are `domain::appointments`.
 
 pub mod book;
 pub mod lifecycle;
 pub mod list;
-pub mod model;
-pub mod transitions;
-pub mod validate;
 
 use axum::extract::State;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::api::route::routes;
 use crate::auth::permissions::ReadAppointments;
+use crate::domain::appointments::{self, Appointment};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Path};
 use crate::http::response::Records;
 use crate::state::AppState;
-pub use model::Appointment;
-pub use transitions::AppointmentStatus;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -35,7 +32,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/appointments/{id}",
     tag = "Appointments",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("READ_APPOINTMENTS"))),
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The appointment", body = Appointment),
@@ -48,6 +44,5 @@ async fn get_appointment(
     Path(id): Path<i64>,
 ) -> Result<Records<Appointment>, ApiError> {
     let mut conn = state.db.acquire().await?;
-    let appointment = model::fetch(&mut conn, auth.organization_id, id).await?;
-    appointment.map(Records).ok_or(ApiError::NotFound("Appointment"))
+    Ok(Records(appointments::get(&mut conn, auth.organization_id, id).await?))
 }

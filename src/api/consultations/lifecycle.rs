@@ -4,9 +4,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::{self, ConsultationDetail, ConsultationStatus, ACTIVE_APPOINTMENT_STATUSES};
-use crate::api::appointments;
 use crate::api::common::NoBody;
 use crate::auth::permissions::WriteConsultations;
+use crate::domain::appointments;
 use crate::events::{self, EventType};
 use crate::http::error::{ApiError, ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path};
@@ -135,8 +135,8 @@ pub async fn end(
     // `appointment.completed` (after `consultation.ended`). An appointment that was cancelled or
     // marked no-show meanwhile keeps its status.
     match appointments::transitions::complete(&mut tx, org, appointment_id).await {
-        Ok(_) | Err(ApiError::InvalidStateTransition(_)) => {}
-        Err(e) => return Err(e),
+        Ok(_) | Err(crate::domain::Error::InvalidStateTransition(_)) => {}
+        Err(e) => return Err(e.into()),
     }
     Ok(Records(consultation))
 }

@@ -1,15 +1,14 @@
 //! Providers: list and view (READ_PROVIDERS), and their weekly schedule (READ_APPOINTMENTS).
-//! Written only by `klinivo clinic import` and `klinivo demo`.
+//! Written only by `klinivo clinic import` and `klinivo demo`; the records are
+//! `domain::providers`.
 
-pub mod model;
 mod routes;
-pub mod schedule;
+mod schedule;
 
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::api::route::routes;
 use crate::state::AppState;
-
-pub use model::{Provider, ProviderList};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,4 +1,4 @@
-//! The appointment as the API shows it, and how to load and store it.
+//! The appointment as every front door shows it, and how to load and store it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::transitions::AppointmentStatus;
 use crate::audit::{Disclose, Disclosure, RecordType};
+use crate::domain::{Error, Page, Result};
 
 /// An appointment, as every endpoint and every `appointment.*` event shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -42,19 +43,21 @@ impl Disclose for Appointment {
     }
 }
 
+impl Disclose for Page<Appointment> {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
+}
+
 impl Appointment {
     /// The status as an enum (the column's CHECK allows only its values).
     pub fn status(&self) -> Option<AppointmentStatus> {
         AppointmentStatus::parse(&self.status)
     }
-
-    pub fn location(&self) -> String {
-        format!("/api/v1/appointments/{}", self.id)
-    }
 }
 
-/// Loads one appointment of the organization (another organization's id is `None`).
-pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<Appointment>, sqlx::Error> {
+/// One appointment of the organization (another organization's id is not found).
+pub async fn get(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Appointment> {
     sqlx::query_as!(
         Appointment,
         "SELECT id, patient_id, provider_id, location_id, starts_at, ends_at, status, reason, cancellation_reason,
@@ -64,7 +67,8 @@ pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option
         id
     )
     .fetch_optional(conn)
-    .await
+    .await?
+    .ok_or(Error::NotFound("Appointment"))
 }
 
 /// A booking whose fields have been checked.
@@ -79,8 +83,8 @@ pub struct Booking {
 }
 
 /// Inserts a scheduled appointment. An overlap with another active appointment of the
-/// provider fails on `appointments_no_overlap` (→ `409 slot_unavailable`).
-pub async fn insert(conn: &mut PgConnection, org: Uuid, b: &Booking) -> Result<Appointment, sqlx::Error> {
+/// provider fails on `appointments_no_overlap` (the front door's slot-unavailable answer).
+pub(super) async fn insert(conn: &mut PgConnection, org: Uuid, b: &Booking) -> Result<Appointment, sqlx::Error> {
     sqlx::query_as!(
         Appointment,
         "INSERT INTO appointments (organization_id, patient_id, provider_id, location_id, starts_at, ends_at, reason)
@@ -100,7 +104,7 @@ pub async fn insert(conn: &mut PgConnection, org: Uuid, b: &Booking) -> Result<A
 }
 
 /// What the booking's references are, in the caller's organization.
-pub struct References {
+pub(super) struct References {
     pub patient_exists: bool,
     /// `None`: no such provider.
     pub provider_active: Option<bool>,
@@ -108,7 +112,7 @@ pub struct References {
     pub provider_works_there: bool,
 }
 
-pub async fn references(
+pub(super) async fn references(
     conn: &mut PgConnection,
     org: Uuid,
     patient_id: i64,

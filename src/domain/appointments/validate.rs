@@ -1,10 +1,10 @@
 //! What a client may send to book, reschedule or cancel, and the rules it must meet.
 
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use super::model::Booking;
-use crate::http::error::{ApiError, FieldError};
+use crate::domain::{Error, FieldError, Result};
 
 pub const MIN_MINUTES: i64 = 5;
 pub const MAX_MINUTES: i64 = 480;
@@ -58,13 +58,8 @@ pub struct CancelRequest {
     pub reason: Option<String>,
 }
 
-/// An empty body (or `{}`), for transitions that take no input.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoInput {}
-
 impl NewAppointment {
-    pub fn validate(self) -> Result<Booking, ApiError> {
+    pub fn validate(&self) -> Result<Booking> {
         let mut errors = Vec::new();
         let mut id = |field: &str, v: Option<i64>| {
             if v.is_none() {
@@ -75,41 +70,41 @@ impl NewAppointment {
         let patient_id = id("patientId", self.patient_id);
         let provider_id = id("providerId", self.provider_id);
         let location_id = id("locationId", self.location_id);
-        let times = slot(&mut errors, self.starts_at, self.ends_at, self.duration_minutes);
-        let reason = reason(&mut errors, "reason", self.reason);
+        let times = slot(&mut errors, self.starts_at.as_deref(), self.ends_at.as_deref(), self.duration_minutes);
+        let reason = reason(&mut errors, "reason", self.reason.as_deref());
         match times {
             Some((starts_at, ends_at)) if errors.is_empty() => {
                 Ok(Booking { patient_id, provider_id, location_id, starts_at, ends_at, reason })
             }
-            _ => Err(ApiError::from_details(errors)),
+            _ => Err(Error::Invalid(errors)),
         }
     }
 }
 
 impl RescheduleRequest {
-    pub fn validate(self) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    pub fn validate(&self) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
         let mut errors = Vec::new();
-        match slot(&mut errors, self.starts_at, self.ends_at, self.duration_minutes) {
+        match slot(&mut errors, self.starts_at.as_deref(), self.ends_at.as_deref(), self.duration_minutes) {
             Some(times) if errors.is_empty() => Ok(times),
-            _ => Err(ApiError::from_details(errors)),
+            _ => Err(Error::Invalid(errors)),
         }
     }
 }
 
 impl CancelRequest {
-    pub fn validate(self) -> Result<Option<String>, ApiError> {
+    pub fn validate(&self) -> Result<Option<String>> {
         let mut errors = Vec::new();
-        let reason = reason(&mut errors, "reason", self.reason);
+        let reason = reason(&mut errors, "reason", self.reason.as_deref());
         if errors.is_empty() {
             Ok(reason)
         } else {
-            Err(ApiError::from_details(errors))
+            Err(Error::Invalid(errors))
         }
     }
 }
 
 /// Trimmed free text of at most 1000 characters; empty is `None`.
-fn reason(errors: &mut Vec<FieldError>, field: &str, value: Option<String>) -> Option<String> {
+fn reason(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Option<String> {
     let v = value?.trim().to_string();
     if v.chars().count() > REASON_MAX {
         errors.push(FieldError::new(field, format!("must be at most {REASON_MAX} characters")));
@@ -126,12 +121,12 @@ pub fn parse_timestamp(v: &str) -> Option<DateTime<Utc>> {
 /// `startsAt` with `endsAt` or `durationMinutes` (exactly one), lasting 5 minutes to 8 hours.
 fn slot(
     errors: &mut Vec<FieldError>,
-    starts_at: Option<String>,
-    ends_at: Option<String>,
+    starts_at: Option<&str>,
+    ends_at: Option<&str>,
     duration_minutes: Option<i64>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
     let before = errors.len();
-    let starts = match starts_at.as_deref().map(parse_timestamp) {
+    let starts = match starts_at.map(parse_timestamp) {
         None => {
             errors.push(FieldError::new("startsAt", "is required"));
             None
@@ -156,7 +151,7 @@ fn slot(
             None
         }
         (None, Some(m)) => starts.map(|s| s + Duration::minutes(m)),
-        (Some(e), None) => match parse_timestamp(&e) {
+        (Some(e), None) => match parse_timestamp(e) {
             None => {
                 errors.push(FieldError::new("endsAt", "must be an RFC 3339 timestamp such as 2026-11-28T10:00:00Z"));
                 None
@@ -184,40 +179,18 @@ fn slot(
     }
 }
 
-/// A `from`/`to` list bound: an RFC 3339 timestamp, or a date meaning a whole UTC day — `from`
-/// starts at its midnight, `to` ends at the next midnight (so `from=D&to=D` is the day D).
-pub fn parse_bound(value: &str, is_end: bool) -> Option<DateTime<Utc>> {
-    let v = value.trim();
-    if let Some(t) = parse_timestamp(v) {
-        return Some(t);
-    }
-    // An unencoded `+` of an offset arrives as a space.
-    if v.contains(' ') {
-        if let Some(t) = parse_timestamp(&v.replace(' ', "+")) {
-            return Some(t);
-        }
-    }
-    let date = crate::http::time::parse_date(v)?;
-    let date = if is_end { date.succ_opt()? } else { date };
-    Some(date.and_time(NaiveTime::MIN).and_utc())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn fields(e: ApiError) -> Vec<String> {
+    fn fields(e: Error) -> Vec<String> {
         match e {
-            ApiError::Validation { details, .. } => details.into_iter().map(|d| d.field).collect(),
+            Error::Invalid(details) => details.into_iter().map(|d| d.field).collect(),
             other => panic!("not a validation error: {other:?}"),
         }
     }
 
-    fn reschedule(
-        starts: &str,
-        ends: Option<&str>,
-        minutes: Option<i64>,
-    ) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+    fn reschedule(starts: &str, ends: Option<&str>, minutes: Option<i64>) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
         RescheduleRequest { starts_at: Some(starts.into()), ends_at: ends.map(Into::into), duration_minutes: minutes }
             .validate()
     }
@@ -245,18 +218,6 @@ mod tests {
         // Offsets are accepted and converted to UTC.
         let (a, _) = reschedule("2026-11-28T10:00:00+01:00", None, Some(30)).unwrap();
         assert_eq!(a, parse_timestamp(s).unwrap());
-    }
-
-    #[test]
-    fn bounds_accept_dates_and_timestamps() {
-        let day = |s: &str| parse_timestamp(s).unwrap();
-        assert_eq!(parse_bound("2026-11-28", false), Some(day("2026-11-28T00:00:00Z")));
-        assert_eq!(parse_bound("2026-11-28", true), Some(day("2026-11-29T00:00:00Z")));
-        assert_eq!(parse_bound("2026-11-28T09:30:00Z", true), Some(day("2026-11-28T09:30:00Z")));
-        assert_eq!(parse_bound("2026-11-28T10:30:00 01:00", false), Some(day("2026-11-28T09:30:00Z")));
-        assert_eq!(parse_bound("28/11/2026", false), None);
-        // Years PostgreSQL cannot store are not RFC 3339 either.
-        assert_eq!(parse_bound("-262143-12-31", false), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! scheduled | confirmed ──complete──▶ completed     (only by ending the consultation)
 //! ```
 //! `cancelled`, `completed` and `no_show` are final. Anything else is
-//! `409 invalid_state_transition` and changes nothing.
+//! [`Error::InvalidStateTransition`] and changes nothing.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -17,8 +17,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::model::Appointment;
+use crate::domain::{Error, Result};
 use crate::events::{self, EventType};
-use crate::http::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -133,16 +133,16 @@ pub struct Change {
 
 /// Performs `transition` on one appointment in a single guarded `UPDATE` (so two concurrent
 /// transitions cannot both win) and records its event, inside the caller's transaction.
-/// Not in the organization: `404 not_found`. In a status the transition does not start from:
-/// `409 invalid_state_transition`, nothing changed. New times that overlap another active
-/// appointment of the provider: `409 slot_unavailable` (from the exclusion constraint).
+/// Not in the organization: [`Error::NotFound`]. In a status the transition does not start
+/// from: [`Error::InvalidStateTransition`], nothing changed. New times that overlap another
+/// active appointment of the provider fail on the exclusion constraint `appointments_no_overlap`.
 pub async fn apply(
     conn: &mut PgConnection,
     org: Uuid,
     id: i64,
     transition: Transition,
     change: Change,
-) -> Result<Appointment, ApiError> {
+) -> Result<Appointment> {
     let (from, to) = transition.rule();
     let from: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
     let (starts_at, ends_at) = change.times.unzip();
@@ -172,8 +172,8 @@ pub async fn apply(
                 .fetch_optional(&mut *conn)
                 .await?;
         return Err(match status {
-            None => ApiError::NotFound("Appointment"),
-            Some(status) => ApiError::transition(format!(
+            None => Error::NotFound("Appointment"),
+            Some(status) => Error::transition(format!(
                 "Cannot {} an appointment that is {status}; allowed from: {}",
                 transition.verb(),
                 transition.allowed_from().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
@@ -188,7 +188,7 @@ pub async fn apply(
 /// Completes an appointment (scheduled or confirmed → completed) and records
 /// `appointment.completed`, in the caller's transaction. For ending a consultation, which
 /// records `consultation.ended` first and then calls this.
-pub async fn complete(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Appointment, ApiError> {
+pub async fn complete(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Appointment> {
     apply(conn, org, id, Transition::Complete, Change::default()).await
 }
 

@@ -1,0 +1,47 @@
+//! Booking: a checked slot for a patient with a provider at a location.
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::model::{self, Appointment, Booking};
+use super::validate::NewAppointment;
+use crate::domain::{Error, FieldError, Result};
+use crate::events::{self, EventType};
+
+/// Books `input` as a scheduled appointment and records `appointment.scheduled`, inside the
+/// caller's transaction. Invalid fields and references of another organization (or none) are
+/// [`Error::Invalid`]; an overlap with another active appointment of the provider fails on the
+/// exclusion constraint `appointments_no_overlap`, so of concurrent bookings of one slot
+/// exactly one wins.
+pub async fn book(conn: &mut PgConnection, org: Uuid, input: &NewAppointment) -> Result<Appointment> {
+    let booking = input.validate()?;
+    check_references(conn, org, &booking).await?;
+    let appointment = model::insert(conn, org, &booking).await?;
+    events::record(conn, org, EventType::AppointmentScheduled, &appointment).await?;
+    tracing::info!(appointment_id = appointment.id, provider_id = booking.provider_id, "appointment booked");
+    Ok(appointment)
+}
+
+/// The patient, provider and location exist in the organization and fit together.
+async fn check_references(conn: &mut PgConnection, org: Uuid, b: &Booking) -> Result<()> {
+    let r = model::references(conn, org, b.patient_id, b.provider_id, b.location_id).await?;
+    let mut errors = Vec::new();
+    if !r.patient_exists {
+        errors.push(FieldError::new("patientId", "no patient with this id in your organization"));
+    }
+    match r.provider_active {
+        None => errors.push(FieldError::new("providerId", "no provider with this id in your organization")),
+        Some(false) => errors.push(FieldError::new("providerId", "the provider is not active")),
+        Some(true) => {}
+    }
+    if !r.location_exists {
+        errors.push(FieldError::new("locationId", "no location with this id in your organization"));
+    } else if r.provider_active.is_some() && !r.provider_works_there {
+        errors.push(FieldError::new("locationId", "the provider does not work at this location"));
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
