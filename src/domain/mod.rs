@@ -6,8 +6,10 @@
 
 pub mod address;
 pub mod error;
+pub mod intake;
 pub mod locations;
 pub mod page;
+pub mod patients;
 pub mod search_text;
 pub mod slots;
 pub mod text;
