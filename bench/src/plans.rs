@@ -47,7 +47,7 @@ fn queries() -> Vec<Query> {
     vec![
         Query {
             name: "patient by id",
-            source: "src/api/patients/model.rs fetch",
+            source: "src/domain/patients/mod.rs get",
             types: "uuid, bigint",
             sql: format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE organization_id = $1 AND id = $2"),
             write: false,
@@ -55,7 +55,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "patient search",
-            source: "src/api/patients/list.rs search, step 3 (the trigram index)",
+            source: "src/domain/patients/search.rs search, step 3 (the trigram index)",
             types: "uuid, text, text, text, text, date, text, bigint, bigint",
             sql: format!(
                 "SELECT {PATIENT_COLUMNS_P} FROM (SELECT id FROM patients
@@ -76,7 +76,7 @@ fn queries() -> Vec<Query> {
         },
         Query {
             name: "patient search walk",
-            source: "src/api/patients/list.rs walk (steps 1 and 2)",
+            source: "src/domain/patients/search.rs walk (steps 1 and 2)",
             types: "uuid, text, text, text, text, date, text, bigint, bigint, bigint, text",
             sql: format!(
                 "SELECT {PATIENT_COLUMNS_P}

@@ -1,12 +1,12 @@
-//! Intake forms: created pending, started, completed with the patient's answers.
+//! Intake forms: created pending, started, completed with the patient's answers. The records,
+//! their state machine, rules and SQL are [`crate::domain::intake`].
 
-pub mod answers;
-pub mod model;
 pub mod read;
 pub mod write;
 
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::api::route::routes;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

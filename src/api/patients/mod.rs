@@ -1,20 +1,19 @@
-//! Patients: list and search (over `search_text`), view, create, partial update.
+//! Patients: list and search, view, create, partial update. The records, their rules and SQL
+//! are [`crate::domain::patients`].
 
-pub mod input;
 pub mod list;
-pub mod model;
-pub mod validate;
 pub mod write;
 
 use axum::extract::State;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::api::route::routes;
 use crate::auth::permissions::ReadPatients;
+use crate::domain::patients::{self, Patient};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Path};
 use crate::http::response::Records;
 use crate::state::AppState;
-pub use model::{Patient, Sex};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -28,7 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     path = "/patients/{id}",
     tag = "Patients",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("READ_PATIENTS"))),
     params(("id" = i64, Path, description = "Patient id")),
     responses(
         (status = 200, description = "The patient", body = Patient),
@@ -40,7 +38,5 @@ async fn get_patient(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Records<Patient>, ApiError> {
-    let mut conn = state.db.acquire().await?;
-    let patient = model::fetch(&mut conn, auth.organization_id, id).await?;
-    patient.map(Records).ok_or(ApiError::NotFound("Patient"))
+    Ok(Records(patients::get(&state.db, auth.organization_id, id).await?))
 }

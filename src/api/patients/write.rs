@@ -1,10 +1,7 @@
 //! `POST /patients` and `PATCH /patients/{id}`.
 
-use super::input::{NewPatient, PatientPatch};
-use super::model::{self, Patient};
-use super::validate::latest_birth_date;
 use crate::auth::permissions::WritePatients;
-use crate::events::{self, EventType};
+use crate::domain::patients::{self, NewPatient, Patient, PatientPatch};
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::extract::{Auth, Json, Path};
 use crate::http::response::{Created, Records};
@@ -19,7 +16,6 @@ use crate::http::tx::Tx;
     path = "/patients",
     tag = "Patients",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_PATIENTS"))),
     request_body = NewPatient,
     responses(
         (status = 201, description = "Created", body = Patient,
@@ -33,11 +29,8 @@ pub async fn create_patient(
     mut tx: Tx,
     Json(body): Json<NewPatient>,
 ) -> Result<Records<Created<Patient>>, ApiError> {
-    let fields = body.validate(latest_birth_date())?;
-    let patient = model::insert(&mut tx, auth.organization_id, &fields).await.map_err(model::map_write_error)?;
-    events::record(&mut tx, auth.organization_id, EventType::PatientCreated, &patient).await?;
-    tracing::info!(patient_id = patient.id, "patient created");
-    Ok(Records(Created { location: patient.location(), body: patient }))
+    let patient = patients::create(&mut tx, auth.organization_id, body).await?;
+    Ok(Records(Created { location: format!("/api/v1/patients/{}", patient.id), body: patient }))
 }
 
 /// Update a patient
@@ -52,7 +45,6 @@ pub async fn create_patient(
     path = "/patients/{id}",
     tag = "Patients",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_PATIENTS"))),
     params(("id" = i64, Path, description = "Patient id")),
     request_body = PatientPatch,
     responses(
@@ -68,15 +60,5 @@ pub async fn update_patient(
     Path(id): Path<i64>,
     Json(patch): Json<PatientPatch>,
 ) -> Result<Records<Patient>, ApiError> {
-    let org = auth.organization_id;
-    let current = model::fetch_for_update(&mut tx, org, id).await?.ok_or(ApiError::NotFound("Patient"))?;
-    let before = current.fields();
-    let after = patch.apply(before.clone(), latest_birth_date())?;
-    if after == before {
-        return Ok(Records(current));
-    }
-    let patient = model::update(&mut tx, org, id, &after).await.map_err(model::map_write_error)?;
-    events::record(&mut tx, org, EventType::PatientUpdated, &patient).await?;
-    tracing::info!(patient_id = id, "patient updated");
-    Ok(Records(patient))
+    Ok(Records(patients::update(&mut tx, auth.organization_id, id, patch).await?))
 }

@@ -1,16 +1,17 @@
-//! What a client may send to create or change a patient.
+//! What a client may send to create or change a patient, and how it becomes the patient's fields.
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Deserializer};
 
 use super::model::{PatientFields, Sex};
 use super::validate::{Check, EXTERNAL_ID_MAX};
-use crate::domain::Address;
-use crate::http::error::ApiError;
+use crate::domain::{Address, Result};
 
 /// For PATCH bodies: with `#[serde(default)]`, an absent field is `None` and an explicit
 /// `null` is `Some(None)`.
-pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -102,7 +103,7 @@ pub struct AddressPatch {
 }
 
 impl NewPatient {
-    pub fn validate(self, latest_birth: NaiveDate) -> Result<PatientFields, ApiError> {
+    pub fn validate(self, latest_birth: NaiveDate) -> Result<PatientFields> {
         let mut c = Check::new(latest_birth);
         let fields = PatientFields {
             external_id: c.text("externalId", self.external_id, EXTERNAL_ID_MAX),
@@ -120,7 +121,7 @@ impl NewPatient {
 
 impl PatientPatch {
     /// The patient's fields after this patch, or every problem with it.
-    pub fn apply(self, mut f: PatientFields, latest_birth: NaiveDate) -> Result<PatientFields, ApiError> {
+    pub fn apply(self, mut f: PatientFields, latest_birth: NaiveDate) -> Result<PatientFields> {
         let mut c = Check::new(latest_birth);
         if let Some(v) = self.external_id {
             f.external_id = c.text("externalId", v, EXTERNAL_ID_MAX);
@@ -177,9 +178,9 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 6, 15).unwrap()
     }
 
-    fn fields(errors: ApiError) -> Vec<String> {
+    fn fields(errors: crate::domain::Error) -> Vec<String> {
         match errors {
-            ApiError::Validation { details, .. } => details.into_iter().map(|d| d.field).collect(),
+            crate::domain::Error::Invalid(details) => details.into_iter().map(|d| d.field).collect(),
             other => panic!("not a validation error: {other:?}"),
         }
     }

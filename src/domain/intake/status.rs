@@ -1,12 +1,7 @@
-//! The intake form as the API shows it, its lifecycle, and how to load it.
+//! The intake form's states, the one definition of its legal transitions, and the `status`
+//! filter that names them.
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::PgConnection;
-use uuid::Uuid;
-
-use crate::audit::{Disclose, Disclosure, RecordType};
-use crate::http::error::{ApiError, FieldError};
+use crate::domain::{Error, Result};
 
 /// The intake lifecycle, strictly `pending → started → completed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,59 +38,15 @@ impl IntakeStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct IntakeForm {
-    #[schema(example = 5)]
-    pub id: i64,
-    pub patient_id: i64,
-    pub appointment_id: Option<i64>,
-    #[schema(example = "new_patient_history")]
-    pub form_type: String,
-    /// pending | started | completed
-    #[schema(example = "pending")]
-    pub status: String,
-    /// The patient's answers, a JSON object; `null` until completed.
-    #[schema(value_type = Option<Object>, example = json!({"allergies": ["penicillin"], "smoker": false}))]
-    pub answers: Option<serde_json::Value>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub completed_at: Option<DateTime<Utc>>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Disclose for IntakeForm {
-    fn disclose(&self, to: &mut Disclosure) {
-        to.add(RecordType::IntakeForm, self.id);
-    }
-}
-
-/// One intake form of the organization (another organization's id is `None`).
-pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<IntakeForm>, sqlx::Error> {
-    sqlx::query_as!(
-        IntakeForm,
-        "SELECT id, patient_id, appointment_id, form_type, status, answers, started_at, completed_at, created_at,
-                updated_at
-         FROM intake_forms WHERE organization_id = $1 AND id = $2",
-        org,
-        id
-    )
-    .fetch_optional(conn)
-    .await
-}
-
 /// Parses the `status` filter: a comma-separated list of statuses.
-pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<IntakeStatus>>> {
     let Some(raw) = raw else { return Ok(None) };
     let mut out = Vec::new();
     for part in raw.split(',').map(str::trim) {
         match IntakeStatus::parse(part) {
-            Some(s) => out.push(s.as_str().to_string()),
+            Some(s) => out.push(s),
             None => {
-                return Err(ApiError::from_details(vec![FieldError::new(
-                    "status",
-                    "must be a comma-separated list of pending, started, completed",
-                )]))
+                return Err(Error::invalid("status", "must be a comma-separated list of pending, started, completed"))
             }
         }
     }
@@ -121,7 +72,10 @@ mod tests {
 
     #[test]
     fn status_filter() {
-        assert_eq!(parse_status_filter(Some("pending,completed")).unwrap().unwrap(), vec!["pending", "completed"]);
+        assert_eq!(
+            parse_status_filter(Some("pending,completed")).unwrap().unwrap(),
+            vec![IntakeStatus::Pending, IntakeStatus::Completed]
+        );
         assert!(parse_status_filter(Some("done")).is_err());
     }
 }

@@ -1,13 +1,12 @@
 //! The rules a patient's fields must meet, applied while normalising them.
 //!
-//! Every problem is collected with the field it concerns, so one `400 validation_error` lists
-//! them all. Text is trimmed; an optional field sent as an empty string is stored as `null`.
+//! Every problem is collected with the field it concerns, so one [`Error::Invalid`] lists them
+//! all. Text is trimmed; an optional field sent as an empty string is stored as `null`.
 
 use chrono::{Duration, NaiveDate, Utc};
 
 use super::model::Sex;
-use crate::domain::Address;
-use crate::http::error::{ApiError, FieldError};
+use crate::domain::{Address, Error, FieldError, Result};
 
 pub const NAME_MAX: usize = 100;
 pub const EMAIL_MAX: usize = 254;
@@ -39,11 +38,11 @@ impl Check {
         self.errors.push(FieldError::new(field, message));
     }
 
-    pub(super) fn finish(self) -> Result<(), ApiError> {
+    pub(super) fn finish(self) -> Result<()> {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::from_details(self.errors))
+            Err(Error::Invalid(self.errors))
         }
     }
 
