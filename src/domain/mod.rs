@@ -5,6 +5,7 @@
 //! organization: another organization's id is [`Error::NotFound`].
 
 pub mod address;
+pub mod consultations;
 pub mod error;
 pub mod locations;
 pub mod page;
