@@ -42,12 +42,6 @@ impl ListEventsQuery {
     }
 }
 
-impl Disclose for EventList {
-    fn disclose(&self, to: &mut Disclosure) {
-        to.add_page(&self.data);
-    }
-}
-
 /// An event's `data` is the record it is about, as `GET` showed it then (a consultation with its
 /// notes and prescriptions): the event log discloses it as that `GET` would.
 impl Disclose for Event {

@@ -8,6 +8,7 @@ pub mod address;
 pub mod appointments;
 pub mod audit_log;
 pub mod availability;
+pub mod consultations;
 pub mod error;
 pub mod event_log;
 pub mod intake;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
 
 use super::error::{Error, Result};
+use crate::audit::{Disclose, Disclosure};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
@@ -78,6 +79,13 @@ impl PageRequest {
 pub struct Page<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
+}
+
+/// A page of clinical records shows each of them, and is audited as a `list`.
+impl<T: Disclose> Disclose for Page<T> {
+    fn disclose(&self, to: &mut Disclosure) {
+        to.add_page(&self.data);
+    }
 }
 
 enum Position {

@@ -1,19 +1,12 @@
-//! Starting a consultation from an appointment, and ending it (which completes the appointment).
+//! `POST /appointments/{id}/consultation` and `POST /consultations/{id}/end`.
 
-use sqlx::PgConnection;
-use uuid::Uuid;
-
-use super::model::{self, ConsultationDetail, ConsultationStatus, ACTIVE_APPOINTMENT_STATUSES};
 use crate::api::common::NoBody;
 use crate::auth::permissions::WriteConsultations;
-use crate::domain::appointments;
-use crate::events::{self, EventType};
-use crate::http::error::{ApiError, ApiResult, ErrorBody};
+use crate::domain::consultations::{self, ConsultationDetail};
+use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{Auth, Path};
 use crate::http::response::{Created, Records};
 use crate::http::tx::Tx;
-
-const ALREADY_STARTED: &str = "This appointment already has a consultation";
 
 /// Start the consultation of an appointment
 ///
@@ -27,7 +20,6 @@ const ALREADY_STARTED: &str = "This appointment already has a consultation";
     operation_id = "startConsultation",
     tag = "Consultations",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_CONSULTATIONS"))),
     params(("id" = i64, Path, description = "The appointment's id")),
     responses(
         (status = 201, description = "Started; `Location` is the consultation's URL", body = ConsultationDetail,
@@ -44,40 +36,9 @@ pub async fn start(
     Path(appointment_id): Path<i64>,
     _: NoBody,
 ) -> ApiResult<Records<Created<ConsultationDetail>>> {
-    let org = auth.organization_id;
-    // FOR SHARE: the appointment cannot be cancelled or completed under us.
-    let appointment = sqlx::query!(
-        r#"SELECT a.patient_id, a.provider_id, a.status,
-                  EXISTS (SELECT 1 FROM consultations c WHERE c.appointment_id = a.id) AS "started!"
-           FROM appointments a WHERE a.organization_id = $1 AND a.id = $2 FOR SHARE OF a"#,
-        org,
-        appointment_id
-    )
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or(ApiError::NotFound("Appointment"))?;
-    if appointment.started {
-        return Err(ApiError::Conflict(ALREADY_STARTED.into()));
-    }
-    if !ACTIVE_APPOINTMENT_STATUSES.contains(&appointment.status.as_str()) {
-        return Err(ApiError::transition(format!(
-            "A consultation starts from a scheduled or confirmed appointment; this one is {}",
-            appointment.status
-        )));
-    }
-    // A concurrent start that got here too loses on `consultations_one_per_appointment` → 409.
-    let id = sqlx::query_scalar!(
-        "INSERT INTO consultations (organization_id, appointment_id, patient_id, provider_id)
-         VALUES ($1, $2, $3, $4) RETURNING id",
-        org,
-        appointment_id,
-        appointment.patient_id,
-        appointment.provider_id
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    let consultation = reread(&mut tx, org, id).await?;
-    Ok(Records(Created { location: format!("/api/v1/consultations/{id}"), body: consultation }))
+    let consultation = consultations::start(&mut tx, auth.organization_id, appointment_id).await?;
+    let location = format!("/api/v1/consultations/{}", consultation.consultation.id);
+    Ok(Records(Created { location, body: consultation }))
 }
 
 /// End a consultation
@@ -94,7 +55,6 @@ pub async fn start(
     operation_id = "endConsultation",
     tag = "Consultations",
     security(("ApiKey" = [])),
-    extensions(("x-permission" = json!("WRITE_CONSULTATIONS"))),
     params(("id" = i64, Path, description = "The consultation's id")),
     responses(
         (status = 200, description = "Ended", body = ConsultationDetail),
@@ -109,39 +69,5 @@ pub async fn end(
     Path(id): Path<i64>,
     _: NoBody,
 ) -> ApiResult<Records<ConsultationDetail>> {
-    let org = auth.organization_id;
-    let to = ConsultationStatus::Ended;
-    let ended = sqlx::query_scalar!(
-        "UPDATE consultations SET status = $3, ended_at = now()
-         WHERE organization_id = $1 AND id = $2 AND status = ANY($4)
-         RETURNING appointment_id",
-        org,
-        id,
-        to.as_str(),
-        &ConsultationStatus::allowed_from(to)
-    )
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(appointment_id) = ended else {
-        let current = model::require(&mut tx, org, id).await?;
-        return Err(ApiError::transition(format!(
-            "Only a consultation in progress can end; this one is {}",
-            current.status
-        )));
-    };
-    let consultation = reread(&mut tx, org, id).await?;
-    events::record(&mut tx, org, EventType::ConsultationEnded, &consultation).await?;
-    // The appointments' own state machine completes the appointment and records
-    // `appointment.completed` (after `consultation.ended`). An appointment that was cancelled or
-    // marked no-show meanwhile keeps its status.
-    match appointments::transitions::complete(&mut tx, org, appointment_id).await {
-        Ok(_) | Err(crate::domain::Error::InvalidStateTransition(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(Records(consultation))
-}
-
-/// The consultation as `GET` shows it, inside the transaction that just wrote it.
-async fn reread(conn: &mut PgConnection, org: Uuid, id: i64) -> ApiResult<ConsultationDetail> {
-    model::fetch_detail(conn, org, id).await?.ok_or_else(|| ApiError::internal("consultation vanished"))
+    Ok(Records(consultations::end(&mut tx, auth.organization_id, id).await?))
 }

@@ -1,14 +1,14 @@
 //! Consultations (started from an appointment, ended with it), their SOAP notes and
-//! prescriptions.
+//! prescriptions: the `/api/v1` handlers over [`crate::domain::consultations`].
 
 pub mod lifecycle;
-pub mod model;
 pub mod prescriptions;
 pub mod read;
 pub mod soap_notes;
 
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 
+use crate::api::route::routes;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::transitions::AppointmentStatus;
 use crate::audit::{Disclose, Disclosure, RecordType};
-use crate::domain::{Error, Page, Result};
+use crate::domain::{Error, Result};
 
 /// An appointment, as every endpoint and every `appointment.*` event shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -40,12 +40,6 @@ pub struct Appointment {
 impl Disclose for Appointment {
     fn disclose(&self, to: &mut Disclosure) {
         to.add(RecordType::Appointment, self.id);
-    }
-}
-
-impl Disclose for Page<Appointment> {
-    fn disclose(&self, to: &mut Disclosure) {
-        to.add_page(&self.data);
     }
 }
 

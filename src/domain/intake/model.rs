@@ -4,7 +4,6 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::audit::{Disclose, Disclosure, RecordType};
-use crate::domain::Page;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -30,11 +29,5 @@ pub struct IntakeForm {
 impl Disclose for IntakeForm {
     fn disclose(&self, to: &mut Disclosure) {
         to.add(RecordType::IntakeForm, self.id);
-    }
-}
-
-impl Disclose for Page<IntakeForm> {
-    fn disclose(&self, to: &mut Disclosure) {
-        to.add_page(&self.data);
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{Disclose, Disclosure, RecordType};
-use crate::domain::{Address, Page};
+use crate::domain::Address;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -67,12 +67,6 @@ pub struct Patient {
 impl Disclose for Patient {
     fn disclose(&self, to: &mut Disclosure) {
         to.add(RecordType::Patient, self.id);
-    }
-}
-
-impl Disclose for Page<Patient> {
-    fn disclose(&self, to: &mut Disclosure) {
-        to.add_page(&self.data);
     }
 }
 

@@ -1,4 +1,4 @@
-//! The consultation as the API shows it, its lifecycle, and how to load it.
+//! The consultation as every front door shows it, its lifecycle, and how to load it.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::prescriptions::{self, Prescription};
 use super::soap_notes::{self, SoapNote};
 use crate::audit::{Disclose, Disclosure, RecordType};
-use crate::http::error::{ApiError, FieldError};
+use crate::domain::{Error, Result};
 
 /// The consultation lifecycle: `in_progress → ended`, nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +91,7 @@ impl Disclose for ConsultationDetail {
 }
 
 /// One consultation of the organization (another organization's id is `None`).
-pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<Consultation>, sqlx::Error> {
+pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<Consultation>> {
     sqlx::query_as!(
         Consultation,
         "SELECT id, appointment_id, patient_id, provider_id, status, started_at, ended_at, created_at, updated_at
@@ -101,14 +101,12 @@ pub async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option
     )
     .fetch_optional(conn)
     .await
+    .map_err(Error::from)
 }
 
-/// One consultation with its notes and prescriptions.
-pub async fn fetch_detail(
-    conn: &mut PgConnection,
-    org: Uuid,
-    id: i64,
-) -> Result<Option<ConsultationDetail>, sqlx::Error> {
+/// One consultation with its notes and prescriptions (three statements: read them in one
+/// snapshot for a consistent view).
+pub async fn fetch_detail(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<ConsultationDetail>> {
     let Some(consultation) = fetch(conn, org, id).await? else {
         return Ok(None);
     };
@@ -117,27 +115,21 @@ pub async fn fetch_detail(
     Ok(Some(ConsultationDetail { consultation, soap_notes, prescriptions }))
 }
 
-/// The consultation, or `404` if the organization has none with this id.
-pub async fn require(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Consultation, ApiError> {
-    fetch(conn, org, id).await?.ok_or(ApiError::NotFound("Consultation"))
+/// The consultation, or [`Error::NotFound`] if the organization has none with this id.
+pub async fn require(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Consultation> {
+    fetch(conn, org, id).await?.ok_or(Error::NotFound("Consultation"))
 }
 
 /// Parses the `status` filter: a comma-separated list of statuses.
-pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<String>>, ApiError> {
+pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<ConsultationStatus>>> {
     let Some(raw) = raw else { return Ok(None) };
-    let mut out = Vec::new();
-    for part in raw.split(',').map(str::trim) {
-        match ConsultationStatus::parse(part) {
-            Some(s) => out.push(s.as_str().to_string()),
-            None => {
-                return Err(ApiError::from_details(vec![FieldError::new(
-                    "status",
-                    "must be a comma-separated list of in_progress, ended",
-                )]))
-            }
-        }
-    }
-    Ok(Some(out))
+    raw.split(',')
+        .map(|part| {
+            ConsultationStatus::parse(part.trim())
+                .ok_or_else(|| Error::invalid("status", "must be a comma-separated list of in_progress, ended"))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
 }
 
 #[cfg(test)]
@@ -157,7 +149,10 @@ mod tests {
     #[test]
     fn status_filter_accepts_lists_and_rejects_unknown() {
         assert_eq!(parse_status_filter(None).unwrap(), None);
-        assert_eq!(parse_status_filter(Some("ended, in_progress")).unwrap().unwrap(), vec!["ended", "in_progress"]);
+        assert_eq!(
+            parse_status_filter(Some("ended, in_progress")).unwrap().unwrap(),
+            vec![ConsultationStatus::Ended, ConsultationStatus::InProgress]
+        );
         assert!(parse_status_filter(Some("done")).is_err());
         assert!(parse_status_filter(Some("")).is_err());
     }
