@@ -62,7 +62,6 @@ impl AuditQuery {
     path = "/audit-events",
     operation_id = "listAuditEvents",
     tag = "Audit log",
-    security(("ApiKey" = [])),
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of audit events", body = AuditEventList),

@@ -64,7 +64,6 @@ impl Disclose for Event {
     get,
     path = "/events",
     tag = "Events",
-    security(("ApiKey" = [])),
     params(ListEventsQuery),
     responses(
         (status = 200, description = "One page of events", body = EventList),
@@ -87,7 +86,6 @@ pub async fn list_events(
     get,
     path = "/events/{id}",
     tag = "Events",
-    security(("ApiKey" = [])),
     params(("id" = String, Path, description = "Event id, `evt_<uuid>`")),
     responses(
         (status = 200, description = "The event, exactly as delivered", body = Event),

@@ -2,9 +2,10 @@
 
 use axum::Json;
 use serde::Serialize;
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use crate::api::route::routes;
 use crate::auth::permissions::AnyKey;
 use crate::auth::Permission;
 use crate::http::extract::Auth;
@@ -32,8 +33,6 @@ pub struct HealthResponse {
     get,
     path = "/health",
     tag = "Health",
-    security(("ApiKey" = [])),
-    extensions(("x-permission" = json!(null))),
     responses(
         (status = 200, description = "The key is valid", body = HealthResponse),
     )

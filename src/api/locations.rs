@@ -31,7 +31,6 @@ list_query! {
     get,
     path = "/locations",
     tag = "Locations",
-    security(("ApiKey" = [])),
     params(ListLocationsQuery),
     responses(
         (status = 200, description = "One page of locations", body = LocationList),
@@ -52,7 +51,6 @@ async fn list_locations(
     get,
     path = "/locations/{id}",
     tag = "Locations",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Location id")),
     responses(
         (status = 200, description = "The location", body = Location),

@@ -1,13 +1,14 @@
-//! `routes!`: utoipa-axum's macro of the same name, plus the operation's `x-permission`, read
-//! from the handler's signature. A handler that takes `Auth<ReadPatients>` needs
-//! `READ_PATIENTS`, and that is the one place the permission is written: the OpenAPI
-//! document's `x-permission`, its `403` response and the operation's description
-//! (`api::openapi`) are derived from it.
+//! `routes!`: utoipa-axum's macro of the same name, plus what the handler's signature says of
+//! the key. A handler that takes `Auth<ReadPatients>` needs an API key with `READ_PATIENTS`,
+//! and that is the one place it is written: the operation's `security` (and with it the `401`
+//! and `429` responses and the rate-limit headers), its `x-permission`, its `403` response and
+//! the permission line of its description (`api::openapi`) are derived from it.
 
 use axum::extract::{Query as AxumQuery, State};
 use axum::http::HeaderMap;
 use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::SecurityRequirement;
 
 use crate::api::common::NoBody;
 use crate::auth::permissions::RequiredPermission;
@@ -17,10 +18,13 @@ use crate::http::tx::Tx;
 
 /// What a handler's argument demands of the key: only `Auth<P>` demands anything.
 pub trait Demands {
+    /// An API key, of any permissions.
+    const KEY: bool = false;
     const PERMISSION: Option<Permission> = None;
 }
 
 impl<P: RequiredPermission> Demands for Auth<P> {
+    const KEY: bool = true;
     const PERMISSION: Option<Permission> = P::PERMISSION;
 }
 impl<S> Demands for State<S> {}
@@ -33,8 +37,9 @@ impl Demands for Tx {}
 impl Demands for NoBody {}
 impl Demands for HeaderMap {}
 
-/// The permission a handler demands: the first its arguments name.
+/// What a handler demands: a key if any argument does, and the first permission they name.
 pub trait HandlerPermission<Args> {
+    const KEY: bool;
     const PERMISSION: Option<Permission>;
 }
 
@@ -44,6 +49,7 @@ macro_rules! handler_permission {
         where
             F: FnOnce($($arg),*) -> Fut,
         {
+            const KEY: bool = false $(|| $arg::KEY)*;
             const PERMISSION: Option<Permission> = first(&[$($arg::PERMISSION),*]);
         }
     };
@@ -69,20 +75,26 @@ const fn first(demands: &[Option<Permission>]) -> Option<Permission> {
     None
 }
 
-/// The permission `handler` demands (inferred from its type).
-pub const fn permission_of<H: HandlerPermission<Args>, Args>(_handler: &H) -> Option<Permission> {
-    H::PERMISSION
+/// What `handler` demands of the key (inferred from its type): whether it needs one, and
+/// which permission.
+pub const fn demands_of<H: HandlerPermission<Args>, Args>(_handler: &H) -> (bool, Option<Permission>) {
+    (H::KEY, H::PERMISSION)
 }
 
-/// Writes the permission into the operation as `x-permission`.
-pub fn set_permission(operation: &mut Operation, permission: Option<Permission>) {
-    if let Some(permission) = permission {
-        let extension = ExtensionsBuilder::new().add("x-permission", permission.as_str()).build();
-        operation.extensions.get_or_insert_with(Default::default).merge(extension);
+/// Writes what the handler demands into the operation: the `ApiKey` security requirement and
+/// the permission as `x-permission` (`null` for any valid key).
+pub fn set_demands(operation: &mut Operation, (key, permission): (bool, Option<Permission>)) {
+    if !key {
+        return;
     }
+    operation.security = Some(vec![SecurityRequirement::new("ApiKey", Vec::<String>::new())]);
+    let value = permission.map_or(serde_json::Value::Null, |p| p.as_str().into());
+    let extension = ExtensionsBuilder::new().add("x-permission", value).build();
+    operation.extensions.get_or_insert_with(Default::default).merge(extension);
 }
 
-/// `utoipa_axum::routes!`, with each handler's `x-permission` set from its `Auth<P>`.
+/// `utoipa_axum::routes!`, with each handler's `security` and `x-permission` set from its
+/// `Auth<P>`.
 macro_rules! routes {
     ( $handler:path $(, $tail:path)* $(,)? ) => {{
         #[allow(unused_imports)]
@@ -96,7 +108,7 @@ macro_rules! routes {
     }};
     (@one $schemas:ident, $router:ident, $paths:ident, $handler:path) => {{
         let (path, mut operation, types) = utoipa_axum::routes!(@resolve_types $handler : $schemas);
-        $crate::api::route::set_permission(&mut operation, $crate::api::route::permission_of(&$handler));
+        $crate::api::route::set_demands(&mut operation, $crate::api::route::demands_of(&$handler));
         let router = types.iter().by_ref().fold($router, |router, path_type| {
             router.on(path_type.to_method_filter(), $handler)
         });

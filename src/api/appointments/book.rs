@@ -20,7 +20,6 @@ use crate::http::tx::Tx;
     post,
     path = "/appointments",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     request_body = NewAppointment,
     responses(
         (status = 201, description = "Booked, status `scheduled`", body = Appointment,

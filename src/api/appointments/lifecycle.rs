@@ -51,7 +51,6 @@ pub struct NoInput {}
     post,
     path = "/appointments/{id}/confirm",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The confirmed appointment", body = Appointment),
@@ -78,7 +77,6 @@ pub async fn confirm_appointment(
     post,
     path = "/appointments/{id}/cancel",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Appointment id")),
     request_body(content = Option<CancelRequest>, description = "Optional"),
     responses(
@@ -109,7 +107,6 @@ pub async fn cancel_appointment(
     post,
     path = "/appointments/{id}/reschedule",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Appointment id")),
     request_body = RescheduleRequest,
     responses(
@@ -136,7 +133,6 @@ pub async fn reschedule_appointment(
     post,
     path = "/appointments/{id}/no-show",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The appointment, now `no_show`", body = Appointment),

@@ -109,7 +109,6 @@ fn parse_bound(value: &str, is_end: bool) -> Option<DateTime<Utc>> {
     get,
     path = "/appointments",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     params(AppointmentListQuery),
     responses(
         (status = 200, description = "A page of appointments", body = AppointmentList),

@@ -31,7 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     get,
     path = "/appointments/{id}",
     tag = "Appointments",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
         (status = 200, description = "The appointment", body = Appointment),

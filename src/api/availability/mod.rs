@@ -56,7 +56,6 @@ pub struct AvailabilityQuery {
     get,
     path = "/providers/{id}/availability",
     tag = "Providers",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Provider id"), AvailabilityQuery),
     responses(
         (status = 200, description = "Free slots, in UTC", body = Availability),

@@ -19,7 +19,6 @@ use crate::http::tx::Tx;
     path = "/appointments/{id}/consultation",
     operation_id = "startConsultation",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The appointment's id")),
     responses(
         (status = 201, description = "Started; `Location` is the consultation's URL", body = ConsultationDetail,
@@ -54,7 +53,6 @@ pub async fn start(
     path = "/consultations/{id}/end",
     operation_id = "endConsultation",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The consultation's id")),
     responses(
         (status = 200, description = "Ended", body = ConsultationDetail),

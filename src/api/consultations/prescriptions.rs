@@ -31,7 +31,6 @@ list_query! {
     path = "/consultations/{id}/prescriptions",
     operation_id = "createPrescription",
     tag = "Prescriptions",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The consultation's id")),
     request_body = NewPrescription,
     responses(
@@ -59,7 +58,6 @@ pub async fn create(
     path = "/prescriptions",
     operation_id = "listPrescriptions",
     tag = "Prescriptions",
-    security(("ApiKey" = [])),
     params(ListPrescriptionsQuery),
     responses(
         (status = 200, description = "A page of prescriptions", body = PrescriptionList),
@@ -83,7 +81,6 @@ pub async fn list(
     path = "/prescriptions/{id}",
     operation_id = "getPrescription",
     tag = "Prescriptions",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The prescription's id")),
     responses(
         (status = 200, description = "The prescription", body = Prescription),

@@ -35,7 +35,6 @@ list_query! {
     path = "/consultations",
     operation_id = "listConsultations",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(ListConsultationsQuery),
     responses(
         (status = 200, description = "A page of consultations", body = ConsultationList),
@@ -66,7 +65,6 @@ pub async fn list(
     path = "/consultations/{id}",
     operation_id = "getConsultation",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The consultation's id")),
     responses(
         (status = 200, description = "The consultation", body = ConsultationDetail),

@@ -27,7 +27,6 @@ list_query! {
     path = "/consultations/{id}/soap-notes",
     operation_id = "createSoapNote",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The consultation's id")),
     request_body = NewSoapNote,
     responses(
@@ -56,7 +55,6 @@ pub async fn create(
     path = "/consultations/{id}/soap-notes",
     operation_id = "listSoapNotes",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The consultation's id"), ListSoapNotesQuery),
     responses(
         (status = 200, description = "A page of notes", body = SoapNoteList),
@@ -82,7 +80,6 @@ pub async fn list(
     path = "/consultations/{id}/soap-notes/{noteId}",
     operation_id = "getSoapNote",
     tag = "Consultations",
-    security(("ApiKey" = [])),
     params(
         ("id" = i64, Path, description = "The consultation's id"),
         ("noteId" = i64, Path, description = "The note's id"),

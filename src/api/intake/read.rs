@@ -35,7 +35,6 @@ list_query! {
     path = "/intake-forms",
     operation_id = "listIntakeForms",
     tag = "Intake forms",
-    security(("ApiKey" = [])),
     params(IntakeFormFilters),
     responses(
         (status = 200, description = "A page of intake forms", body = IntakeFormList),
@@ -62,7 +61,6 @@ pub async fn list(
     path = "/intake-forms/{id}",
     operation_id = "getIntakeForm",
     tag = "Intake forms",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The intake form's id")),
     responses(
         (status = 200, description = "The intake form", body = IntakeForm),

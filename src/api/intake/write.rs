@@ -18,7 +18,6 @@ use crate::http::tx::Tx;
     path = "/intake-forms",
     operation_id = "createIntakeForm",
     tag = "Intake forms",
-    security(("ApiKey" = [])),
     request_body = NewIntakeForm,
     responses(
         (status = 201, description = "Created; `Location` is the form's URL", body = IntakeForm,
@@ -44,7 +43,6 @@ pub async fn create(
     path = "/intake-forms/{id}/start",
     operation_id = "startIntakeForm",
     tag = "Intake forms",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The intake form's id")),
     responses(
         (status = 200, description = "Started", body = IntakeForm),
@@ -72,7 +70,6 @@ pub async fn start(
     path = "/intake-forms/{id}/complete",
     operation_id = "completeIntakeForm",
     tag = "Intake forms",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "The intake form's id")),
     request_body = CompleteIntakeForm,
     responses(

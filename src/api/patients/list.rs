@@ -57,7 +57,6 @@ impl PatientListQuery {
     get,
     path = "/patients",
     tag = "Patients",
-    security(("ApiKey" = [])),
     params(PatientListQuery),
     responses(
         (status = 200, description = "A page of patients", body = PatientList),

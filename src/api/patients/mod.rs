@@ -26,7 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     get,
     path = "/patients/{id}",
     tag = "Patients",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Patient id")),
     responses(
         (status = 200, description = "The patient", body = Patient),

@@ -15,7 +15,6 @@ use crate::http::tx::Tx;
     post,
     path = "/patients",
     tag = "Patients",
-    security(("ApiKey" = [])),
     request_body = NewPatient,
     responses(
         (status = 201, description = "Created", body = Patient,
@@ -44,7 +43,6 @@ pub async fn create_patient(
     patch,
     path = "/patients/{id}",
     tag = "Patients",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Patient id")),
     request_body = PatientPatch,
     responses(

@@ -29,7 +29,6 @@ list_query! {
     get,
     path = "/providers",
     tag = "Providers",
-    security(("ApiKey" = [])),
     params(ListProvidersQuery),
     responses(
         (status = 200, description = "One page of providers", body = ProviderList),
@@ -51,7 +50,6 @@ pub async fn list_providers(
     get,
     path = "/providers/{id}",
     tag = "Providers",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Provider id")),
     responses(
         (status = 200, description = "The provider", body = Provider),

@@ -17,7 +17,6 @@ use crate::state::AppState;
     get,
     path = "/providers/{id}/schedule",
     tag = "Providers",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Provider id")),
     responses(
         (status = 200, description = "The provider's weekly working hours", body = Schedule),

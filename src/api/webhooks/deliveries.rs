@@ -40,7 +40,6 @@ impl ListDeliveriesQuery {
     get,
     path = "/webhooks/{id}/deliveries",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id"), ListDeliveriesQuery),
     responses(
         (status = 200, description = "One page of deliveries", body = DeliveryList),
@@ -65,7 +64,6 @@ pub async fn list_deliveries(
     get,
     path = "/webhooks/{id}/deliveries/{deliveryId}",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id"), ("deliveryId" = i64, Path, description = "Delivery id")),
     responses(
         (status = 200, description = "The delivery and every attempt", body = DeliveryDetail),
@@ -89,7 +87,6 @@ pub async fn get_delivery(
     path = "/webhooks/{id}/deliveries/{deliveryId}/redeliver",
     operation_id = "redeliverDelivery",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id"), ("deliveryId" = i64, Path, description = "Delivery id")),
     responses(
         (status = 202, description = "Queued again; the delivery, now pending", body = Delivery),
@@ -135,7 +132,6 @@ pub struct RecoverResult {
     path = "/webhooks/{id}/recover",
     operation_id = "recoverWebhookEvents",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id")),
     request_body = RecoverRequest,
     responses(

@@ -35,7 +35,6 @@ fn url_policy(state: &AppState) -> UrlPolicy {
     post,
     path = "/webhooks",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     request_body = CreateWebhook,
     responses(
         (status = 201, description = "Created; `Location` names it. The secret is shown only now.", body = WebhookWithSecret),
@@ -59,7 +58,6 @@ pub async fn create_webhook(
     get,
     path = "/webhooks",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(ListWebhooksQuery),
     responses(
         (status = 200, description = "One page of subscriptions", body = WebhookList),
@@ -80,7 +78,6 @@ pub async fn list_webhooks(
     get,
     path = "/webhooks/{id}",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The subscription (without its secret)", body = Webhook),
@@ -104,7 +101,6 @@ pub async fn get_webhook(
     patch,
     path = "/webhooks/{id}",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id")),
     request_body = UpdateWebhook,
     responses(
@@ -130,7 +126,6 @@ pub async fn update_webhook(
     delete,
     path = "/webhooks/{id}",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 204, description = "Deleted"),
@@ -152,7 +147,6 @@ pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Pa
     path = "/webhooks/{id}/rotate-secret",
     operation_id = "rotateWebhookSecret",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 200, description = "The subscription with its new secret", body = WebhookWithSecret),
@@ -177,7 +171,6 @@ pub async fn rotate_secret(
     path = "/webhooks/{id}/test",
     operation_id = "sendWebhookTest",
     tag = "Webhooks",
-    security(("ApiKey" = [])),
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
         (status = 202, description = "Queued; the delivery", body = Delivery),
