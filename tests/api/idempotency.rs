@@ -379,3 +379,54 @@ async fn a_retry_is_answered_from_the_store_without_running_the_handler() {
     let r = app.post("/patients", &json!({"firstName": "Ada", "lastName": "Lovelace"})).await;
     assert_eq!(r.status(), 201, "a pooled connection was left in a failed transaction");
 }
+
+/// The claim finds a stored response by the primary key, whatever the API key has stored: the
+/// key it is sent (`convert_from(…)`, collation "C") is compared under the column's collation.
+/// Counted in rows and index entries read, not in time.
+#[tokio::test]
+async fn the_claim_reads_one_stored_response_however_many_the_key_has() {
+    let app = TestApp::spawn().await;
+    let key_id: i64 = sqlx::query_scalar("SELECT id FROM api_keys WHERE organization_id = $1 LIMIT 1")
+        .bind(app.org_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (api_key_id, idempotency_key, request_hash, status_code, response_body)
+         SELECT $1, 'stored-' || i, '\\x00', 201, '\\x7b7d' FROM generate_series(1, 5000) i",
+    )
+    .bind(key_id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE idempotency_keys").execute(&app.db).await.unwrap();
+
+    let mut conn = app.db.acquire().await.unwrap();
+    let before = stored_responses_read(&mut conn).await;
+    // As the write layer sends it (a fresh key: both lookups run), seven times so that
+    // PL/pgSQL's generic plan is in use too.
+    for i in 0..7 {
+        let claim = format!(
+            "SELECT klinivo_idempotency_claim({key_id}, convert_from(decode('{}', 'hex'), 'UTF8'), {}, 24)",
+            hex::encode(format!("fresh-{i}")),
+            1_000_000 + i
+        );
+        sqlx::query(&claim).execute(&mut *conn).await.unwrap();
+    }
+    let after = stored_responses_read(&mut conn).await;
+    assert!(after - before <= 14, "14 lookups by primary key read {} rows and index entries", after - before);
+}
+
+/// Rows of `idempotency_keys` read so far (by any scan), this connection's included.
+async fn stored_responses_read(conn: &mut sqlx::PgConnection) -> i64 {
+    sqlx::query("SELECT pg_stat_force_next_flush()").execute(&mut *conn).await.unwrap();
+    sqlx::query("SELECT pg_stat_clear_snapshot()").execute(&mut *conn).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) + (SELECT sum(idx_tup_read) FROM pg_stat_user_indexes
+                                                            WHERE relname = 'idempotency_keys')::bigint
+         FROM pg_stat_user_tables WHERE relname = 'idempotency_keys'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap()
+}
