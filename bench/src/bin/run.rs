@@ -831,7 +831,7 @@ async fn run_with_db(
                 ("KLINIVO_BIND", format!("127.0.0.1:{port}")),
                 ("KLINIVO_RATE_LIMIT_PER_MINUTE", "1000000000".to_string()),
                 ("KLINIVO_LOG_FORMAT", "json".to_string()),
-                ("RUST_LOG", "warn".to_string()),
+                ("RUST_LOG", "info".to_string()),
                 ("KLINIVO_WEBHOOK_ALLOW_PRIVATE", "true".to_string()),
                 ("KLINIVO_DB_MAX_CONNECTIONS", args.pool.to_string()),
                 ("KLINIVO_DATA_DIR", s(&work.join("klinivo-data"))),
