@@ -144,7 +144,11 @@ fn queries() -> Vec<Query> {
             sql: "SELECT starts_at, ends_at FROM appointments
                   WHERE organization_id = $1 AND provider_id = $2
                     AND starts_at >= $3 AND starts_at < $4 AND ends_at > $5
-                    AND status IN ('scheduled', 'confirmed')"
+                    AND status IN ('scheduled', 'confirmed')
+                  UNION ALL
+                  SELECT lower(during), upper(during) FROM slot_claims
+                  WHERE organization_id = $1 AND provider_id = $2 AND hold_id IS NOT NULL
+                    AND during && tstzrange($5, $4) AND expires_at > now()"
                 .into(),
             write: false,
             generic: false,

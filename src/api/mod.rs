@@ -9,6 +9,7 @@ pub mod consultations;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod holds;
 pub mod intake;
 pub mod locations;
 pub mod openapi;
@@ -39,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(providers::router())
         .merge(availability::router())
         .merge(appointments::router())
+        .merge(holds::router())
         .merge(consultations::router())
         .merge(intake::router())
         .merge(webhooks::router())

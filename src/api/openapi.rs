@@ -75,7 +75,10 @@ pub const TAGS: &[(&str, &str)] = &[
     ("Patients", "Register, find and update patients. `READ_PATIENTS` / `WRITE_PATIENTS`."),
     ("Locations", "The organization's clinics and their time zones. `READ_PROVIDERS`."),
     ("Providers", "Clinicians, their weekly working hours and free slots. `READ_PROVIDERS` / `READ_APPOINTMENTS`."),
-    ("Appointments", "Book, confirm, reschedule, cancel, mark no-show. `READ_APPOINTMENTS` / `WRITE_APPOINTMENTS`."),
+    (
+        "Appointments",
+        "Hold a slot, book, confirm, reschedule, cancel, mark no-show. `READ_APPOINTMENTS` / `WRITE_APPOINTMENTS`.",
+    ),
     ("Consultations", "A visit in progress: start, SOAP notes, end. `READ_CONSULTATIONS` / `WRITE_CONSULTATIONS`."),
     ("Prescriptions", "Medications prescribed during consultations. `READ_CONSULTATIONS` / `WRITE_CONSULTATIONS`."),
     ("Intake forms", "Questionnaires a patient fills in before a visit. `READ_PATIENTS` / `WRITE_PATIENTS`."),

@@ -22,16 +22,19 @@ pub enum RecordType {
     SoapNote,
     Prescription,
     IntakeForm,
+    /// A slot hold: no PHI, audited like the appointment it becomes.
+    AppointmentHold,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 6] = [
+    pub const ALL: [RecordType; 7] = [
         RecordType::Patient,
         RecordType::Appointment,
         RecordType::Consultation,
         RecordType::SoapNote,
         RecordType::Prescription,
         RecordType::IntakeForm,
+        RecordType::AppointmentHold,
     ];
 
     /// The name in the audit log (`resourceType`).
@@ -43,6 +46,7 @@ impl RecordType {
             RecordType::SoapNote => "soap_note",
             RecordType::Prescription => "prescription",
             RecordType::IntakeForm => "intake_form",
+            RecordType::AppointmentHold => "appointment_hold",
         }
     }
 }

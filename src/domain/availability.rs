@@ -1,5 +1,5 @@
 //! A provider's free slots: the working hours (`providers::schedule`) and the active
-//! appointments in range are read in two queries on one connection; the rest is the pure
+//! appointments and live holds in range are read in two queries on one connection; the rest is the pure
 //! computation in [`super::slots`].
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -78,7 +78,8 @@ fn validate(r: &Range) -> Result<Duration> {
 }
 
 /// The free slots of provider `id` in `range`: inside its working hours at each location,
-/// starting now or later, overlapping none of its active appointments at any location. An
+/// starting now or later, overlapping none of its active appointments or live holds (whoever
+/// holds them) at any location. An
 /// inactive provider has none; a location the provider does not work at is invalid.
 pub async fn get(db: &PgPool, org: Uuid, id: i64, range: &Range) -> Result<Availability> {
     let duration = validate(range)?;
@@ -113,11 +114,17 @@ pub async fn get(db: &PgPool, org: Uuid, id: i64, range: &Range) -> Result<Avail
     else {
         return Ok(Availability { provider_id: id, duration_minutes: minutes, data: Vec::new() });
     };
+    // Live holds are busy too: their claims (`slot_claims`, by its exclusion index); an expired
+    // hold's claim may still be there until someone overlaps it, and is left out here.
     let busy: Vec<slots::Interval> = sqlx::query!(
-        "SELECT starts_at, ends_at FROM appointments
-         WHERE organization_id = $1 AND provider_id = $2
-           AND starts_at >= $3 AND starts_at < $4 AND ends_at > $5
-           AND status IN ('scheduled', 'confirmed')",
+        r#"SELECT starts_at AS "starts_at!", ends_at AS "ends_at!" FROM appointments
+           WHERE organization_id = $1 AND provider_id = $2
+             AND starts_at >= $3 AND starts_at < $4 AND ends_at > $5
+             AND status IN ('scheduled', 'confirmed')
+           UNION ALL
+           SELECT lower(during), upper(during) FROM slot_claims
+           WHERE organization_id = $1 AND provider_id = $2 AND hold_id IS NOT NULL
+             AND during && tstzrange($5, $4) AND expires_at > now()"#,
         org,
         id,
         first - LOOKBACK,

@@ -30,11 +30,14 @@ pub enum Error {
     #[error("{0} not found")]
     NotFound(&'static str),
     /// The provider is already booked (or held) for that time.
-    #[error("The provider already has an appointment in that time slot")]
+    #[error("The provider already has an appointment or a live hold in that time slot")]
     SlotUnavailable,
     /// The record's state does not allow the change.
     #[error("{0}")]
     InvalidStateTransition(String),
+    /// A slot hold that can no longer be booked: booked, released or past its expiry.
+    #[error("{0}")]
+    HoldExpired(String),
     /// The change conflicts with another record.
     #[error("{0}")]
     Conflict(String),

@@ -11,6 +11,7 @@ pub mod availability;
 pub mod consultations;
 pub mod error;
 pub mod event_log;
+pub mod holds;
 pub mod intake;
 pub mod locations;
 pub mod page;

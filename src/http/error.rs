@@ -42,10 +42,12 @@ pub enum ApiError {
     RouteNotFound,
     #[error("Method not allowed for this route")]
     MethodNotAllowed,
-    #[error("The provider already has an appointment in that time slot")]
+    #[error("The provider already has an appointment or a live hold in that time slot")]
     SlotUnavailable,
     #[error("{0}")]
     InvalidStateTransition(String),
+    #[error("{0}")]
+    HoldExpired(String),
     #[error("A request with this Idempotency-Key is still being processed")]
     IdempotencyKeyInUse,
     #[error("{0}")]
@@ -100,7 +102,9 @@ impl ApiError {
             InsufficientPermission(_) => StatusCode::FORBIDDEN,
             NotFound(_) | RouteNotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            SlotUnavailable | InvalidStateTransition(_) | IdempotencyKeyInUse | Conflict(_) => StatusCode::CONFLICT,
+            SlotUnavailable | InvalidStateTransition(_) | HoldExpired(_) | IdempotencyKeyInUse | Conflict(_) => {
+                StatusCode::CONFLICT
+            }
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             RateLimited | AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -123,6 +127,7 @@ impl ApiError {
             MethodNotAllowed => "method_not_allowed",
             SlotUnavailable => "slot_unavailable",
             InvalidStateTransition(_) => "invalid_state_transition",
+            HoldExpired(_) => "hold_expired",
             IdempotencyKeyInUse => "idempotency_key_in_use",
             Conflict(_) => "conflict",
             PayloadTooLarge => "payload_too_large",
@@ -198,6 +203,7 @@ impl From<crate::domain::Error> for ApiError {
             E::NotFound(what) => ApiError::NotFound(what),
             E::SlotUnavailable => ApiError::SlotUnavailable,
             E::InvalidStateTransition(message) => ApiError::InvalidStateTransition(message),
+            E::HoldExpired(message) => ApiError::HoldExpired(message),
             E::Conflict(message) => ApiError::Conflict(message),
             E::Database(e) => ApiError::from(e),
             E::Internal(e) => ApiError::Internal(e),
@@ -211,7 +217,8 @@ impl From<sqlx::Error> for ApiError {
         match &e {
             sqlx::Error::Database(db) => {
                 match db.constraint() {
-                    Some("appointments_no_overlap") => return ApiError::SlotUnavailable,
+                    // An active appointment in the way, or (the claims) a live hold.
+                    Some("appointments_no_overlap" | "slot_claims_no_overlap") => return ApiError::SlotUnavailable,
                     Some("consultations_one_per_appointment") => {
                         return ApiError::Conflict("This appointment already has a consultation".into())
                     }

@@ -503,3 +503,28 @@ pub async fn seed_appointment(
     .await
     .unwrap()
 }
+
+// ---------------------------------------------------------------------------------------------
+// Slot holds
+
+/// Holds `minutes` from `starts_at` with `clinic`'s provider: `POST /appointment-holds`.
+pub async fn hold_slot(app: &TestApp, clinic: &SeededClinic, starts_at: &str, minutes: i64) -> Response {
+    let body = serde_json::json!({"providerId": clinic.provider_id, "locationId": clinic.location_id,
+                                  "startsAt": starts_at, "durationMinutes": minutes});
+    app.post("/appointment-holds", &body).await
+}
+
+/// Books hold `hold_id` for `patient_id`: `POST /appointments` with `holdId` and nothing else.
+pub async fn book_hold(app: &TestApp, hold_id: i64, patient_id: i64) -> Response {
+    app.post("/appointments", &serde_json::json!({"holdId": hold_id, "patientId": patient_id})).await
+}
+
+/// Moves a hold's expiry into the past, as the clock would (a test cannot wait out the
+/// 60-second minimum).
+pub async fn expire_hold(db: &PgPool, hold_id: i64) {
+    sqlx::query("UPDATE appointment_holds SET expires_at = now() - interval '1 second' WHERE id = $1")
+        .bind(hold_id)
+        .execute(db)
+        .await
+        .unwrap();
+}

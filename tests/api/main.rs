@@ -9,6 +9,7 @@ mod availability;
 mod clinic;
 mod consultations;
 mod foundation;
+mod holds;
 mod hostile;
 mod idempotency;
 mod intake;

@@ -16,6 +16,14 @@ use crate::http::tx::Tx;
 /// has an active (scheduled or confirmed) appointment overlapping the slot: `409
 /// slot_unavailable` — decided by the database, so of concurrent bookings of one slot exactly
 /// one wins. Returns `201` with `Location` and records `appointment.scheduled`.
+///
+/// **Booking a held slot:** send `holdId` (from `POST /appointment-holds`) and `patientId`
+/// (optionally `reason`). `providerId`, `locationId`, `startsAt` and `endsAt`/`durationMinutes`
+/// may be left out; any that is sent must equal the hold's (`400 validation_error` otherwise).
+/// The appointment gets the hold's slot, and the hold becomes `booked` (with `appointmentId`)
+/// in the same transaction; of concurrent bookings of one hold exactly one wins. A hold that is
+/// expired, released or already booked: `409 hold_expired` (hold the slot again). A hold of
+/// another organization, or none: `404 not_found`.
 #[utoipa::path(
     post,
     path = "/appointments",
@@ -25,7 +33,8 @@ use crate::http::tx::Tx;
         (status = 201, description = "Booked, status `scheduled`", body = Appointment,
          headers(("Location" = String, description = "/api/v1/appointments/{id}"))),
         (status = 400, description = "Malformed JSON, invalid fields or unknown references, with `details`", body = ErrorBody),
-        (status = 409, description = "`slot_unavailable`, or `idempotency_key_in_use`", body = ErrorBody),
+        (status = 404, description = "`holdId` names no hold in this organization", body = ErrorBody),
+        (status = 409, description = "`slot_unavailable`, `hold_expired` (booking by hold), or `idempotency_key_in_use`", body = ErrorBody),
     )
 )]
 pub async fn book_appointment(

@@ -100,8 +100,8 @@ pub async fn cancel_appointment(
 /// Moves a scheduled or confirmed appointment to `startsAt` with `endsAt` or
 /// `durationMinutes` (same rules as booking). The status becomes `scheduled` again: a
 /// confirmation was for the old time, so confirm again once the patient agrees. Records
-/// `appointment.rescheduled`. Overlapping another active appointment of the provider:
-/// `409 slot_unavailable`; from any other status: `409 invalid_state_transition`; in both
+/// `appointment.rescheduled`. Overlapping another active appointment or a live hold of the
+/// provider: `409 slot_unavailable`; from any other status: `409 invalid_state_transition`; in both
 /// cases nothing changes.
 #[utoipa::path(
     post,

@@ -47,7 +47,8 @@ pub struct AvailabilityQuery {
 /// zone, so 09:00–17:00 is 09:00–17:00 local on both sides of a daylight-saving change).
 /// Slots start at the beginning of each working-hours block and follow each other every
 /// `durationMinutes`; a slot is offered when it fits inside the block, starts now or later, and
-/// overlaps none of the provider's scheduled or confirmed appointments at any location.
+/// overlaps none of the provider's scheduled or confirmed appointments at any location, nor any
+/// live slot hold (`POST /appointment-holds`), whoever holds it; an expired hold is free again.
 /// A local time skipped by a spring-forward change counts from the instant the clocks jump; a
 /// local time repeated by a fall-back change means its first occurrence. An inactive provider
 /// has no slots. `to` before `from`, `to` more than 31 days after `from`, a duration outside

@@ -3,7 +3,8 @@
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::model::{self, Appointment, Booking};
+use super::held;
+use super::model::{self, Appointment};
 use super::validate::NewAppointment;
 use crate::domain::{Error, FieldError, Result};
 use crate::events::{self, EventType};
@@ -12,21 +13,31 @@ use crate::events::{self, EventType};
 /// caller's transaction. Invalid fields and references of another organization (or none) are
 /// [`Error::Invalid`]; an overlap with another active appointment of the provider fails on the
 /// exclusion constraint `appointments_no_overlap`, so of concurrent bookings of one slot
-/// exactly one wins.
+/// exactly one wins. With `holdId`, books the hold's slot ([`held::book`]).
 pub async fn book(conn: &mut PgConnection, org: Uuid, input: &NewAppointment) -> Result<Appointment> {
+    if let Some(hold_id) = input.hold_id {
+        return held::book(conn, org, input, hold_id).await;
+    }
     let booking = input.validate()?;
-    check_references(conn, org, &booking).await?;
+    check_references(conn, org, Some(booking.patient_id), booking.provider_id, booking.location_id).await?;
     let appointment = model::insert(conn, org, &booking).await?;
     events::record(conn, org, EventType::AppointmentScheduled, &appointment).await?;
     tracing::info!(appointment_id = appointment.id, provider_id = booking.provider_id, "appointment booked");
     Ok(appointment)
 }
 
-/// The patient, provider and location exist in the organization and fit together.
-async fn check_references(conn: &mut PgConnection, org: Uuid, b: &Booking) -> Result<()> {
-    let r = model::references(conn, org, b.patient_id, b.provider_id, b.location_id).await?;
+/// The patient (if one is named), provider and location exist in the organization and fit
+/// together: [`Error::Invalid`] naming each field that does not.
+pub(crate) async fn check_references(
+    conn: &mut PgConnection,
+    org: Uuid,
+    patient_id: Option<i64>,
+    provider_id: i64,
+    location_id: i64,
+) -> Result<()> {
+    let r = model::references(conn, org, patient_id, provider_id, location_id).await?;
     let mut errors = Vec::new();
-    if !r.patient_exists {
+    if patient_id.is_some() && !r.patient_exists {
         errors.push(FieldError::new("patientId", "no patient with this id in your organization"));
     }
     match r.provider_active {

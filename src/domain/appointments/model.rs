@@ -109,7 +109,7 @@ pub(super) struct References {
 pub(super) async fn references(
     conn: &mut PgConnection,
     org: Uuid,
-    patient_id: i64,
+    patient_id: Option<i64>,
     provider_id: i64,
     location_id: i64,
 ) -> Result<References, sqlx::Error> {

@@ -16,15 +16,17 @@ pub const REASON_MAX: usize = 1000;
 pub struct NewAppointment {
     #[schema(required = true, value_type = i64, example = 42)]
     pub patient_id: Option<i64>,
-    /// Must be active and work at `locationId`.
-    #[schema(required = true, value_type = i64, example = 3)]
+    /// Must be active and work at `locationId`. Required unless `holdId` is sent.
+    #[schema(required = false, value_type = i64, example = 3)]
     pub provider_id: Option<i64>,
-    #[schema(required = true, value_type = i64, example = 1)]
+    /// Required unless `holdId` is sent.
+    #[schema(required = false, value_type = i64, example = 1)]
     pub location_id: Option<i64>,
-    /// RFC 3339 timestamp.
-    #[schema(required = true, value_type = DateTime<Utc>, example = "2026-11-28T14:30:00Z")]
+    /// RFC 3339 timestamp. Required unless `holdId` is sent.
+    #[schema(required = false, value_type = DateTime<Utc>, example = "2026-11-28T14:30:00Z")]
     pub starts_at: Option<String>,
-    /// Either `endsAt` or `durationMinutes`, not both; the appointment lasts 5 minutes to 8 hours.
+    /// Either `endsAt` or `durationMinutes`, not both (unless `holdId` is sent); the
+    /// appointment lasts 5 minutes to 8 hours.
     #[schema(value_type = Option<DateTime<Utc>>, example = "2026-11-28T15:00:00Z")]
     pub ends_at: Option<String>,
     /// 5–480; either this or `endsAt`.
@@ -33,6 +35,11 @@ pub struct NewAppointment {
     /// Free text, ≤ 1000 characters.
     #[schema(example = "Annual check-up")]
     pub reason: Option<String>,
+    /// Books the slot of this hold (`POST /appointment-holds`). `providerId`, `locationId`,
+    /// `startsAt` and `endsAt`/`durationMinutes` may then be left out; any that is sent must
+    /// equal the hold's.
+    #[schema(value_type = Option<i64>, example = json!(null))]
+    pub hold_id: Option<i64>,
 }
 
 /// `POST /appointments/{id}/reschedule`.
@@ -104,7 +111,7 @@ impl CancelRequest {
 }
 
 /// Trimmed free text of at most 1000 characters; empty is `None`.
-fn reason(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Option<String> {
+pub(super) fn reason(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>) -> Option<String> {
     let v = value?.trim().to_string();
     if v.chars().count() > REASON_MAX {
         errors.push(FieldError::new(field, format!("must be at most {REASON_MAX} characters")));
@@ -119,7 +126,7 @@ pub fn parse_timestamp(v: &str) -> Option<DateTime<Utc>> {
 }
 
 /// `startsAt` with `endsAt` or `durationMinutes` (exactly one), lasting 5 minutes to 8 hours.
-fn slot(
+pub(crate) fn slot(
     errors: &mut Vec<FieldError>,
     starts_at: Option<&str>,
     ends_at: Option<&str>,

@@ -52,6 +52,8 @@ fn walk(value: &Value, records: &Records, found: &mut BTreeSet<(String, i64)>) {
                 Some("prescription")
             } else if has(&["formType", "patientId"]) {
                 Some("intake_form")
+            } else if has(&["expiresAt", "startsAt", "providerId"]) {
+                Some("appointment_hold")
             } else {
                 None
             };

@@ -104,6 +104,7 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
         ("soap_notes", 4000),
         ("prescriptions", 5000),
         ("intake_forms", 6000),
+        ("appointment_holds", 7000),
     ] {
         sqlx::query(&format!("SELECT setval(pg_get_serial_sequence('{table}', 'id'), {start})"))
             .execute(&app.db)
@@ -143,6 +144,20 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
     caller.write(Method::POST, &t, &p, json!({"reason": "sentinel cancellation"})).await;
     let (t, p) = on(missed, "no-show");
     caller.write(Method::POST, &t, &p, json!({})).await;
+
+    // Slot holds: one kept, one released.
+    let hold = |starts: &str| {
+        json!({"providerId": clinic.provider_id, "locationId": clinic.location_id, "startsAt": starts,
+               "durationMinutes": 30})
+    };
+    let holds_path = v1("/appointment-holds");
+    let kept =
+        id(&caller.write(Method::POST, "/api/v1/appointment-holds", &holds_path, hold("2030-01-10T15:00:00Z")).await);
+    let spare_hold =
+        id(&caller.write(Method::POST, "/api/v1/appointment-holds", &holds_path, hold("2030-01-11T15:00:00Z")).await);
+    let t = "/api/v1/appointment-holds/{id}";
+    let call = caller.send(Method::DELETE, t, &v1(&format!("/appointment-holds/{spare_hold}")), None).await;
+    assert_eq!(call.status, 204, "DELETE hold: {}", call.body);
 
     let (t, p) = on(visit, "consultation");
     let consultation = id(&caller.write(Method::POST, &t, &p, json!({})).await);
@@ -193,6 +208,7 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
         ("soap_note", notes.clone()),
         ("prescription", vec![prescription]),
         ("intake_form", vec![form]),
+        ("appointment_hold", vec![kept, spare_hold]),
     ]);
     let one = |v: i64| vec![v.to_string()];
     let values: PathValues = BTreeMap::from([
@@ -202,6 +218,7 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
         ("soap-notes", one(notes[0])),
         ("prescriptions", one(prescription)),
         ("intake-forms", one(form)),
+        ("appointment-holds", one(kept)),
         ("providers", one(clinic.provider_id)),
         ("locations", one(clinic.location_id)),
         ("webhooks", one(webhook)),

@@ -19,6 +19,7 @@ fn resource(segment: &str) -> Option<RecordType> {
     Some(match segment {
         "patients" => RecordType::Patient,
         "appointments" => RecordType::Appointment,
+        "appointment-holds" => RecordType::AppointmentHold,
         "consultation" | "consultations" => RecordType::Consultation,
         "soap-notes" => RecordType::SoapNote,
         "prescriptions" => RecordType::Prescription,
@@ -40,6 +41,8 @@ pub fn classify(method: &Method, template: &str) -> Option<Target> {
         (&Method::POST, [coll]) => t(resource(coll)?, "create", false),
         (&Method::GET, [coll, id]) if is_param(id) => t(resource(coll)?, "read", true),
         (&Method::PATCH, [coll, id]) if is_param(id) => t(resource(coll)?, "update", true),
+        // Releasing a hold: a change of its state.
+        (&Method::DELETE, [coll, id]) if is_param(id) => t(resource(coll)?, "transition", true),
         (&Method::GET, [coll, id, sub]) if is_param(id) => {
             resource(coll)?;
             t(resource(sub)?, "list", false)
@@ -86,6 +89,10 @@ mod tests {
         assert_eq!(c(Method::GET, "/api/v1/consultations/{id}/soap-notes"), Some(("soap_note", "list")));
         assert_eq!(c(Method::POST, "/api/v1/consultations/{id}/prescriptions"), Some(("prescription", "create")));
         assert_eq!(c(Method::POST, "/api/v1/intake-forms/{id}/complete"), Some(("intake_form", "transition")));
+        assert_eq!(c(Method::POST, "/api/v1/appointment-holds"), Some(("appointment_hold", "create")));
+        assert_eq!(c(Method::GET, "/api/v1/appointment-holds/{id}"), Some(("appointment_hold", "read")));
+        assert_eq!(c(Method::DELETE, "/api/v1/appointment-holds/{id}"), Some(("appointment_hold", "transition")));
+        assert_eq!(c(Method::DELETE, "/api/v1/webhooks/{id}"), None);
         assert_eq!(c(Method::GET, "/api/v1/providers"), None);
         assert_eq!(c(Method::GET, "/api/v1/webhooks/{id}"), None);
         assert_eq!(c(Method::GET, "/api/v1/health"), None);
