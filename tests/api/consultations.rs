@@ -3,6 +3,8 @@
 //! idempotency in `consultations/access.rs`.
 
 mod access;
+mod note_access;
+mod note_lifecycle;
 mod records;
 
 use std::sync::atomic::{AtomicI64, Ordering};

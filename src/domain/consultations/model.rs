@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::prescriptions::{self, Prescription};
-use super::soap_notes::{self, SoapNote};
+use super::soap_notes::{self, SoapNoteDetail};
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::domain::{Error, Result};
 
@@ -78,7 +78,8 @@ impl Disclose for Consultation {
 pub struct ConsultationDetail {
     #[serde(flatten)]
     pub consultation: Consultation,
-    pub soap_notes: Vec<SoapNote>,
+    /// Each note as its single view shows it: its current version and `versions`.
+    pub soap_notes: Vec<SoapNoteDetail>,
     pub prescriptions: Vec<Prescription>,
 }
 
@@ -173,16 +174,26 @@ mod tests {
             created_at: at,
             updated_at: at,
         };
-        let note = |id| SoapNote {
-            id,
-            consultation_id: 3,
-            author_provider_id: 6,
-            subjective: Some("s".into()),
-            objective: None,
-            assessment: None,
-            plan: None,
-            created_at: at,
-            updated_at: at,
+        let note = |id| SoapNoteDetail {
+            versions: vec![],
+            note: super::super::SoapNote {
+                id,
+                consultation_id: 3,
+                author_provider_id: 6,
+                subjective: Some("s".into()),
+                objective: None,
+                assessment: None,
+                plan: None,
+                status: "signed".into(),
+                version: 2,
+                signed_by_provider_id: Some(6),
+                signed_at: Some(at),
+                amendment_reason: Some("r".into()),
+                created_by_key_prefix: Some("kv_12345678".into()),
+                signed_by_key_prefix: Some("kv_12345678".into()),
+                created_at: at,
+                updated_at: at,
+            },
         };
         let prescription = Prescription {
             id: 9,
