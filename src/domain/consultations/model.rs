@@ -136,6 +136,7 @@ pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<ConsultationS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::consultations::soap_notes::SoapNote;
 
     #[test]
     fn only_in_progress_can_end() {
@@ -174,27 +175,26 @@ mod tests {
             created_at: at,
             updated_at: at,
         };
-        let note = |id| SoapNoteDetail {
-            versions: vec![],
-            note: super::super::SoapNote {
-                id,
-                consultation_id: 3,
-                author_provider_id: 6,
-                subjective: Some("s".into()),
-                objective: None,
-                assessment: None,
-                plan: None,
-                status: "signed".into(),
-                version: 2,
-                signed_by_provider_id: Some(6),
-                signed_at: Some(at),
-                amendment_reason: Some("r".into()),
-                created_by_key_prefix: Some("kv_12345678".into()),
-                signed_by_key_prefix: Some("kv_12345678".into()),
-                created_at: at,
-                updated_at: at,
-            },
+        let version = |id, version| SoapNote {
+            id,
+            consultation_id: 3,
+            author_provider_id: 6,
+            subjective: Some("s".into()),
+            objective: None,
+            assessment: None,
+            plan: None,
+            status: "signed".into(),
+            version,
+            signed_by_provider_id: Some(6),
+            signed_at: Some(at),
+            amendment_reason: (version > 1).then(|| "r".into()),
+            created_by_key_prefix: Some("kv_12345678".into()),
+            signed_by_key_prefix: Some("kv_12345678".into()),
+            created_at: at,
+            updated_at: at,
         };
+        // A note's earlier versions are the same record: its id is shown once.
+        let note = |id| SoapNoteDetail { versions: vec![version(id, 1)], note: version(id, 2) };
         let prescription = Prescription {
             id: 9,
             consultation_id: 3,
