@@ -4,6 +4,7 @@
 
 mod access;
 mod note_access;
+mod note_delivery;
 mod note_lifecycle;
 mod records;
 
