@@ -115,7 +115,7 @@ pub fn record_type(event_type: EventType) -> Option<RecordType> {
         | AppointmentNoShow
         | AppointmentRescheduled => RecordType::Appointment,
         ConsultationEnded => RecordType::Consultation,
-        SoapNoteCreated => RecordType::SoapNote,
+        SoapNoteCreated | SoapNoteSigned | SoapNoteAmended => RecordType::SoapNote,
         IntakeStarted | IntakeCompleted => RecordType::IntakeForm,
         // Its data is the subscription.
         WebhookTest => return None,

@@ -38,6 +38,10 @@ pub enum EventType {
     ConsultationEnded,
     #[serde(rename = "soap_note.created")]
     SoapNoteCreated,
+    #[serde(rename = "soap_note.signed")]
+    SoapNoteSigned,
+    #[serde(rename = "soap_note.amended")]
+    SoapNoteAmended,
     #[serde(rename = "intake.started")]
     IntakeStarted,
     #[serde(rename = "intake.completed")]
@@ -47,7 +51,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 15] = [
         EventType::PatientCreated,
         EventType::PatientUpdated,
         EventType::AppointmentScheduled,
@@ -58,6 +62,8 @@ impl EventType {
         EventType::AppointmentRescheduled,
         EventType::ConsultationEnded,
         EventType::SoapNoteCreated,
+        EventType::SoapNoteSigned,
+        EventType::SoapNoteAmended,
         EventType::IntakeStarted,
         EventType::IntakeCompleted,
         EventType::WebhookTest,
@@ -75,6 +81,8 @@ impl EventType {
             EventType::AppointmentRescheduled => "appointment.rescheduled",
             EventType::ConsultationEnded => "consultation.ended",
             EventType::SoapNoteCreated => "soap_note.created",
+            EventType::SoapNoteSigned => "soap_note.signed",
+            EventType::SoapNoteAmended => "soap_note.amended",
             EventType::IntakeStarted => "intake.started",
             EventType::IntakeCompleted => "intake.completed",
             EventType::WebhookTest => "webhook.test",

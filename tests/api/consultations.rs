@@ -3,6 +3,9 @@
 //! idempotency in `consultations/access.rs`.
 
 mod access;
+mod note_access;
+mod note_delivery;
+mod note_lifecycle;
 mod records;
 
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -23,7 +23,7 @@ use uuid::Uuid;
 use crate::helpers::*;
 
 /// Every event type of the contract an integrator can subscribe to.
-pub const CONTRACT_TYPES: [&str; 12] = [
+pub const CONTRACT_TYPES: [&str; 14] = [
     "patient.created",
     "patient.updated",
     "appointment.scheduled",
@@ -34,6 +34,8 @@ pub const CONTRACT_TYPES: [&str; 12] = [
     "appointment.rescheduled",
     "consultation.ended",
     "soap_note.created",
+    "soap_note.signed",
+    "soap_note.amended",
     "intake.started",
     "intake.completed",
 ];

@@ -4,6 +4,7 @@
 pub mod lifecycle;
 pub mod prescriptions;
 pub mod read;
+pub mod soap_note_lifecycle;
 pub mod soap_notes;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -18,7 +19,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read::list))
         .routes(routes!(read::get))
         .routes(routes!(soap_notes::create, soap_notes::list))
-        .routes(routes!(soap_notes::get))
+        .routes(routes!(soap_notes::get, soap_note_lifecycle::update))
+        .routes(routes!(soap_note_lifecycle::sign))
+        .routes(routes!(soap_note_lifecycle::amend))
         .routes(routes!(prescriptions::create))
         .routes(routes!(prescriptions::list))
         .routes(routes!(prescriptions::get))

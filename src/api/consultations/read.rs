@@ -59,7 +59,9 @@ pub async fn list(
 
 /// Get a consultation
 ///
-/// The consultation with its SOAP notes and prescriptions, each in ascending id order.
+/// The consultation with its SOAP notes and prescriptions, each in ascending id order. Each note
+/// is shown as its own single view shows it: its current version, with its earlier versions in
+/// `versions`.
 #[utoipa::path(
     get,
     path = "/consultations/{id}",

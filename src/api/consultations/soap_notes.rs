@@ -1,9 +1,10 @@
-//! `POST`/`GET /consultations/{id}/soap-notes` and `GET /consultations/{id}/soap-notes/{noteId}`.
+//! `POST`/`GET /consultations/{id}/soap-notes` and `GET /consultations/{id}/soap-notes/{noteId}`;
+//! the note's transitions are in `soap_note_lifecycle`.
 
 use axum::extract::State;
 
 use crate::auth::permissions::{ReadConsultations, WriteConsultations};
-use crate::domain::consultations::soap_notes::{self, NewSoapNote, SoapNote};
+use crate::domain::consultations::soap_notes::{self, NewSoapNote, SoapNote, SoapNoteDetail};
 use crate::http::error::{ApiResult, ErrorBody};
 use crate::http::extract::{self, Auth, Path, Query};
 use crate::http::pagination::{list_query, paged};
@@ -19,9 +20,15 @@ list_query! {
 
 /// Write a SOAP note
 ///
-/// On a consultation in progress or ended (notes may be completed after the visit). Records
-/// `soap_note.created`. `authorProviderId` must name a provider of the organization
-/// (`400 validation_error` otherwise).
+/// Writes version 1 of a note on a consultation in progress or ended (notes may be completed
+/// after the visit). Without `sign` the note is a `draft`: it can be changed with `PATCH` and
+/// is signed with `POST …/sign`. With `"sign": {"providerId": N}` it is created `signed` by that
+/// provider, who must be the consultation's provider or the note's author. Records
+/// `soap_note.created`, and when signed at once `soap_note.signed` after it. The response is
+/// the note as `GET` returns it (`versions` empty); `createdByKeyPrefix` is this request's key.
+/// `authorProviderId` must name a provider of the organization and `sign.providerId` a
+/// permitted signer: `400 validation_error` on that field otherwise (a provider of another
+/// organization is no provider here).
 #[utoipa::path(
     post,
     path = "/consultations/{id}/soap-notes",
@@ -30,7 +37,7 @@ list_query! {
     params(("id" = i64, Path, description = "The consultation's id")),
     request_body = NewSoapNote,
     responses(
-        (status = 201, description = "Written; `Location` is the note's URL", body = SoapNote,
+        (status = 201, description = "Written; `Location` is the note's URL", body = SoapNoteDetail,
          headers(("Location" = String, description = "/api/v1/consultations/{id}/soap-notes/{noteId}"))),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 404, description = "No such consultation in this organization", body = ErrorBody),
@@ -41,15 +48,17 @@ pub async fn create(
     mut tx: Tx,
     Path(consultation_id): Path<i64>,
     extract::Json(body): extract::Json<NewSoapNote>,
-) -> ApiResult<Records<Created<SoapNote>>> {
-    let note = soap_notes::create(&mut tx, auth.organization_id, consultation_id, &body).await?;
-    let location = format!("/api/v1/consultations/{consultation_id}/soap-notes/{}", note.id);
+) -> ApiResult<Records<Created<SoapNoteDetail>>> {
+    let note = soap_notes::create(&mut tx, auth.organization_id, consultation_id, &auth.key_prefix, &body).await?;
+    let location = format!("/api/v1/consultations/{consultation_id}/soap-notes/{}", note.note.id);
     Ok(Records(Created { location, body: note }))
 }
 
 /// List a consultation's SOAP notes
 ///
-/// Ascending id; with `updatedSince`, ascending `(updatedAt, id)`.
+/// Each note as its current version (`status`, `version`; no `versions`). Ascending id; with
+/// `updatedSince`, ascending `(updatedAt, id)` — a change to a draft, a signature and an
+/// amendment each move a note's `updatedAt`.
 #[utoipa::path(
     get,
     path = "/consultations/{id}/soap-notes",
@@ -74,7 +83,8 @@ pub async fn list(
 
 /// Get a SOAP note
 ///
-/// The note at the `Location` its creation returned.
+/// The note's current version, with `versions`: every earlier version, oldest first, exactly as
+/// it was signed (empty while the note has one version).
 #[utoipa::path(
     get,
     path = "/consultations/{id}/soap-notes/{noteId}",
@@ -85,7 +95,7 @@ pub async fn list(
         ("noteId" = i64, Path, description = "The note's id"),
     ),
     responses(
-        (status = 200, description = "The note", body = SoapNote),
+        (status = 200, description = "The note", body = SoapNoteDetail),
         (status = 404, description = "No such note of this consultation in this organization", body = ErrorBody),
     )
 )]
@@ -93,6 +103,6 @@ pub async fn get(
     auth: Auth<ReadConsultations>,
     State(state): State<AppState>,
     Path((consultation_id, note_id)): Path<(i64, i64)>,
-) -> ApiResult<Records<SoapNote>> {
+) -> ApiResult<Records<SoapNoteDetail>> {
     Ok(Records(soap_notes::get(&state.db, auth.organization_id, consultation_id, note_id).await?))
 }

@@ -5,6 +5,7 @@
 //! every state. The random choices use a fixed seed; dates are relative to now. No events are
 //! recorded: this is set-up data, not API activity.
 
+mod notes;
 mod people;
 mod records;
 mod scenarios;
@@ -70,7 +71,7 @@ impl fmt::Display for DemoSummary {
         let by = |m: &BTreeMap<String, usize>| m.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ");
         write!(
             f,
-            "{} locations, {} providers, {} patients; appointments: {}; {} consultations, {} SOAP notes, \
+            "{} locations, {} providers, {} patients; appointments: {}; {} consultations, {} SOAP notes ({}), \
              {} prescriptions; intake forms: {}",
             self.location_ids.len(),
             self.provider_ids.len(),
@@ -78,6 +79,7 @@ impl fmt::Display for DemoSummary {
             by(&c.appointments),
             c.consultations,
             c.soap_notes,
+            by(&c.soap_note_states),
             c.prescriptions,
             by(&c.intake_forms)
         )
@@ -128,7 +130,7 @@ pub async fn seed_in(conn: &mut PgConnection, org: Uuid, now: DateTime<Utc>) -> 
     let busy = existing_busy(conn, org, &providers, now).await?;
     let planned = visits::plan(&providers, &children, &busy, now, &mut rng);
     let appointment_ids = records::insert_appointments(conn, org, &planned, &patient_ids).await?;
-    let (consultations, soap_notes, prescriptions) =
+    let (consultations, soap_note_states, prescriptions) =
         records::insert_consultations(conn, org, &planned, &appointment_ids, &patient_ids, &mut rng).await?;
     let intake_forms =
         records::insert_intake_forms(conn, org, &planned, &appointment_ids, &patient_ids, now, &mut rng).await?;
@@ -141,7 +143,14 @@ pub async fn seed_in(conn: &mut PgConnection, org: Uuid, now: DateTime<Utc>) -> 
         location_ids: imported.location_ids,
         provider_ids: imported.provider_ids,
         patients: patient_ids.len(),
-        clinical: ClinicalCounts { appointments, consultations, soap_notes, prescriptions, intake_forms },
+        clinical: ClinicalCounts {
+            appointments,
+            consultations,
+            soap_notes: soap_note_states.values().sum(),
+            soap_note_states,
+            prescriptions,
+            intake_forms,
+        },
     })
 }
 

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
+use super::notes::PlannedNote;
 use super::visits::Visit;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -18,6 +19,8 @@ pub struct ClinicalCounts {
     pub appointments: BTreeMap<String, usize>,
     pub consultations: usize,
     pub soap_notes: usize,
+    /// SOAP notes by state: `draft`, `signed`, `amended` (signed, then amended).
+    pub soap_note_states: BTreeMap<String, usize>,
     pub prescriptions: usize,
     pub intake_forms: BTreeMap<String, usize>,
 }
@@ -55,7 +58,8 @@ pub async fn insert_appointments(
     visits.iter().map(|v| ids.get(&(v.provider_id, v.starts_at)).copied().ok_or(sqlx::Error::RowNotFound)).collect()
 }
 
-/// For each completed visit: an ended consultation, its SOAP note, and usually a prescription.
+/// For each completed visit: an ended consultation, its SOAP note, and usually a prescription;
+/// returns the counts of consultations, notes by state, and prescriptions.
 pub async fn insert_consultations(
     conn: &mut PgConnection,
     org: Uuid,
@@ -63,7 +67,7 @@ pub async fn insert_consultations(
     appointment_ids: &[i64],
     patient_ids: &[i64],
     rng: &mut impl Rng,
-) -> Result<(usize, usize, usize), sqlx::Error> {
+) -> Result<(usize, BTreeMap<String, usize>, usize), sqlx::Error> {
     let done: Vec<(usize, DateTime<Utc>, DateTime<Utc>)> = visits
         .iter()
         .enumerate()
@@ -97,25 +101,16 @@ pub async fn insert_consultations(
             notes.push((c, i, ended));
         }
     }
-    let text =
-        |f: fn(&Visit) -> &'static str| notes.iter().map(|n| f(&visits[n.1]).to_string()).collect::<Vec<String>>();
-    sqlx::query!(
-        "INSERT INTO soap_notes (organization_id, consultation_id, author_provider_id, subjective, objective,
-                                 assessment, plan, created_at)
-         SELECT $1, c, a, s, o, x, p, t
-         FROM UNNEST($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
-              AS u(c, a, s, o, x, p, t)",
-        org,
-        &notes.iter().map(|n| n.0).collect::<Vec<i64>>(),
-        &notes.iter().map(|n| visits[n.1].provider_id).collect::<Vec<i64>>(),
-        &text(|v| v.scenario.subjective),
-        &text(|v| v.scenario.objective),
-        &text(|v| v.scenario.assessment),
-        &text(|v| v.scenario.plan),
-        &notes.iter().map(|n| n.2 - Duration::minutes(2)).collect::<Vec<DateTime<Utc>>>(),
-    )
-    .execute(&mut *conn)
-    .await?;
+    let planned: Vec<PlannedNote> = notes
+        .iter()
+        .map(|&(c, i, ended)| PlannedNote {
+            consultation_id: c,
+            author_provider_id: visits[i].provider_id,
+            visit: i,
+            written_at: ended - Duration::minutes(2),
+        })
+        .collect();
+    let note_states = super::notes::insert(conn, org, visits, &planned).await?;
     let prescribed: Vec<_> = notes
         .iter()
         .filter_map(|n| visits[n.1].scenario.rx.as_ref().map(|rx| (n, rx)))
@@ -151,7 +146,7 @@ pub async fn insert_consultations(
     )
     .execute(&mut *conn)
     .await?;
-    Ok((done.len(), notes.len(), prescribed.len()))
+    Ok((done.len(), note_states, prescribed.len()))
 }
 
 struct Intake {

@@ -1,7 +1,7 @@
 //! Consultations: started from an appointment, ended with it; their SOAP notes and
 //! prescriptions. `model` holds the consultation and its state machine, `lifecycle` its start
 //! and end, `read` its list; `soap_notes` and `prescriptions` each hold their record, rules
-//! and SQL.
+//! and SQL (a note's versions and their transitions in `soap_notes/`).
 
 pub mod lifecycle;
 pub mod model;
@@ -13,4 +13,4 @@ pub use lifecycle::{end, start};
 pub use model::{Consultation, ConsultationDetail, ConsultationStatus};
 pub use prescriptions::{NewPrescription, Prescription};
 pub use read::{list, ListFilter};
-pub use soap_notes::{NewSoapNote, SoapNote};
+pub use soap_notes::{NewSoapNote, SoapNote, SoapNoteDetail};

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::prescriptions::{self, Prescription};
-use super::soap_notes::{self, SoapNote};
+use super::soap_notes::{self, SoapNoteDetail};
 use crate::audit::{Disclose, Disclosure, RecordType};
 use crate::domain::{Error, Result};
 
@@ -78,7 +78,8 @@ impl Disclose for Consultation {
 pub struct ConsultationDetail {
     #[serde(flatten)]
     pub consultation: Consultation,
-    pub soap_notes: Vec<SoapNote>,
+    /// Each note as its single view shows it: its current version and `versions`.
+    pub soap_notes: Vec<SoapNoteDetail>,
     pub prescriptions: Vec<Prescription>,
 }
 
@@ -135,6 +136,7 @@ pub fn parse_status_filter(raw: Option<&str>) -> Result<Option<Vec<ConsultationS
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::consultations::soap_notes::SoapNote;
 
     #[test]
     fn only_in_progress_can_end() {
@@ -173,7 +175,7 @@ mod tests {
             created_at: at,
             updated_at: at,
         };
-        let note = |id| SoapNote {
+        let version = |id, version| SoapNote {
             id,
             consultation_id: 3,
             author_provider_id: 6,
@@ -181,9 +183,18 @@ mod tests {
             objective: None,
             assessment: None,
             plan: None,
+            status: "signed".into(),
+            version,
+            signed_by_provider_id: Some(6),
+            signed_at: Some(at),
+            amendment_reason: (version > 1).then(|| "r".into()),
+            created_by_key_prefix: Some("kv_12345678".into()),
+            signed_by_key_prefix: Some("kv_12345678".into()),
             created_at: at,
             updated_at: at,
         };
+        // A note's earlier versions are the same record: its id is shown once.
+        let note = |id| SoapNoteDetail { versions: vec![version(id, 1)], note: version(id, 2) };
         let prescription = Prescription {
             id: 9,
             consultation_id: 3,

@@ -169,6 +169,14 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
             .write(Method::POST, "/api/v1/consultations/{id}/soap-notes", &c("/soap-notes"), note)
             .await));
     }
+    // The first note goes through its lifecycle: changed as a draft, signed, amended.
+    let n = |rest: &str| c(&format!("/soap-notes/{}{rest}", notes[0]));
+    let t = "/api/v1/consultations/{id}/soap-notes/{noteId}";
+    caller.write(Method::PATCH, t, &n(""), json!({"plan": "rest and fluids"})).await;
+    let sign = json!({"providerId": clinic.provider_id});
+    caller.write(Method::POST, &format!("{t}/sign"), &n("/sign"), sign).await;
+    let amend = json!({"reason": "plan extended", "providerId": clinic.provider_id, "plan": "rest, fluids, recheck"});
+    caller.write(Method::POST, &format!("{t}/amendments"), &n("/amendments"), amend).await;
     let rx = json!({"medicationName": "Sentinelmycin", "dosage": "5 mg", "frequency": "daily"});
     let prescription =
         id(&caller.write(Method::POST, "/api/v1/consultations/{id}/prescriptions", &c("/prescriptions"), rx).await);
@@ -183,7 +191,7 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
 
     // The webhook's routes, once its deliveries of all those events have arrived.
     let w = |rest: &str| v1(&format!("/webhooks/{webhook}{rest}"));
-    let delivered = wait_deliveries(app, webhook, 15, Duration::from_secs(20), status_is("succeeded")).await;
+    let delivered = wait_deliveries(app, webhook, 17, Duration::from_secs(20), status_is("succeeded")).await;
     let delivery = id(&delivered[0]);
     let t = "/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver";
     caller.write(Method::POST, t, &w(&format!("/deliveries/{delivery}/redeliver")), json!({})).await;
@@ -199,7 +207,7 @@ pub async fn seed(caller: &mut Caller<'_>, receiver: &Receiver) -> (Records, Pat
 
     let events: Vec<String> =
         sqlx::query_scalar("SELECT 'evt_' || id::text FROM events ORDER BY seq").fetch_all(&app.db).await.unwrap();
-    assert!(deliveries(app, webhook).await.len() >= 15);
+    assert!(deliveries(app, webhook).await.len() >= 17);
 
     let records: Records = BTreeMap::from([
         ("patient", vec![patient]),

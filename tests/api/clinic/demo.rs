@@ -94,6 +94,27 @@ async fn the_demo_clinic_has_what_the_contract_promises() {
         scalar(&app, &format!("SELECT count(DISTINCT consultation_id) FROM soap_notes WHERE {o}")).await,
         completed
     );
+    // Notes in each state: signed, a draft awaiting signature, one amended with two versions;
+    // as the API shows them.
+    let states = &summary.clinical.soap_note_states;
+    assert_eq!((states.get("draft"), states.get("amended")), (Some(&1), Some(&1)), "{states:?}");
+    assert_eq!(states.get("signed").copied().unwrap_or(0) as i64, completed - 2);
+    let versions = |status: &str, version: i32| {
+        format!("SELECT count(*) FROM soap_note_versions WHERE {o} AND status = '{status}' AND version = {version}")
+    };
+    assert_eq!(scalar(&app, &versions("draft", 1)).await, 1);
+    assert_eq!(scalar(&app, &versions("signed", 2)).await, 1);
+    let amended: (i64, i64) =
+        sqlx::query_as("SELECT consultation_id, id FROM soap_notes WHERE organization_id = $1 AND current_version = 2")
+            .bind(app.org_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let note = expect_json(app.get(&format!("/consultations/{}/soap-notes/{}", amended.0, amended.1)).await, 200).await;
+    assert_eq!((note["status"].as_str(), note["version"].as_i64()), (Some("signed"), Some(2)));
+    assert!(note["amendmentReason"].is_string());
+    assert_eq!(note["versions"].as_array().unwrap().len(), 1);
+    assert_ne!(note["plan"], note["versions"][0]["plan"]);
     assert!(scalar(&app, &format!("SELECT count(*) FROM prescriptions WHERE {o}")).await > completed / 3);
     assert_eq!(
         scalar(&app, &format!("SELECT count(*) FROM consultations WHERE {o} AND status = 'in_progress'")).await,

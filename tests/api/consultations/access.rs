@@ -14,6 +14,9 @@ struct Fixture {
     note_id: i64,
     prescription_id: i64,
     patient_id: i64,
+    provider_id: i64,
+    /// A signed note, for amendments (`note_id` stays a draft).
+    signed_note_id: i64,
 }
 
 async fn fixture(app: &TestApp) -> Fixture {
@@ -21,12 +24,24 @@ async fn fixture(app: &TestApp) -> Fixture {
     let consultation_id = id(&start_consultation(app, visit.appointment_id).await);
     let note = app.post(&format!("/consultations/{consultation_id}/soap-notes"), &json!({"plan": "Rest"})).await;
     let note_id = id(&expect_json(note, 201).await);
+    let provider_id = visit.clinic.provider_id;
+    let signed = json!({"plan": "Rest", "sign": {"providerId": provider_id}});
+    let signed = app.post(&format!("/consultations/{consultation_id}/soap-notes"), &signed).await;
+    let signed_note_id = id(&expect_json(signed, 201).await);
     let body = json!({"medicationName": "Ibuprofen", "dosage": "200 mg", "frequency": "as needed"});
     let p = app.post(&format!("/consultations/{consultation_id}/prescriptions"), &body).await;
     let prescription_id = id(&expect_json(p, 201).await);
     // A second, unstarted appointment for the start endpoint.
     let appointment_id = book_again(app, &visit, "confirmed").await;
-    Fixture { appointment_id, consultation_id, note_id, prescription_id, patient_id: visit.patient_id }
+    Fixture {
+        appointment_id,
+        consultation_id,
+        note_id,
+        prescription_id,
+        patient_id: visit.patient_id,
+        provider_id,
+        signed_note_id,
+    }
 }
 
 fn endpoints(f: &Fixture) -> Vec<(Method, String, Option<Value>, Permission)> {
@@ -39,6 +54,19 @@ fn endpoints(f: &Fixture) -> Vec<(Method, String, Option<Value>, Permission)> {
             Method::POST,
             format!("/consultations/{c}/prescriptions"),
             Some(json!({"medicationName": "A", "dosage": "1", "frequency": "daily"})),
+            write,
+        ),
+        (Method::PATCH, format!("/consultations/{c}/soap-notes/{}", f.note_id), Some(json!({"plan": "y"})), write),
+        (
+            Method::POST,
+            format!("/consultations/{c}/soap-notes/{}/sign", f.note_id),
+            Some(json!({"providerId": f.provider_id})),
+            write,
+        ),
+        (
+            Method::POST,
+            format!("/consultations/{c}/soap-notes/{}/amendments", f.signed_note_id),
+            Some(json!({"reason": "r", "providerId": f.provider_id, "plan": "z"})),
             write,
         ),
         (Method::GET, "/consultations".into(), None, read),
@@ -59,7 +87,7 @@ async fn send(app: &TestApp, key: &str, method: Method, path: &str, body: &Optio
 }
 
 async fn state(app: &TestApp) -> Value {
-    let tables = ["consultations", "soap_notes", "prescriptions", "appointments", "events"];
+    let tables = ["consultations", "soap_notes", "soap_note_versions", "prescriptions", "appointments", "events"];
     let mut out = serde_json::Map::new();
     for t in tables {
         let rows: Value = sqlx::query_scalar(&format!(
@@ -179,6 +207,9 @@ async fn the_openapi_document_describes_every_clinical_endpoint_with_its_permiss
         ("/api/v1/consultations/{id}/soap-notes", "post", write),
         ("/api/v1/consultations/{id}/soap-notes", "get", read),
         ("/api/v1/consultations/{id}/soap-notes/{noteId}", "get", read),
+        ("/api/v1/consultations/{id}/soap-notes/{noteId}", "patch", write),
+        ("/api/v1/consultations/{id}/soap-notes/{noteId}/sign", "post", write),
+        ("/api/v1/consultations/{id}/soap-notes/{noteId}/amendments", "post", write),
         ("/api/v1/consultations/{id}/prescriptions", "post", write),
         ("/api/v1/prescriptions", "get", read),
         ("/api/v1/prescriptions/{id}", "get", read),
@@ -205,7 +236,15 @@ async fn the_openapi_document_describes_every_clinical_endpoint_with_its_permiss
     ids.dedup();
     assert_eq!(ids.len(), total, "duplicate operationId in {ids:?}");
     let schemas = &doc["components"]["schemas"];
-    for name in ["Consultation", "ConsultationDetail", "SoapNote", "Prescription", "IntakeForm", "ConsultationList"] {
+    for name in [
+        "Consultation",
+        "ConsultationDetail",
+        "SoapNote",
+        "SoapNoteDetail",
+        "Prescription",
+        "IntakeForm",
+        "ConsultationList",
+    ] {
         assert!(schemas[name].is_object(), "{name}");
     }
 }

@@ -58,6 +58,18 @@ pub fn classify(method: &Method, template: &str) -> Option<Target> {
             resource(coll)?;
             t(resource(sub)?, "read", false)
         }
+        // A record under its parent (a consultation's note): the record's id is the second
+        // parameter, so it is taken from the response.
+        (&Method::PATCH, [coll, id, sub, sub_id]) if is_param(id) && is_param(sub_id) => {
+            resource(coll)?;
+            t(resource(sub)?, "update", false)
+        }
+        (&Method::POST, [coll, id, sub, sub_id, action]) if is_param(id) && is_param(sub_id) => {
+            resource(coll)?;
+            let child = resource(sub)?;
+            // An amendment writes the record's next version; anything else moves its state.
+            t(child, if *action == "amendments" { "update" } else { "transition" }, false)
+        }
         _ => None,
     }
 }
@@ -93,6 +105,11 @@ mod tests {
         assert_eq!(c(Method::GET, "/api/v1/appointment-holds/{id}"), Some(("appointment_hold", "read")));
         assert_eq!(c(Method::DELETE, "/api/v1/appointment-holds/{id}"), Some(("appointment_hold", "transition")));
         assert_eq!(c(Method::DELETE, "/api/v1/webhooks/{id}"), None);
+        assert_eq!(c(Method::PATCH, "/api/v1/consultations/{id}/soap-notes/{noteId}"), Some(("soap_note", "update")));
+        let sign = "/api/v1/consultations/{id}/soap-notes/{noteId}/sign";
+        assert_eq!(c(Method::POST, sign), Some(("soap_note", "transition")));
+        let amend = "/api/v1/consultations/{id}/soap-notes/{noteId}/amendments";
+        assert_eq!(c(Method::POST, amend), Some(("soap_note", "update")));
         assert_eq!(c(Method::GET, "/api/v1/providers"), None);
         assert_eq!(c(Method::GET, "/api/v1/webhooks/{id}"), None);
         assert_eq!(c(Method::GET, "/api/v1/health"), None);
