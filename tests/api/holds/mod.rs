@@ -172,3 +172,29 @@ async fn every_writer_of_appointments_keeps_the_claims_in_step() {
     s.hold(T0_PLUS_30, 30).await;
     expect_error(hold_slot(&s.app, &s.clinic, later, 30).await, 409, "slot_unavailable").await;
 }
+
+/// Bookings and holds racing for one slot that a lapsed hold still claims, round after round:
+/// one wins each round and every loser is `409 slot_unavailable`, never a `503` from two inserts
+/// that wait for each other while checking the exclusion constraint (a deadlock PostgreSQL
+/// breaks after a second). Timing decides whether a round meets that case; 24 rounds did often.
+#[tokio::test]
+async fn every_loser_of_a_race_is_409_never_503() {
+    let s = setup().await;
+    // Every quarter hour from 09:00 New York time on T0's day: 24 rounds.
+    let nine = chrono::DateTime::parse_from_rfc3339(T0).unwrap().to_utc();
+    let starts: Vec<String> = (0..24)
+        .map(|i| (nine + chrono::Duration::minutes(15 * i)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .collect();
+    for starts_at in starts.iter().map(String::as_str) {
+        // A lapsed hold in the way, as a widget leaves behind: every writer first deletes its
+        // claim, which widens the window in which two inserts can meet.
+        let lapsed = s.hold(starts_at, 15).await;
+        expire_hold(&s.app.db, lapsed["id"].as_i64().unwrap()).await;
+        let bookings = (0..8).map(|_| s.booking(starts_at, 15));
+        let holds = (0..8).map(|_| hold_slot(&s.app, &s.clinic, starts_at, 15));
+        let (bookings, holds) = tokio::join!(join_all(bookings), join_all(holds));
+        let statuses: Vec<u16> = bookings.iter().chain(holds.iter()).map(|r| r.status().as_u16()).collect();
+        assert_eq!(statuses.iter().filter(|&&c| c == 201).count(), 1, "{starts_at}: {statuses:?}");
+        assert_eq!(statuses.iter().filter(|&&c| c == 409).count(), 15, "{starts_at}: {statuses:?}");
+    }
+}
