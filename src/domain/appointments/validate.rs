@@ -25,8 +25,8 @@ pub struct NewAppointment {
     /// RFC 3339 timestamp. Required unless `holdId` is sent.
     #[schema(required = false, value_type = DateTime<Utc>, example = "2026-11-28T14:30:00Z")]
     pub starts_at: Option<String>,
-    /// Either `endsAt` or `durationMinutes`, not both (unless `holdId` is sent); the
-    /// appointment lasts 5 minutes to 8 hours.
+    /// Either `endsAt` or `durationMinutes`, not both (with `holdId`, either may be left out);
+    /// the appointment lasts 5 minutes to 8 hours.
     #[schema(value_type = Option<DateTime<Utc>>, example = "2026-11-28T15:00:00Z")]
     pub ends_at: Option<String>,
     /// 5–480; either this or `endsAt`.

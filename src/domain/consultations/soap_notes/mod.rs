@@ -24,8 +24,9 @@ use crate::domain::{Error, Page, PageRequest, Result};
 pub use input::{Amendment, NewSoapNote, Signature, SoapNoteChanges, MAX_REASON_CHARS, MAX_SECTION_BYTES};
 pub use write::{amend, create, sign, update};
 
-/// draft | signed
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A note version's state: a `draft` may still change; a `signed` version never does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum NoteStatus {
     Draft,
     Signed,
@@ -50,36 +51,37 @@ pub struct SoapNote {
     pub id: i64,
     pub consultation_id: i64,
     pub author_provider_id: i64,
-    #[schema(example = "Cough for 3 days, no fever.")]
+    #[schema(required = true, example = "Cough for 3 days, no fever.")]
     pub subjective: Option<String>,
-    #[schema(example = "Lungs clear. Temp 36.8 °C.")]
+    #[schema(required = true, example = "Lungs clear. Temp 36.8 °C.")]
     pub objective: Option<String>,
-    #[schema(example = "Viral upper respiratory infection.")]
+    #[schema(required = true, example = "Viral upper respiratory infection.")]
     pub assessment: Option<String>,
-    #[schema(example = "Rest, fluids; return if fever develops.")]
+    #[schema(required = true, example = "Rest, fluids; return if fever develops.")]
     pub plan: Option<String>,
     /// draft | signed. Only version 1 can be a draft; amendments are signed when written.
-    #[schema(example = "signed")]
+    #[schema(value_type = NoteStatus, example = "signed")]
     pub status: String,
     /// 1 for the note as first written, 2 for its first amendment, and so on.
     #[schema(example = 1, minimum = 1)]
     pub version: i32,
     /// The provider who signed this version (null while a draft).
-    #[schema(example = 3)]
+    #[schema(required = true, example = 3)]
     pub signed_by_provider_id: Option<i64>,
     /// When this version was signed (null while a draft).
+    #[schema(required = true)]
     pub signed_at: Option<DateTime<Utc>>,
     /// Why this version amends the previous one (null on version 1).
-    #[schema(example = "Corrected the temperature reading.")]
+    #[schema(required = true, example = "Corrected the temperature reading.")]
     pub amendment_reason: Option<String>,
     /// The prefix of the API key that last wrote this version's sections (its creation, a
     /// `PATCH` of the draft, or the amendment); null for notes written before keys were
     /// recorded and for notes written without the API (the demo clinic).
-    #[schema(example = "kv_3f9a1c2b")]
+    #[schema(required = true, example = "kv_3f9a1c2b")]
     pub created_by_key_prefix: Option<String>,
     /// The prefix of the API key that signed this version (null while a draft, and where
     /// `createdByKeyPrefix` is null).
-    #[schema(example = "kv_8d2e4f60")]
+    #[schema(required = true, example = "kv_8d2e4f60")]
     pub signed_by_key_prefix: Option<String>,
     /// When the note was first written (the same on every version).
     pub created_at: DateTime<Utc>,
