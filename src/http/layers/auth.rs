@@ -132,7 +132,6 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
         }
     };
     state.auth.touch(key.key_id);
-    tracing::Span::current().record("key_prefix", key.key_prefix.as_str());
     req.extensions_mut().insert(key.clone());
     let mut response = next.run(req).await;
     rate_limit::set_headers(response.headers_mut(), &window);

@@ -8,6 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
+use crate::auth::AuthenticatedKey;
+
 pub const HEADER: &str = "x-request-id";
 
 #[derive(Debug, Clone)]
@@ -24,19 +26,25 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         req.headers().get(HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    // The span carries what every line of the request needs and is known now; what is known only
+    // at the end (status, key) goes on the last line alone: a field recorded into a span later
+    // makes the JSON formatter rewrite the span's fields.
     let span = tracing::info_span!(
         "request",
         request_id = %id,
         method = super::method::label(req.method()),
         route = route.as_deref().unwrap_or("unmatched"),
-        key_prefix = tracing::field::Empty,
-        status = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
-    span.record("status", response.status().as_u16());
+    let key_prefix = response.extensions().get::<AuthenticatedKey>().map(|k| k.key_prefix.as_str());
     span.in_scope(|| {
-        tracing::info!(latency_ms = started.elapsed().as_secs_f64() * 1000.0, "request finished");
+        tracing::info!(
+            status = response.status().as_u16(),
+            key_prefix,
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
     });
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, v);
