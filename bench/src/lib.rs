@@ -3,6 +3,7 @@
 //! `bench-run` drives it all; see `bench/README.md`.
 
 pub mod datagen;
+pub mod history;
 pub mod load;
 pub mod machine;
 pub mod names;

@@ -104,6 +104,8 @@ pub struct Config {
     /// fsync, synchronous_commit and full_page_writes on (every commit waits for the disk);
     /// off, the run is CPU-bound.
     pub durable: bool,
+    /// Audit-log entries and events stored before measuring (`--history`).
+    pub history: i64,
     pub pgbench_clients: u32,
     pub webhook_duration_s: u64,
 }
@@ -208,6 +210,12 @@ pub fn table(res: &Results) -> String {
             "CPU-bound (fsync, synchronous_commit, full_page_writes off: the software's cost, not the disk's)"
         }
     ));
+    if c.history > 0 {
+        out.push_str(&format!(
+            "history: {} audit-log entries and {} events stored before measuring\n",
+            c.history, c.history
+        ));
+    }
     out.push_str(&format!(
         "wrk: {} connections, {} threads, {} s per measurement (+{} s warm-up for reads); pool {} connections (bare server: {}, warm)\n",
         c.connections, c.wrk_threads, c.duration_s, c.warmup_s, c.pool_size, c.bare_pool_size

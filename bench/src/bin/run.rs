@@ -48,6 +48,10 @@ struct Args {
     /// software's cost rather than the disk's.
     #[arg(long)]
     durable: bool,
+    /// Audit-log entries and events to store before measuring (e.g. 10000000): what a large,
+    /// old log costs each request, against a run without.
+    #[arg(long, default_value_t = 0)]
+    history: i64,
     /// Skip the Express peer (it needs node and npm).
     #[arg(long)]
     skip_peer: bool,
@@ -205,6 +209,7 @@ async fn pgbench_inner(url: &str, clients: u32, seconds: u64, scale: i64, work: 
 /// Writes the inputs of the wrk scripts; returns their paths by name.
 struct Inputs {
     search: PathBuf,
+    audit: PathBuf,
     day: PathBuf,
     week: PathBuf,
     slots: PathBuf,
@@ -217,6 +222,15 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
     let terms = datagen::search_terms(db, s, 2000).await?;
     let search =
         load::write_lines(work, "search.txt", terms.iter().map(|t| format!("/api/v1/patients?q={}", load::encode(t))))?;
+    let audit = load::write_lines(
+        work,
+        "audit_by_record.txt",
+        (0..2000).map(|i| {
+            let span = (s.max_patient_id - s.min_patient_id).max(1);
+            let id = s.min_patient_id + (i * 7919) % span;
+            format!("/api/v1/audit-events?resourceType=patient&resourceId={id}&limit=50")
+        }),
+    )?;
     let days = datagen::provider_days(db, s, 2000).await?;
     let day = load::write_lines(
         work,
@@ -274,7 +288,7 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
                  "padding": "x".repeat(500)}});
     let body_1k = work.join("event_1k.json");
     std::fs::write(&body_1k, serde_json::to_vec(&event)?)?;
-    Ok(Inputs { search, day, week, slots, keys, body_1k, spare_slot })
+    Ok(Inputs { search, audit, day, week, slots, keys, body_1k, spare_slot })
 }
 
 fn s(p: &Path) -> String {
@@ -553,8 +567,9 @@ async fn klinivo_rows(
 
     // Reads driven by generated paths.
     type PathLoad<'a> = (&'a str, &'a str, &'a PathBuf, Option<(&'a str, f64)>);
-    let paths: [PathLoad; 3] = [
+    let paths: [PathLoad; 4] = [
         ("search", "GET /api/v1/patients?q=… (search)", &inputs.search, Some(("p99 ≤ 20 ms", 20.0))),
+        ("audit_by_record", "GET /api/v1/audit-events?resourceId=…", &inputs.audit, None),
         ("appointments_day", "GET /api/v1/appointments?providerId&from&to (1 day)", &inputs.day, None),
         (
             "availability_week",
@@ -794,6 +809,11 @@ async fn run_with_db(
         "seeded in {:.1} s: {} patients, {} appointments",
         seeded.seconds, seeded.patients, seeded.appointments
     ));
+    if args.history > 0 {
+        say(format!("storing {} audit entries and {} events", args.history, args.history));
+        let seconds = klinivo_bench::history::seed(&db, &seeded, args.history).await?;
+        say(format!("history stored in {seconds:.0} s"));
+    }
     let plans = plans::explain_all(&db, &seeded).await?;
     std::fs::write(out.join("plans.txt"), plans::render(&plans))?;
     let mut results = Results {
@@ -806,6 +826,7 @@ async fn run_with_db(
             pool_size: args.pool,
             bare_pool_size: bare_pool(args),
             durable: args.durable,
+            history: args.history,
             pgbench_clients: args.pgbench_clients,
             webhook_duration_s: args.webhook_duration,
         },

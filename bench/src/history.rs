@@ -1,0 +1,61 @@
+//! A long history before the measurements (`bench/run --history N`): N access-audit entries
+//! spread over the past year and N events over the event log's 30 days, for the benchmark's
+//! organization, so that what a request costs can be compared between an empty log and a
+//! large one (the audit log is append-only and grows by a row or more per request).
+
+use sqlx::PgPool;
+
+use crate::datagen::Seeded;
+use crate::BoxError;
+
+/// Rows inserted per statement: each is its own transaction, so a failure midway leaves what
+/// was written and the WAL of one statement stays bounded.
+const CHUNK: i64 = 500_000;
+
+pub async fn seed(db: &PgPool, s: &Seeded, rows: i64) -> Result<f64, BoxError> {
+    let started = std::time::Instant::now();
+    let mut done = 0;
+    while done < rows {
+        let n = CHUNK.min(rows - done);
+        // One entry in twenty is a list naming twenty records, as a page of search results is.
+        sqlx::query(
+            "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id,
+                                       status, request_id, client_address, resource_ids, route)
+             SELECT $1, now() - random() * interval '365 days', 'kv_bench000',
+                    CASE WHEN i % 20 = 0 THEN 'list' ELSE 'read' END, 'patient',
+                    CASE WHEN i % 20 = 0 THEN NULL ELSE $2 + (random() * ($3 - $2))::bigint END,
+                    200, md5(i::text), '10.0.0.1',
+                    CASE WHEN i % 20 = 0
+                         THEN ARRAY(SELECT $2 + (random() * ($3 - $2))::bigint + i * 0 FROM generate_series(1, 20))
+                    END,
+                    CASE WHEN i % 20 = 0 THEN 'GET /api/v1/patients' ELSE 'GET /api/v1/patients/{id}' END
+             FROM generate_series($4::bigint, $5::bigint) i",
+        )
+        .bind(s.organization_id)
+        .bind(s.min_patient_id)
+        .bind(s.max_patient_id)
+        .bind(done + 1)
+        .bind(done + n)
+        .execute(db)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (id, organization_id, type, data, created_at)
+             SELECT gen_random_uuid(), $1, 'patient.updated',
+                    jsonb_build_object('id', $2 + (random() * ($3 - $2))::bigint, 'firstName', 'Historic',
+                                       'lastName', md5(i::text)),
+                    now() - random() * interval '29 days'
+             FROM generate_series($4::bigint, $5::bigint) i",
+        )
+        .bind(s.organization_id)
+        .bind(s.min_patient_id)
+        .bind(s.max_patient_id)
+        .bind(done + 1)
+        .bind(done + n)
+        .execute(db)
+        .await?;
+        done += n;
+    }
+    sqlx::query("VACUUM ANALYZE audit_events").execute(db).await?;
+    sqlx::query("VACUUM ANALYZE events").execute(db).await?;
+    Ok(started.elapsed().as_secs_f64())
+}
