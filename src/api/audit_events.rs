@@ -73,8 +73,8 @@ async fn list(
     State(state): State<AppState>,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<AuditEventList>> {
-    let mut read = crate::db::planned_read(&state.db).await?;
     let filter = q.filter()?;
     let page = q.page()?;
+    let mut read = crate::db::planned_read(&state.db).await?;
     Ok(Json(audit_log::list(&mut read, auth.organization_id, &filter, &page).await?))
 }

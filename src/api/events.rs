@@ -75,9 +75,9 @@ pub async fn list_events(
     State(state): State<AppState>,
     Query(query): Query<ListEventsQuery>,
 ) -> ApiResult<Records<EventList>> {
-    let mut read = crate::db::planned_read(&state.db).await?;
     let filter = query.filter()?;
     let page = filter.page(query.limit, query.cursor.as_deref())?;
+    let mut read = crate::db::planned_read(&state.db).await?;
     Ok(Records(event_log::list(&mut read, auth.organization_id, &filter, &page).await?))
 }
 

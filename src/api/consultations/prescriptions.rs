@@ -69,9 +69,9 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListPrescriptionsQuery>,
 ) -> ApiResult<Records<PrescriptionList>> {
-    let mut read = crate::db::planned_read(&state.db).await?;
     let page = query.page()?;
     let filter = ListFilter { patient_id: query.patient_id, consultation_id: query.consultation_id };
+    let mut read = crate::db::planned_read(&state.db).await?;
     Ok(Records(prescriptions::list(&mut read, auth.organization_id, &filter, &page).await?))
 }
 

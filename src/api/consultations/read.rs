@@ -46,7 +46,6 @@ pub async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListConsultationsQuery>,
 ) -> ApiResult<Records<ConsultationList>> {
-    let mut read = crate::db::planned_read(&state.db).await?;
     let filter = ListFilter {
         patient_id: query.patient_id,
         provider_id: query.provider_id,
@@ -54,6 +53,7 @@ pub async fn list(
         statuses: model::parse_status_filter(query.status.as_deref())?,
     };
     let page = query.page()?;
+    let mut read = crate::db::planned_read(&state.db).await?;
     Ok(Records(consultations::list(&mut read, auth.organization_id, &filter, &page).await?))
 }
 

@@ -49,8 +49,8 @@ pub async fn update(
 /// `draft → signed`, by `providerId`, who must be the consultation's provider or the note's
 /// author: anyone else — another provider of the organization, an unknown id, a provider of
 /// another organization — is `400 validation_error` on `providerId`. From then on the note's
-/// text never changes; corrections are amendments. Records `soap_note.signed` with the signed
-/// version as `data`. A note already signed is `409 invalid_state_transition` and nothing
+/// text never changes; corrections are amendments. Records `soap_note.signed`, its `data` the
+/// note as `GET` returns it. A note already signed is `409 invalid_state_transition` and nothing
 /// changes. Concurrent signatures of one note run one after the other: exactly one succeeds.
 #[utoipa::path(
     post,
@@ -87,7 +87,7 @@ pub async fn sign(
 /// `amendmentReason` = `reason`. The sections sent replace the current version's (a blank
 /// string clears one); those not sent, or `null`, are kept; at least one must be sent. Every
 /// earlier version stays exactly as it was signed and is listed in `versions`. Records
-/// `soap_note.amended` with the new version as `data`. Amending a `draft` is `409
+/// `soap_note.amended`, its `data` the note as `GET` returns it. Amending a `draft` is `409
 /// invalid_state_transition` (change it with `PATCH`, or sign it first) and nothing changes.
 /// Concurrent amendments of one note run one after the other, each on the version before it.
 #[utoipa::path(

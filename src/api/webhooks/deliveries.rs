@@ -53,9 +53,9 @@ pub async fn list_deliveries(
     Path(id): Path<i64>,
     Query(query): Query<ListDeliveriesQuery>,
 ) -> ApiResult<JsonResponse<DeliveryList>> {
-    let mut read = crate::db::planned_read(&state.db).await?;
     let filter = query.filter()?;
     let page = query.page()?;
+    let mut read = crate::db::planned_read(&state.db).await?;
     Ok(JsonResponse(deliveries::list(&mut read, auth.organization_id, id, &filter, &page).await?))
 }
 
