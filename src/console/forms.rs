@@ -49,10 +49,13 @@ impl FormData {
 }
 
 /// Whether the request says it came from a page of this server: its `Origin` is this server's
-/// (as configured, or as the `Host` the browser used), or, without an `Origin`, the browser's
-/// `Sec-Fetch-Site` says `same-origin`. A request that says neither is refused.
+/// (as configured, or as the `Host` the browser used), or, without an `Origin` (or with the
+/// opaque `null` a browser sends when a page's referrer policy withholds it), the browser's
+/// `Sec-Fetch-Site` says `same-origin` (a header no page can set). A request that says neither
+/// is refused.
 fn same_origin(headers: &HeaderMap, state: &AppState) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null");
+    if let Some(origin) = origin {
         if origin == state.config.public_origin() {
             return true;
         }

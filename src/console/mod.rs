@@ -37,6 +37,10 @@ pub fn router(state: AppState) -> Router {
             HeaderValue::from_static(CONTENT_SECURITY_POLICY),
         ))
         .layer(SetResponseHeaderLayer::overriding(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        // Browsers send a form's real `Origin` only when the page's referrer policy allows it
+        // (with `no-referrer`, Chromium sends `Origin: null`); `same-origin` never lets a
+        // console URL (a set-password link) reach another site.
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .with_state(state)
 }
 

@@ -296,3 +296,27 @@ async fn nul_bytes_unknown_methods_and_bad_ids_get_the_consoles_pages() {
     assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     assert!(r.headers().get("content-security-policy").is_some());
 }
+
+#[tokio::test]
+async fn a_null_origin_counts_only_with_the_browsers_same_origin_fetch_metadata() {
+    let app = TestApp::spawn().await;
+    let (mut browser, _, _) = signed_in(&app, app.org_id, Role::Admin).await;
+    let csrf = browser.get("/console/keys/new").await.csrf();
+    let body = serde_urlencoded::to_string([("csrf", csrf.as_str()), ("name", "Scribe"), ("permissions", "READ_PATIENTS")]).unwrap();
+    let cookie = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
+    let post = |site: &'static str| {
+        app.client
+            .post(app.url("/console/keys"))
+            .header("Cookie", cookie.clone())
+            .header("Origin", "null")
+            .header("Sec-Fetch-Site", site)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+    };
+    assert_eq!(post("cross-site").await.unwrap().status(), 403);
+    assert_eq!(post("same-site").await.unwrap().status(), 403);
+    assert_eq!(post("same-origin").await.unwrap().status(), 200);
+    let page = browser.get("/console/keys").await;
+    assert_eq!(page.headers["referrer-policy"], "same-origin");
+}
