@@ -1,0 +1,732 @@
+#!/usr/bin/env python3
+"""FHIR R4 check of a running Klinivo server, or of files.
+
+Every document is checked by two independent validators:
+  * fhir.schema.json  HL7's R4 (4.0.1) JSON Schema, byte for byte (install-schema.py), run by
+                      schema-validate.js (Node, Ajv 6);
+  * fhir.resources    the R4 (4.0.1) models of fhir.resources 6.4.0 (pydantic).
+and the crawl adds its own checks of the HTTP exchange ("harness").
+
+  fhircheck.py --base http://127.0.0.1:8080/fhir/R4 --key kv_...     crawl a server
+  fhircheck.py --files a.json b.ndjson ...                           check files
+  fhircheck.py --files --expect-invalid bad.json ...                 each file must be rejected
+                                                                     by both validators
+
+Exit status: 0 when nothing failed, 1 when anything did, 2 when the harness could not run.
+"""
+
+import argparse
+import collections
+import email.utils
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+FHIR_JSON = "application/fhir+json"
+NDJSON = "application/fhir+ndjson"
+UNKNOWN_ID = "fhir-check-no-such-id-0"
+
+SCHEMA = "fhir.schema.json"
+MODELS = "fhir.resources"
+HARNESS = "harness"
+
+
+# --------------------------------------------------------------------------------------------
+# Validators
+
+
+class ModelValidator:
+    """fhir.resources 6.4.0: the FHIR R4 (4.0.1) models."""
+
+    def __init__(self):
+        try:
+            import fhir.resources as fr
+            import pydantic
+            from fhir.resources.fhirtypesvalidators import get_fhir_model_class
+            from fhir.resources.resource import Resource
+        except ImportError as e:  # pragma: no cover - reported to the user
+            sys.exit(f"fhircheck: fhir.resources is not installed ({e}); pip install -r fhir-check/requirements.txt")
+        if fr.__fhir_version__ != "4.0.1":
+            sys.exit(f"fhircheck: fhir.resources {fr.__version__} models FHIR {fr.__fhir_version__}, not R4 4.0.1")
+        self.version = fr.__version__
+        self.fhir_version = fr.__fhir_version__
+        self.pydantic = pydantic
+        self.get = get_fhir_model_class
+        self.Resource = Resource
+
+    def errors(self, doc):
+        if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
+            return ["(root): not a resource: no resourceType"]
+        rt = doc["resourceType"]
+        try:
+            cls = self.get(rt)
+        except KeyError:
+            cls = None
+        if cls is None or not issubclass(cls, self.Resource) or rt in ("Resource", "DomainResource", "MetadataResource"):
+            return [f".resourceType: '{rt}' is not an R4 resource type"]
+        try:
+            cls.parse_obj(doc)
+        except self.pydantic.ValidationError as e:
+            out = []
+            for err in e.errors():
+                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+                if loc == ".__root__":
+                    loc = ""
+                out.append(f"{loc or '(root)'}: {err['msg']}")
+            return out or ["(root): rejected"]
+        except Exception as e:  # a model that raises anything else has rejected the document
+            return [f"(root): {type(e).__name__}: {e}"]
+        return []
+
+
+class SchemaValidator:
+    """HL7's fhir.schema.json (R4), through schema-validate.js."""
+
+    def __init__(self, node):
+        self.node = node
+        self.script = os.path.join(HERE, "schema-validate.js")
+        p = subprocess.run([node, self.script, "--info"], capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"fhircheck: {p.stderr.strip() or 'schema-validate.js --info failed'}")
+        self.info = json.loads(p.stdout)
+
+    def errors_many(self, docs):
+        """One list of "path: message" strings per document."""
+        if not docs:
+            return []
+        with tempfile.TemporaryFile("w+b") as tmp:
+            for d in docs:
+                tmp.write(json.dumps(d, ensure_ascii=False).encode("utf-8") + b"\n")
+            tmp.seek(0)
+            p = subprocess.run([self.node, self.script], stdin=tmp, capture_output=True)
+        if p.returncode != 0:
+            sys.exit(f"fhircheck: schema-validate.js failed: {p.stderr.decode(errors='replace').strip()}")
+        results = [json.loads(line) for line in p.stdout.decode("utf-8").splitlines() if line.strip()]
+        if len(results) != len(docs):
+            sys.exit(f"fhircheck: schema-validate.js answered {len(results)} of {len(docs)} documents")
+        out = []
+        for r in results:
+            errs = [f"{e['path'] or '(root)'}: {e['message']}" for e in r["errors"]]
+            if not r["valid"] and not errs:
+                errs = ["(root): does not match fhir.schema.json"]
+            out.append(errs)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# What was checked, and what failed
+
+
+class Report:
+    def __init__(self):
+        self.docs = []  # (where, doc, skip_nested): validated by both validators at the end
+        self.failures = []  # (where, checker, message)
+        self.warnings = []
+        self.counts = collections.defaultdict(collections.Counter)  # type -> {"search": n, ...}
+        self.statuses = collections.defaultdict(collections.Counter)  # type -> {status: n}
+
+    def validate(self, where, doc, skip_nested=False):
+        """Queue a document for both validators. skip_nested: its nested resources are queued on
+        their own, so errors inside Bundle.entry[n].resource are not reported twice."""
+        self.docs.append((where, doc, skip_nested))
+
+    def fail(self, where, message, checker=HARNESS):
+        self.failures.append((where, checker, message))
+
+    def warn(self, where, message):
+        self.warnings.append((where, message))
+
+    def run_validators(self, schema, models):
+        results = schema.errors_many([d for _, d, _ in self.docs])
+        for (where, doc, skip_nested), schema_errs in zip(self.docs, results):
+            model_errs = models.errors(doc)
+            for checker, errs in ((SCHEMA, schema_errs), (MODELS, model_errs)):
+                for e in errs:
+                    if skip_nested and re.match(r"^\.entry\[\d+\]\.resource[.\[]", e):
+                        continue
+                    self.fail(where, e, checker)
+        return results
+
+
+def describe(doc):
+    if isinstance(doc, dict) and isinstance(doc.get("resourceType"), str):
+        rid = doc.get("id")
+        return f"{doc['resourceType']}/{rid}" if rid is not None else doc["resourceType"]
+    return "(not a resource)"
+
+
+# --------------------------------------------------------------------------------------------
+# HTTP
+
+
+class Response:
+    def __init__(self, status, headers, body, url):
+        self.status = status
+        self.headers = headers  # lower-cased names
+        self.body = body
+        self.url = url
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+
+class Client:
+    def __init__(self, base, key, timeout=60):
+        self.base = base.rstrip("/")
+        self.key = key
+        self.timeout = timeout
+        self.conns = {}
+        self.requests = 0
+
+    def url(self, path):
+        if path.startswith("http://") or path.startswith("https://"):
+            return path
+        return self.base + ("" if path.startswith("/") else "/") + path
+
+    def _conn(self, scheme, netloc, fresh=False):
+        k = (scheme, netloc)
+        if fresh and k in self.conns:
+            self.conns.pop(k).close()
+        if k not in self.conns:
+            cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+            self.conns[k] = cls(netloc, timeout=self.timeout)
+        return self.conns[k]
+
+    def request(self, method, path, key=True, accept=FHIR_JSON, headers=None):
+        url = self.url(path)
+        u = urllib.parse.urlsplit(url)
+        target = (u.path or "/") + (f"?{u.query}" if u.query else "")
+        h = {"Accept": accept}
+        if key and self.key:
+            h["X-API-Key"] = key if isinstance(key, str) else self.key
+        h.update(headers or {})
+        for attempt in range(2):
+            conn = self._conn(u.scheme, u.netloc, fresh=attempt > 0)
+            try:
+                conn.request(method, target, headers=h)
+                r = conn.getresponse()
+                body = r.read()
+                break
+            except (http.client.HTTPException, ConnectionError, OSError):
+                if attempt:
+                    raise
+        self.requests += 1
+        resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body, url)
+        if r.getheader("connection", "").lower() == "close":
+            self.conns.pop((u.scheme, u.netloc)).close()
+        return resp
+
+
+# --------------------------------------------------------------------------------------------
+# The crawl
+
+
+def media_type(resp):
+    return (resp.header("content-type") or "").split(";")[0].strip().lower()
+
+
+def expect_fhir_json(report, where, resp, status):
+    """Checks status and content type; returns the parsed body or None."""
+    ok = True
+    if resp.status != status:
+        report.fail(where, f"HTTP {resp.status}, expected {status}: {resp.body[:300].decode(errors='replace')}")
+        ok = False
+    if media_type(resp) not in (FHIR_JSON, "application/json"):
+        report.fail(where, f"Content-Type is {resp.header('content-type')!r}, expected {FHIR_JSON}")
+    elif media_type(resp) != FHIR_JSON:
+        report.warn(where, f"Content-Type is {resp.header('content-type')!r}, not {FHIR_JSON}")
+    try:
+        doc = resp.json()
+    except ValueError as e:
+        report.fail(where, f"body is not JSON ({e}): {resp.body[:200]!r}")
+        return None
+    return doc if ok or isinstance(doc, dict) else None
+
+
+def check_outcome(report, where, resp, status):
+    """An error answer: `status` and an OperationOutcome."""
+    doc = expect_fhir_json(report, where, resp, status)
+    if doc is None:
+        return
+    if not isinstance(doc, dict) or doc.get("resourceType") != "OperationOutcome":
+        report.fail(where, f"body is {describe(doc)}, expected an OperationOutcome")
+    elif not doc.get("issue"):
+        report.fail(where, "OperationOutcome has no issue")
+    report.counts["OperationOutcome"]["error answers"] += 1
+    report.validate(where, doc)
+
+
+def capability_types(cs):
+    types = []
+    for rest in cs.get("rest") or []:
+        if rest.get("mode") == "server":
+            for r in rest.get("resource") or []:
+                if r.get("type") and r["type"] not in types:
+                    types.append(r["type"])
+    return types
+
+
+def advertises_export(cs):
+    """(system-level, Patient-level) $export, as the CapabilityStatement advertises them."""
+
+    def is_export(op):
+        name = (op.get("name") or "").lstrip("$")
+        definition = op.get("definition") or ""
+        return name in ("export", "patient-export") or definition.endswith(("/export", "/patient-export"))
+
+    system = patient = False
+    for rest in cs.get("rest") or []:
+        if rest.get("mode") != "server":
+            continue
+        system = system or any(is_export(op) for op in rest.get("operation") or [])
+        for r in rest.get("resource") or []:
+            if r.get("type") == "Patient":
+                patient = patient or any(is_export(op) for op in r.get("operation") or [])
+    return system, patient
+
+
+def crawl_metadata(client, report):
+    where = "GET /metadata"
+    resp = client.request("GET", "metadata", key=False)
+    cs = expect_fhir_json(report, where, resp, 200)
+    if not isinstance(cs, dict):
+        return None
+    report.validate("CapabilityStatement (GET /metadata)", cs)
+    report.counts["CapabilityStatement"]["read"] += 1
+    if cs.get("resourceType") != "CapabilityStatement":
+        report.fail(where, f"body is {describe(cs)}, expected a CapabilityStatement")
+        return None
+    if cs.get("fhirVersion") != "4.0.1":
+        report.fail(where, f"fhirVersion is {cs.get('fhirVersion')!r}, expected '4.0.1'")
+    fmts = cs.get("format") or []
+    if not any(f in ("json", FHIR_JSON, "application/json") for f in fmts):
+        report.fail(where, f"format {fmts!r} names no JSON format")
+    if not any(r.get("mode") == "server" for r in cs.get("rest") or []):
+        report.fail(where, "no rest entry with mode 'server'")
+    return cs
+
+
+def crawl_type(client, report, rtype, max_pages):
+    """Searches every resource of `rtype`, page by page; returns {id: resource}."""
+    found = {}
+    url = f"{rtype}?_count=200"
+    seen_urls = set()
+    page = 0
+    while url:
+        page += 1
+        where = f"search {rtype} page {page} (GET {url if page == 1 else urllib.parse.urlsplit(url).query})"
+        if url in seen_urls:
+            report.fail(where, "the next link repeats an earlier page")
+            break
+        if page > max_pages:
+            report.fail(where, f"more than {max_pages} pages")
+            break
+        seen_urls.add(url)
+        resp = client.request("GET", url)
+        bundle = expect_fhir_json(report, where, resp, 200)
+        if not isinstance(bundle, dict):
+            break
+        report.counts["Bundle"]["searchset"] += 1
+        report.validate(f"Bundle searchset {rtype} page {page}", bundle, skip_nested=True)
+        if bundle.get("resourceType") != "Bundle":
+            report.fail(where, f"body is {describe(bundle)}, expected a Bundle")
+            break
+        if bundle.get("type") != "searchset":
+            report.fail(where, f"Bundle.type is {bundle.get('type')!r}, expected 'searchset'")
+        links = {l.get("relation"): l.get("url") for l in bundle.get("link") or [] if isinstance(l, dict)}
+        if "self" not in links:
+            report.fail(where, "Bundle has no link 'self'")
+        matches = 0
+        for n, entry in enumerate(bundle.get("entry") or []):
+            res = entry.get("resource") if isinstance(entry, dict) else None
+            ew = f"{where} entry[{n}]"
+            if not isinstance(res, dict):
+                report.fail(ew, "entry has no resource")
+                continue
+            mode = (entry.get("search") or {}).get("mode", "match")
+            label = f"{describe(res)} (search {rtype} page {page} entry[{n}])"
+            report.validate(label, res)
+            if mode != "match":
+                continue
+            matches += 1
+            if res.get("resourceType") != rtype:
+                report.fail(ew, f"a match of a {rtype} search is a {res.get('resourceType')}")
+                continue
+            rid = res.get("id")
+            if not isinstance(rid, str):
+                report.fail(ew, f"{rtype} has no id")
+                continue
+            full = entry.get("fullUrl")
+            if not isinstance(full, str) or not full.endswith(f"/{rtype}/{rid}"):
+                report.fail(ew, f"fullUrl {full!r} does not end with /{rtype}/{rid}")
+            if rid in found:
+                report.fail(ew, f"{rtype}/{rid} appears twice in the search")
+            found[rid] = res
+            st = res.get("status")
+            if isinstance(st, str):
+                report.statuses[rtype][st] += 1
+            if rtype == "DocumentReference" and isinstance(res.get("docStatus"), str):
+                report.statuses[rtype]["docStatus=" + res["docStatus"]] += 1
+        if matches > 200:
+            report.fail(where, f"{matches} matches on a page asked for _count=200")
+        total = bundle.get("total")
+        url = links.get("next")
+        if not url and isinstance(total, int) and total != len(found):
+            report.fail(where, f"Bundle.total is {total}, but the pages held {len(found)} {rtype}")
+    report.counts[rtype]["search"] += len(found)
+    return found
+
+
+def read_each(client, report, rtype, found):
+    for rid, from_search in found.items():
+        path = f"{rtype}/{urllib.parse.quote(rid, safe='')}"
+        where = f"GET /{path}"
+        resp = client.request("GET", path)
+        doc = expect_fhir_json(report, where, resp, 200)
+        if not isinstance(doc, dict):
+            continue
+        report.counts[rtype]["read"] += 1
+        report.validate(f"{describe(doc)} (GET /{path})", doc)
+        if doc.get("resourceType") != rtype or doc.get("id") != rid:
+            report.fail(where, f"answered {describe(doc)}")
+        elif doc != from_search:
+            report.warn(where, "differs from the same resource in the search Bundle")
+
+
+def error_cases(client, report, types):
+    # An unknown id of every type: 404 and an OperationOutcome.
+    for rtype in types:
+        path = f"{rtype}/{UNKNOWN_ID}"
+        check_outcome(report, f"GET /{path} (unknown id)", client.request("GET", path), 404)
+    rtype = types[0] if types else "Patient"
+    # A _count that is not a number, and one out of 1..200.
+    for bad in ("abc", "-1"):
+        path = f"{rtype}?_count={bad}"
+        check_outcome(report, f"GET /{path} (bad _count)", client.request("GET", path), 400)
+    # No key, and a key that does not exist.
+    check_outcome(report, f"GET /{rtype} (no key)", client.request("GET", rtype, key=False), 401)
+    wrong = "kv_" + "0" * 42
+    check_outcome(report, f"GET /{rtype} (unknown key)", client.request("GET", rtype, key=wrong), 401)
+    # A resource type the server does not serve.
+    resp = client.request("GET", "Observation")
+    where = "GET /Observation (type not served)"
+    if "Observation" not in types:
+        if 400 <= resp.status < 500:
+            check_outcome(report, where, resp, resp.status)
+        else:
+            report.fail(where, f"HTTP {resp.status}, expected a 4xx OperationOutcome")
+
+
+def retry_after(resp, default=1.0):
+    v = resp.header("retry-after")
+    if not v:
+        return default
+    try:
+        return max(0.0, float(v))
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(v).timestamp()
+            return max(0.0, when - time.time())
+        except (TypeError, ValueError):
+            return default
+
+
+def bulk_export(client, report, label, kickoff_path, timeout, expect_types=None):
+    """Kick-off, poll, fetch every output; returns {type: lines} or None."""
+    where = f"{label} kick-off (GET {kickoff_path})"
+    resp = client.request("GET", kickoff_path, headers={"Prefer": "respond-async"})
+    if resp.status != 202:
+        report.fail(where, f"HTTP {resp.status}, expected 202: {resp.body[:300].decode(errors='replace')}")
+        if resp.body.strip().startswith(b"{"):
+            try:
+                report.validate(f"{label} kick-off answer", resp.json())
+            except ValueError:
+                pass
+        return None
+    status_url = resp.header("content-location")
+    if not status_url:
+        report.fail(where, "202 without Content-Location")
+        return None
+    status_url = urllib.parse.urljoin(client.url(kickoff_path), status_url)
+    deadline = time.time() + timeout
+    polls = 0
+    while True:
+        polls += 1
+        resp = client.request("GET", status_url, accept="application/json")
+        pw = f"{label} status (GET {status_url})"
+        if resp.status == 202:
+            wait = retry_after(resp)
+            if time.time() + min(wait, 0.2) > deadline:
+                report.fail(pw, f"still 202 after {timeout:.0f} s ({polls} polls, X-Progress {resp.header('x-progress')!r})")
+                client.request("DELETE", status_url)
+                return None
+            time.sleep(min(max(wait, 0.2), max(0.0, deadline - time.time())))
+            continue
+        if resp.status != 200:
+            report.fail(pw, f"HTTP {resp.status}, expected 200 or 202: {resp.body[:300].decode(errors='replace')}")
+            if resp.body.strip().startswith(b"{"):
+                try:
+                    report.validate(f"{label} status answer", resp.json())
+                except ValueError:
+                    pass
+            return None
+        break
+    try:
+        manifest = resp.json()
+    except ValueError as e:
+        report.fail(pw, f"manifest is not JSON: {e}")
+        return None
+    mw = f"{label} manifest"
+    for field, kind in (("transactionTime", str), ("request", str), ("requiresAccessToken", bool), ("output", list)):
+        if not isinstance(manifest.get(field), kind):
+            report.fail(mw, f"{field} is {manifest.get(field)!r}, expected a {kind.__name__}")
+    tt = manifest.get("transactionTime")
+    if isinstance(tt, str) and not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", tt):
+        report.fail(mw, f"transactionTime {tt!r} is not a FHIR instant")
+    if "error" in manifest and not isinstance(manifest["error"], list):
+        report.fail(mw, f"error is {manifest['error']!r}, expected an array")
+    per_type = collections.Counter()
+    for kind in ("output", "error"):
+        for n, item in enumerate(manifest.get(kind) or []):
+            iw = f"{mw} {kind}[{n}]"
+            if not isinstance(item, dict) or not isinstance(item.get("url"), str) or not isinstance(item.get("type"), str):
+                report.fail(iw, f"{item!r} has no type and url")
+                continue
+            url = urllib.parse.urljoin(status_url, item["url"])
+            resp = client.request("GET", url, accept=NDJSON)
+            fw = f"{label} {kind} {item['type']} (GET {url})"
+            if resp.status != 200:
+                report.fail(fw, f"HTTP {resp.status}, expected 200")
+                continue
+            if media_type(resp) != NDJSON:
+                report.fail(fw, f"Content-Type is {resp.header('content-type')!r}, expected {NDJSON}")
+            lines = resp.body.decode("utf-8", errors="replace").split("\n")
+            count = 0
+            for ln, line in enumerate(lines, 1):
+                if not line.strip():
+                    if ln != len(lines):
+                        report.fail(fw, f"line {ln} is empty")
+                    continue
+                try:
+                    doc = json.loads(line)
+                except ValueError as e:
+                    report.fail(fw, f"line {ln} is not JSON: {e}")
+                    continue
+                count += 1
+                report.validate(f"{describe(doc)} ({label} {kind} {item['type']} line {ln})", doc)
+                if isinstance(doc, dict) and doc.get("resourceType") != item["type"]:
+                    report.fail(fw, f"line {ln} is a {doc.get('resourceType')}, in the {item['type']} file")
+            if kind == "output":
+                per_type[item["type"]] += count
+                if item.get("count") is not None and item["count"] != count:
+                    report.fail(fw, f"count is {item['count']}, the file has {count} lines")
+            else:
+                report.fail(fw, f"the export reported {count} error(s) (each is validated above)")
+    for t, n in per_type.items():
+        report.counts[t][label] += n
+    if expect_types is not None:
+        extra = set(per_type) - set(expect_types)
+        if extra:
+            report.fail(mw, f"outputs of types not asked for: {sorted(extra)}")
+    # Done with it: DELETE the status URL (202), after which it is gone.
+    resp = client.request("DELETE", status_url)
+    if resp.status != 202:
+        report.fail(f"{label} DELETE {status_url}", f"HTTP {resp.status}, expected 202")
+    resp = client.request("GET", status_url, accept="application/json")
+    if resp.status not in (404, 410):
+        report.fail(f"{label} status after DELETE (GET {status_url})", f"HTTP {resp.status}, expected 404")
+    elif resp.body.strip().startswith(b"{"):
+        check_outcome(report, f"{label} status after DELETE (GET {status_url})", resp, resp.status)
+    return per_type
+
+
+def crawl(args, report):
+    client = Client(args.base, args.key, timeout=args.timeout)
+    cs = crawl_metadata(client, report)
+    if cs is None:
+        return client
+    types = capability_types(cs)
+    print(f"CapabilityStatement lists {len(types)} resource types: {', '.join(types)}", file=sys.stderr)
+    for t in args.expect_types or []:
+        if t not in types:
+            report.fail("GET /metadata", f"the CapabilityStatement does not list {t}")
+    for rtype in types:
+        t0 = time.time()
+        found = crawl_type(client, report, rtype, args.max_pages)
+        if not found:
+            report.fail(f"search {rtype}", f"no {rtype} in the server's data: every listed type must be covered")
+        read_each(client, report, rtype, found)
+        print(f"  {rtype}: {len(found)} ({time.time() - t0:.1f} s)", file=sys.stderr)
+    error_cases(client, report, types)
+    system, patient = advertises_export(cs)
+    if args.no_export:
+        pass
+    elif not (system or patient):
+        report.warn("GET /metadata", "no $export advertised: Bulk Data not checked")
+    else:
+        fmt = "_outputFormat=" + urllib.parse.quote(NDJSON, safe="")
+        if system:
+            got = bulk_export(client, report, "$export", f"$export?{fmt}", args.export_timeout)
+            if got is not None:
+                for t in types:
+                    if got.get(t, 0) != report.counts[t]["search"]:
+                        report.warn("$export", f"{got.get(t, 0)} {t} exported, {report.counts[t]['search']} found by search")
+            some = [t for t in ("Patient", "Appointment") if t in types] or types[:1]
+            bulk_export(client, report, "$export _type", f"$export?{fmt}&_type={','.join(some)}", args.export_timeout, expect_types=some)
+        if patient:
+            bulk_export(client, report, "Patient/$export", f"Patient/$export?{fmt}", args.export_timeout)
+        # Cancel a fresh export at once: 202, and its status is gone.
+        kick = "$export" if system else "Patient/$export"
+        resp = client.request("GET", f"{kick}?{fmt}", headers={"Prefer": "respond-async"})
+        loc = resp.header("content-location")
+        if resp.status == 202 and loc:
+            loc = urllib.parse.urljoin(client.url(kick), loc)
+            resp = client.request("DELETE", loc)
+            if resp.status != 202:
+                report.fail(f"cancel {kick} (DELETE {loc})", f"HTTP {resp.status}, expected 202")
+            resp = client.request("GET", loc, accept="application/json")
+            if resp.status not in (404, 410):
+                report.fail(f"status after cancel (GET {loc})", f"HTTP {resp.status}, expected 404")
+        else:
+            report.fail(f"cancel {kick}", f"kick-off answered HTTP {resp.status}")
+    return client
+
+
+# --------------------------------------------------------------------------------------------
+# Files
+
+
+def load_files(paths, report):
+    loaded = []  # (label, doc)
+    for p in paths:
+        try:
+            text = open(p, encoding="utf-8").read()
+        except OSError as e:
+            report.fail(p, f"cannot read: {e}")
+            continue
+        if p.endswith(".ndjson"):
+            for ln, line in enumerate(text.split("\n"), 1):
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except ValueError as e:
+                    report.fail(f"{p}:{ln}", f"not JSON: {e}")
+                    continue
+                loaded.append((f"{p}:{ln} {describe(doc)}", doc))
+        else:
+            try:
+                doc = json.loads(text)
+            except ValueError as e:
+                report.fail(p, f"not JSON: {e}")
+                continue
+            loaded.append((f"{p} {describe(doc)}", doc))
+    return loaded
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def find_node(arg):
+    node = arg or shutil.which("node")
+    if not node:
+        sys.exit("fhircheck: node is not on PATH (--node)")
+    return node
+
+
+def print_counts(report):
+    cols = ["files", "search", "read", "$export", "$export _type", "Patient/$export", "searchset", "error answers"]
+    cols = [c for c in cols if any(c in v for v in report.counts.values())]
+    if not cols:
+        return
+    w = max(len(t) for t in report.counts) + 2
+    print("type".ljust(w) + "".join(c.rjust(max(len(c) + 2, 8)) for c in cols))
+    for t in sorted(report.counts):
+        print(t.ljust(w) + "".join(str(report.counts[t].get(c, 0)).rjust(max(len(c) + 2, 8)) for c in cols))
+    for t in sorted(report.statuses):
+        print(f"  {t} status: " + ", ".join(f"{k} {n}" for k, n in sorted(report.statuses[t].items())))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base", help="the FHIR base URL, e.g. http://127.0.0.1:8080/fhir/R4")
+    ap.add_argument("--key", default=os.environ.get("KLINIVO_KEY"), help="an X-API-Key (default $KLINIVO_KEY)")
+    ap.add_argument("--files", action="store_true", help="check the JSON / NDJSON files named instead of a server")
+    ap.add_argument("--expect-invalid", action="store_true", help="with --files: each document must be rejected by both validators")
+    ap.add_argument("--expect-types", type=lambda s: [t for t in s.split(",") if t], help="types the CapabilityStatement must list")
+    ap.add_argument("--export-timeout", type=float, default=300, help="seconds one Bulk Data export may take (default 300)")
+    ap.add_argument("--no-export", action="store_true", help="skip Bulk Data even if advertised")
+    ap.add_argument("--max-pages", type=int, default=1000, help="pages of one search at most (default 1000)")
+    ap.add_argument("--timeout", type=float, default=60, help="seconds per HTTP request (default 60)")
+    ap.add_argument("--node", help="the node binary (default: node on PATH)")
+    ap.add_argument("--max-errors", type=int, default=200, help="print at most this many failures (all are counted)")
+    ap.add_argument("paths", nargs="*", help="with --files: the files")
+    args = ap.parse_args()
+    if args.files == bool(args.base):
+        ap.error("give either --base (with --key) or --files")
+    if args.base and not args.key:
+        ap.error("--base needs --key (or $KLINIVO_KEY)")
+    if args.files and not args.paths:
+        ap.error("--files needs files")
+
+    schema = SchemaValidator(find_node(args.node))
+    models = ModelValidator()
+    i = schema.info
+    print(f"validators: {SCHEMA} id {i['id']} sha256 {i['sha256'][:12]}… via {i['source']} (Ajv {i['ajv']}); "
+          f"{MODELS} {models.version} (FHIR {models.fhir_version})", file=sys.stderr)
+
+    report = Report()
+    t0 = time.time()
+    if args.files:
+        loaded = load_files(args.paths, report)
+        for label, doc in loaded:
+            report.validate(label, doc)
+            report.counts[describe(doc).split("/")[0]]["files"] += 1
+        if args.expect_invalid:
+            results = schema.errors_many([d for _, d in loaded])
+            bad = 0
+            for (label, doc), schema_errs in zip(loaded, results):
+                model_errs = models.errors(doc)
+                print(f"{label}\n  {SCHEMA}: {'; '.join(schema_errs) or 'ACCEPTED'}\n  {MODELS}: {'; '.join(model_errs) or 'ACCEPTED'}")
+                if not schema_errs or not model_errs:
+                    bad += 1
+            print(f"{len(loaded) - bad} rejected by both validators, {bad} accepted by one or both")
+            print(f"{len(loaded) - bad} passed, {bad} failed")
+            sys.exit(1 if bad or report.failures or not loaded else 0)
+    else:
+        client = crawl(args, report)
+        print(f"{client.requests} requests in {time.time() - t0:.1f} s", file=sys.stderr)
+
+    report.run_validators(schema, models)
+    print_counts(report)
+    for where, msg in report.warnings:
+        print(f"warning: {where}: {msg}")
+    for n, (where, checker, msg) in enumerate(report.failures):
+        if n == args.max_errors:
+            print(f"… and {len(report.failures) - n} more")
+            break
+        print(f"FAIL [{checker}] {where}: {msg}")
+    docs = len(report.docs)
+    failed_docs = len({w for w, c, _ in report.failures if c in (SCHEMA, MODELS)})
+    print(f"{docs} documents validated by {SCHEMA} and {MODELS}; "
+          f"{len(report.failures)} errors ({sum(1 for f in report.failures if f[1] == SCHEMA)} {SCHEMA}, "
+          f"{sum(1 for f in report.failures if f[1] == MODELS)} {MODELS}, "
+          f"{sum(1 for f in report.failures if f[1] == HARNESS)} {HARNESS})")
+    print(f"fhir-check: {docs - failed_docs} passed, {failed_docs + (1 if any(f[1] == HARNESS for f in report.failures) else 0)} failed")
+    sys.exit(1 if report.failures else 0)
+
+
+if __name__ == "__main__":
+    main()
