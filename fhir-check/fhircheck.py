@@ -129,18 +129,19 @@ class SchemaValidator:
 class Report:
     def __init__(self):
         self.docs = []  # (where, doc, skip_nested): validated by both validators at the end
-        self.failures = []  # (where, checker, message)
+        self.failures = []  # (subject, where, checker, message); subject: Type/id, or None
         self.warnings = []
         self.counts = collections.defaultdict(collections.Counter)  # type -> {"search": n, ...}
         self.statuses = collections.defaultdict(collections.Counter)  # type -> {status: n}
 
     def validate(self, where, doc, skip_nested=False):
-        """Queue a document for both validators. skip_nested: its nested resources are queued on
-        their own, so errors inside Bundle.entry[n].resource are not reported twice."""
+        """Queue a document for both validators; `where` says where it was found. skip_nested:
+        its nested resources are queued on their own, so errors inside Bundle.entry[n].resource
+        are not reported twice."""
         self.docs.append((where, doc, skip_nested))
 
-    def fail(self, where, message, checker=HARNESS):
-        self.failures.append((where, checker, message))
+    def fail(self, where, message, checker=HARNESS, subject=None):
+        self.failures.append((subject, where, checker, message))
 
     def warn(self, where, message):
         self.warnings.append((where, message))
@@ -153,8 +154,49 @@ class Report:
                 for e in errs:
                     if skip_nested and re.match(r"^\.entry\[\d+\]\.resource[.\[]", e):
                         continue
-                    self.fail(where, e, checker)
+                    self.fail(where, e + excerpt(doc, e), checker, subject=describe(doc))
         return results
+
+    def print_failures(self, limit):
+        """Each failure once: the same message about the same resource (Type/id), wherever it
+        was seen (search, read, export), is one line naming the first place and the count."""
+        groups = collections.OrderedDict()
+        for subject, where, checker, msg in self.failures:
+            key = (subject, checker, msg) if subject and "/" in subject else (subject, where, checker, msg)
+            groups.setdefault(key, []).append(where)
+        for n, (key, wheres) in enumerate(groups.items()):
+            if n == limit:
+                print(f"… and {len(groups) - n} more")
+                break
+            subject, checker, msg = key[0], key[-2], key[-1]
+            more = f" (and {len(wheres) - 1} more: {', '.join(sorted({w.split(' ')[0] for w in wheres[1:]}))})" if len(wheres) > 1 else ""
+            head = f"{subject} " if subject else ""
+            print(f"FAIL [{checker}] {head}@ {wheres[0]}{more}: {msg}")
+        return len(groups)
+
+
+def resolve(doc, path):
+    """The value at a validator's path ('.a[0].b', '(root)'), or raise LookupError."""
+    node = doc
+    for name, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", "" if path == "(root)" else path):
+        node = node[int(index)] if index else node[name]
+    return node
+
+
+def excerpt(doc, error):
+    """' — value: <JSON>' of what an error ("path: message") points at, cut to 240 characters."""
+    path, _, msg = error.partition(": ")
+    try:
+        value = resolve(doc, path)
+        m = re.search(r"additional properties: '([^']+)'", msg)
+        if m and isinstance(value, dict) and m.group(1) in value:
+            value = {m.group(1): value[m.group(1)]}
+        elif path == "(root)" and isinstance(value, dict):
+            value = {k: ("…" if isinstance(v, (dict, list)) else v) for k, v in value.items()}
+    except (LookupError, TypeError, ValueError):
+        return ""
+    text = json.dumps(value, ensure_ascii=False)
+    return f" — value: {text if len(text) <= 240 else text[:239] + '…'}"
 
 
 def describe(doc):
@@ -303,7 +345,7 @@ def crawl_metadata(client, report):
     cs = expect_fhir_json(report, where, resp, 200)
     if not isinstance(cs, dict):
         return None
-    report.validate("CapabilityStatement (GET /metadata)", cs)
+    report.validate("GET /metadata", cs)
     report.counts["CapabilityStatement"]["read"] += 1
     if cs.get("resourceType") != "CapabilityStatement":
         report.fail(where, f"body is {describe(cs)}, expected a CapabilityStatement")
@@ -339,7 +381,7 @@ def crawl_type(client, report, rtype, max_pages):
         if not isinstance(bundle, dict):
             break
         report.counts["Bundle"]["searchset"] += 1
-        report.validate(f"Bundle searchset {rtype} page {page}", bundle, skip_nested=True)
+        report.validate(where, bundle, skip_nested=True)
         if bundle.get("resourceType") != "Bundle":
             report.fail(where, f"body is {describe(bundle)}, expected a Bundle")
             break
@@ -356,8 +398,7 @@ def crawl_type(client, report, rtype, max_pages):
                 report.fail(ew, "entry has no resource")
                 continue
             mode = (entry.get("search") or {}).get("mode", "match")
-            label = f"{describe(res)} (search {rtype} page {page} entry[{n}])"
-            report.validate(label, res)
+            report.validate(f"search {rtype} page {page} entry[{n}]", res)
             if mode != "match":
                 continue
             matches += 1
@@ -398,7 +439,7 @@ def read_each(client, report, rtype, found):
         if not isinstance(doc, dict):
             continue
         report.counts[rtype]["read"] += 1
-        report.validate(f"{describe(doc)} (GET /{path})", doc)
+        report.validate(f"GET /{path}", doc)
         if doc.get("resourceType") != rtype or doc.get("id") != rid:
             report.fail(where, f"answered {describe(doc)}")
         elif doc != from_search:
@@ -525,7 +566,7 @@ def bulk_export(client, report, label, kickoff_path, timeout, expect_types=None)
                     report.fail(fw, f"line {ln} is not JSON: {e}")
                     continue
                 count += 1
-                report.validate(f"{describe(doc)} ({label} {kind} {item['type']} line {ln})", doc)
+                report.validate(f"{label} {kind} {item['type']} line {ln}", doc)
                 if isinstance(doc, dict) and doc.get("resourceType") != item["type"]:
                     report.fail(fw, f"line {ln} is a {doc.get('resourceType')}, in the {item['type']} file")
             if kind == "output":
@@ -625,14 +666,14 @@ def load_files(paths, report):
                 except ValueError as e:
                     report.fail(f"{p}:{ln}", f"not JSON: {e}")
                     continue
-                loaded.append((f"{p}:{ln} {describe(doc)}", doc))
+                loaded.append((f"{p}:{ln}", doc))
         else:
             try:
                 doc = json.loads(text)
             except ValueError as e:
                 report.fail(p, f"not JSON: {e}")
                 continue
-            loaded.append((f"{p} {describe(doc)}", doc))
+            loaded.append((p, doc))
     return loaded
 
 
@@ -699,7 +740,7 @@ def main():
             bad = 0
             for (label, doc), schema_errs in zip(loaded, results):
                 model_errs = models.errors(doc)
-                print(f"{label}\n  {SCHEMA}: {'; '.join(schema_errs) or 'ACCEPTED'}\n  {MODELS}: {'; '.join(model_errs) or 'ACCEPTED'}")
+                print(f"{label} {describe(doc)}\n  {SCHEMA}: {'; '.join(schema_errs) or 'ACCEPTED'}\n  {MODELS}: {'; '.join(model_errs) or 'ACCEPTED'}")
                 if not schema_errs or not model_errs:
                     bad += 1
             print(f"{len(loaded) - bad} rejected by both validators, {bad} accepted by one or both")
@@ -713,18 +754,13 @@ def main():
     print_counts(report)
     for where, msg in report.warnings:
         print(f"warning: {where}: {msg}")
-    for n, (where, checker, msg) in enumerate(report.failures):
-        if n == args.max_errors:
-            print(f"… and {len(report.failures) - n} more")
-            break
-        print(f"FAIL [{checker}] {where}: {msg}")
+    distinct = report.print_failures(args.max_errors)
     docs = len(report.docs)
-    failed_docs = len({w for w, c, _ in report.failures if c in (SCHEMA, MODELS)})
-    print(f"{docs} documents validated by {SCHEMA} and {MODELS}; "
-          f"{len(report.failures)} errors ({sum(1 for f in report.failures if f[1] == SCHEMA)} {SCHEMA}, "
-          f"{sum(1 for f in report.failures if f[1] == MODELS)} {MODELS}, "
-          f"{sum(1 for f in report.failures if f[1] == HARNESS)} {HARNESS})")
-    print(f"fhir-check: {docs - failed_docs} passed, {failed_docs + (1 if any(f[1] == HARNESS for f in report.failures) else 0)} failed")
+    failed_docs = len({(s, w) for s, w, c, _ in report.failures if c in (SCHEMA, MODELS)})
+    by = collections.Counter(c for _, _, c, _ in report.failures)
+    print(f"{docs} documents validated by {SCHEMA} and {MODELS}; {len(report.failures)} errors "
+          f"({by[SCHEMA]} {SCHEMA}, {by[MODELS]} {MODELS}, {by[HARNESS]} {HARNESS}), {distinct} distinct")
+    print(f"fhir-check: {docs - failed_docs} passed, {failed_docs + by[HARNESS]} failed")
     sys.exit(1 if report.failures else 0)
 
 
