@@ -133,6 +133,7 @@ class Report:
         self.warnings = []
         self.counts = collections.defaultdict(collections.Counter)  # type -> {"search": n, ...}
         self.statuses = collections.defaultdict(collections.Counter)  # type -> {status: n}
+        self.differs = collections.Counter()  # (type, elements) -> reads that differ from the search
 
     def validate(self, where, doc, skip_nested=False):
         """Queue a document for both validators; `where` says where it was found. skip_nested:
@@ -362,11 +363,32 @@ def crawl_metadata(client, report):
     return cs
 
 
-def crawl_type(client, report, rtype, max_pages):
-    """Searches every resource of `rtype`, page by page; returns {id: resource}."""
-    found = {}
-    url = f"{rtype}?_count=200"
+def required_reference(resp, cs_resource, types):
+    """When a search answers 400 because a reference parameter is required (the OperationOutcome's
+    issue.expression names a `reference` searchParam of the type, named after a listed type, as
+    Slot's `schedule`): that (parameter, type). Else None."""
+    if resp.status != 400:
+        return None
+    try:
+        oo = resp.json()
+    except ValueError:
+        return None
+    params = {sp.get("name"): sp.get("type") for sp in (cs_resource or {}).get("searchParam") or []}
+    for issue in oo.get("issue") or [] if isinstance(oo, dict) else []:
+        for expr in issue.get("expression") or []:
+            target = next((t for t in types if t.lower() == str(expr).lower()), None)
+            if params.get(expr) == "reference" and target:
+                return expr, target
+    return None
+
+
+def crawl_type(client, report, rtype, max_pages, found, query="", scoped=None):
+    """Searches every resource of `rtype` (with `query`), page by page, into `found` ({id: resource}).
+    With `scoped` (the CapabilityStatement's entry and the types), a first answer of 400 that asks
+    for a reference parameter is validated as an OperationOutcome and returned as (param, type)."""
+    url = f"{rtype}?{query + '&' if query else ''}_count=200"
     seen_urls = set()
+    seen_here = set()
     page = 0
     while url:
         page += 1
@@ -379,6 +401,11 @@ def crawl_type(client, report, rtype, max_pages):
             break
         seen_urls.add(url)
         resp = client.request("GET", url)
+        if page == 1 and scoped is not None:
+            need = required_reference(resp, *scoped)
+            if need:
+                check_outcome(report, f"{where} (without {need[0]})", resp, 400)
+                return need
         bundle = expect_fhir_json(report, where, resp, 200)
         if not isinstance(bundle, dict):
             break
@@ -414,8 +441,9 @@ def crawl_type(client, report, rtype, max_pages):
             full = entry.get("fullUrl")
             if not isinstance(full, str) or not full.endswith(f"/{rtype}/{rid}"):
                 report.fail(ew, f"fullUrl {full!r} does not end with /{rtype}/{rid}")
-            if rid in found:
+            if rid in seen_here:
                 report.fail(ew, f"{rtype}/{rid} appears twice in the search")
+            seen_here.add(rid)
             found[rid] = res
             st = res.get("status")
             if isinstance(st, str):
@@ -426,10 +454,9 @@ def crawl_type(client, report, rtype, max_pages):
             report.fail(where, f"{matches} matches on a page asked for _count=200")
         total = bundle.get("total")
         url = links.get("next")
-        if not url and isinstance(total, int) and total != len(found):
-            report.fail(where, f"Bundle.total is {total}, but the pages held {len(found)} {rtype}")
-    report.counts[rtype]["search"] += len(found)
-    return found
+        if not url and isinstance(total, int) and total != len(seen_here):
+            report.fail(where, f"Bundle.total is {total}, but the pages held {len(seen_here)} {rtype}")
+    return None
 
 
 def read_each(client, report, rtype, found):
@@ -445,7 +472,8 @@ def read_each(client, report, rtype, found):
         if doc.get("resourceType") != rtype or doc.get("id") != rid:
             report.fail(where, f"answered {describe(doc)}")
         elif doc != from_search:
-            report.warn(where, "differs from the same resource in the search Bundle")
+            keys = sorted(k for k in set(doc) | set(from_search) if doc.get(k) != from_search.get(k))
+            report.differs[(rtype, ", ".join(keys))] += 1
 
 
 def error_cases(client, report, types):
@@ -605,13 +633,32 @@ def crawl(args, report):
     for t in args.expect_types or []:
         if t not in types:
             report.fail("GET /metadata", f"the CapabilityStatement does not list {t}")
+    entries = {r.get("type"): r for rest in cs.get("rest") or [] for r in rest.get("resource") or []}
+    found = {t: {} for t in types}
+    deferred = []
     for rtype in types:
         t0 = time.time()
-        found = crawl_type(client, report, rtype, args.max_pages)
-        if not found:
+        need = crawl_type(client, report, rtype, args.max_pages, found[rtype], scoped=(entries.get(rtype), types))
+        if need:
+            deferred.append((rtype, need))
+            continue
+        print(f"  {rtype}: {len(found[rtype])} ({time.time() - t0:.1f} s)", file=sys.stderr)
+    # Types whose search needs a reference (Slot?schedule=…): searched once per resource of that type.
+    for rtype, (param, target) in deferred:
+        t0 = time.time()
+        for tid in found.get(target, {}):
+            crawl_type(client, report, rtype, args.max_pages, found[rtype], query=f"{param}={target}/{tid}")
+        print(f"  {rtype}: {len(found[rtype])}, searched by {param} over {len(found.get(target, {}))} {target} "
+              f"({time.time() - t0:.1f} s)", file=sys.stderr)
+    for pair in args.expect_status or []:
+        rtype, _, status = pair.partition(":")
+        if not report.statuses[rtype][status]:
+            report.fail(f"search {rtype}", f"no {rtype} with {status}: that case is not covered")
+    for rtype in types:
+        report.counts[rtype]["search"] += len(found[rtype])
+        if not found[rtype]:
             report.fail(f"search {rtype}", f"no {rtype} in the server's data: every listed type must be covered")
-        read_each(client, report, rtype, found)
-        print(f"  {rtype}: {len(found)} ({time.time() - t0:.1f} s)", file=sys.stderr)
+        read_each(client, report, rtype, found[rtype])
     error_cases(client, report, types)
     system, patient = advertises_export(cs)
     if args.no_export:
@@ -624,6 +671,8 @@ def crawl(args, report):
             got = bulk_export(client, report, "$export", f"$export?{fmt}", args.export_timeout)
             if got is not None:
                 for t in types:
+                    if t not in got and any(r == t for r, _ in deferred):
+                        continue  # computed per scope (free Slots), not exported
                     if got.get(t, 0) != report.counts[t]["search"]:
                         report.warn("$export", f"{got.get(t, 0)} {t} exported, {report.counts[t]['search']} found by search")
             some = [t for t in ("Patient", "Appointment") if t in types] or types[:1]
@@ -709,6 +758,8 @@ def main():
     ap.add_argument("--files", action="store_true", help="check the JSON / NDJSON files named instead of a server")
     ap.add_argument("--expect-invalid", action="store_true", help="with --files: each document must be rejected by both validators")
     ap.add_argument("--expect-types", type=lambda s: [t for t in s.split(",") if t], help="types the CapabilityStatement must list")
+    ap.add_argument("--expect-status", type=lambda s: [t for t in s.split(",") if t],
+                    help="Type:status pairs some resource must have, e.g. Appointment:cancelled,DocumentReference:docStatus=amended")
     ap.add_argument("--export-timeout", type=float, default=300, help="seconds one Bulk Data export may take (default 300)")
     ap.add_argument("--no-export", action="store_true", help="skip Bulk Data even if advertised")
     ap.add_argument("--max-pages", type=int, default=1000, help="pages of one search at most (default 1000)")
@@ -754,6 +805,8 @@ def main():
 
     report.run_validators(schema, models)
     print_counts(report)
+    for (rtype, keys), n in sorted(report.differs.items()):
+        report.warn(f"GET /{rtype}/{{id}}", f"{n} read(s) differ from the search Bundle's copy in: {keys}")
     for where, msg in report.warnings:
         print(f"warning: {where}: {msg}")
     distinct = report.print_failures(args.max_errors)
