@@ -38,6 +38,7 @@ UNKNOWN_ID = "fhir-check-no-such-id-0"
 SCHEMA = "fhir.schema.json"
 MODELS = "fhir.resources"
 HARNESS = "harness"
+JSON_RULES = "fhir-json-rules"
 
 
 # --------------------------------------------------------------------------------------------
@@ -151,7 +152,8 @@ class Report:
         results = schema.errors_many([d for _, d, _ in self.docs])
         for (where, doc, skip_nested), schema_errs in zip(self.docs, results):
             model_errs = models.errors(doc)
-            for checker, errs in ((SCHEMA, schema_errs), (MODELS, model_errs)):
+            json_errs = json_rules(doc)
+            for checker, errs in ((SCHEMA, schema_errs), (MODELS, model_errs), (JSON_RULES, json_errs)):
                 for e in errs:
                     if skip_nested and re.match(r"^\.entry\[\d+\]\.resource[.\[]", e):
                         continue
@@ -198,6 +200,31 @@ def excerpt(doc, error):
         return ""
     text = json.dumps(value, ensure_ascii=False)
     return f" — value: {text if len(text) <= 240 else text[:239] + '…'}"
+
+
+def json_rules(doc, path=""):
+    """FHIR's JSON rules that neither validator enforces (json.html; ele-1): no empty object, array
+    or string, and null only inside an array (as padding beside its `_element` twin)."""
+    errs = []
+    if isinstance(doc, dict):
+        if not doc:
+            errs.append(f"{path or '(root)'}: empty object")
+        for k, v in doc.items():
+            if v is None:
+                errs.append(f"{path}.{k}: null")
+            else:
+                errs.extend(json_rules(v, f"{path}.{k}"))
+    elif isinstance(doc, list):
+        if not doc:
+            errs.append(f"{path}: empty array")
+        for i, v in enumerate(doc):
+            if v is not None:
+                errs.extend(json_rules(v, f"{path}[{i}]"))
+        if doc and all(v is None for v in doc):
+            errs.append(f"{path}: only nulls")
+    elif isinstance(doc, str) and doc == "":
+        errs.append(f"{path}: empty string")
+    return errs
 
 
 def describe(doc):
@@ -382,11 +409,11 @@ def required_reference(resp, cs_resource, types):
     return None
 
 
-def crawl_type(client, report, rtype, max_pages, found, query="", scoped=None):
+def crawl_type(client, report, rtype, max_pages, found, query="", scoped=None, count=200):
     """Searches every resource of `rtype` (with `query`), page by page, into `found` ({id: resource}).
     With `scoped` (the CapabilityStatement's entry and the types), a first answer of 400 that asks
     for a reference parameter is validated as an OperationOutcome and returned as (param, type)."""
-    url = f"{rtype}?{query + '&' if query else ''}_count=200"
+    url = f"{rtype}?{query + '&' if query else ''}_count={count}"
     seen_urls = set()
     seen_here = set()
     page = 0
@@ -450,8 +477,8 @@ def crawl_type(client, report, rtype, max_pages, found, query="", scoped=None):
                 report.statuses[rtype][st] += 1
             if rtype == "DocumentReference" and isinstance(res.get("docStatus"), str):
                 report.statuses[rtype]["docStatus=" + res["docStatus"]] += 1
-        if matches > 200:
-            report.fail(where, f"{matches} matches on a page asked for _count=200")
+        if matches > count:
+            report.fail(where, f"{matches} matches on a page asked for _count={count}")
         total = bundle.get("total")
         url = links.get("next")
         if not url and isinstance(total, int) and total != len(seen_here):
@@ -474,6 +501,41 @@ def read_each(client, report, rtype, found):
         elif doc != from_search:
             keys = sorted(k for k in set(doc) | set(from_search) if doc.get(k) != from_search.get(k))
             report.differs[(rtype, ", ".join(keys))] += 1
+
+
+def search_cases(client, report, types, found, entries, deferred):
+    """An empty searchset (`_id` of nothing), `_id` of one resource, and `_count=1` paging of a
+    small type, which must page through exactly what `_count=200` found."""
+    needs = dict(deferred)
+    for rtype in types:
+        params = {sp.get("name") for sp in (entries.get(rtype) or {}).get("searchParam") or []}
+        if "_id" not in params or not found[rtype]:
+            continue
+        first = next(iter(found[rtype]))
+        scope = ""
+        if rtype in needs:  # Slot?schedule=…: the scope of the resource looked for
+            ref = (found[rtype][first].get(needs[rtype][0]) or {}).get("reference")
+            if not isinstance(ref, str):
+                continue
+            scope = f"{needs[rtype][0]}={urllib.parse.quote(ref, safe='/')}&"
+        for rid, want in ((UNKNOWN_ID, set()), (first, None)):
+            path = f"{rtype}?{scope}_id={urllib.parse.quote(rid, safe='')}"
+            where = f"search GET /{path}"
+            bundle = expect_fhir_json(report, where, client.request("GET", path), 200)
+            if bundle is None:
+                continue
+            report.validate(where, bundle)
+            report.counts["Bundle"]["searchset"] += 1
+            ids = {(e.get("resource") or {}).get("id") for e in bundle.get("entry") or [] if isinstance(e, dict)}
+            if ids != (want if want is not None else {rid}):
+                report.fail(where, f"found {sorted(map(str, ids))}")
+    small = [t for t in types if 2 <= len(found[t]) <= 20 and t not in needs]
+    if small:
+        rtype = small[0]
+        got = {}
+        crawl_type(client, report, rtype, 100, got, count=1)
+        if set(got) != set(found[rtype]):
+            report.fail(f"search {rtype}?_count=1", f"paging one at a time found {sorted(got)}, _count=200 found {sorted(found[rtype])}")
 
 
 def error_cases(client, report, types):
@@ -659,6 +721,7 @@ def crawl(args, report):
         if not found[rtype]:
             report.fail(f"search {rtype}", f"no {rtype} in the server's data: every listed type must be covered")
         read_each(client, report, rtype, found[rtype])
+    search_cases(client, report, types, found, entries, deferred)
     error_cases(client, report, types)
     system, patient = advertises_export(cs)
     if args.no_export:
@@ -811,10 +874,11 @@ def main():
         print(f"warning: {where}: {msg}")
     distinct = report.print_failures(args.max_errors)
     docs = len(report.docs)
-    failed_docs = len({(s, w) for s, w, c, _ in report.failures if c in (SCHEMA, MODELS)})
+    failed_docs = len({(s, w) for s, w, c, _ in report.failures if c != HARNESS})
     by = collections.Counter(c for _, _, c, _ in report.failures)
-    print(f"{docs} documents validated by {SCHEMA} and {MODELS}; {len(report.failures)} errors "
-          f"({by[SCHEMA]} {SCHEMA}, {by[MODELS]} {MODELS}, {by[HARNESS]} {HARNESS}), {distinct} distinct")
+    print(f"{docs} documents validated by {SCHEMA}, {MODELS} and {JSON_RULES}; {len(report.failures)} errors "
+          f"({by[SCHEMA]} {SCHEMA}, {by[MODELS]} {MODELS}, {by[JSON_RULES]} {JSON_RULES}, {by[HARNESS]} {HARNESS}), "
+          f"{distinct} distinct")
     print(f"fhir-check: {docs - failed_docs} passed, {failed_docs + by[HARNESS]} failed")
     sys.exit(1 if report.failures else 0)
 
