@@ -134,6 +134,7 @@ class Report:
         self.warnings = []
         self.counts = collections.defaultdict(collections.Counter)  # type -> {"search": n, ...}
         self.statuses = collections.defaultdict(collections.Counter)  # type -> {status: n}
+        self.transaction_times = {}  # export label -> manifest transactionTime
         self.differs = collections.Counter()  # (type, elements) -> reads that differ from the search
 
     def validate(self, where, doc, skip_nested=False):
@@ -274,7 +275,7 @@ class Client:
             self.conns[k] = cls(netloc, timeout=self.timeout)
         return self.conns[k]
 
-    def request(self, method, path, key=True, accept=FHIR_JSON, headers=None):
+    def request(self, method, path, key=True, accept=FHIR_JSON, headers=None, body=None):
         url = self.url(path)
         u = urllib.parse.urlsplit(url)
         target = (u.path or "/") + (f"?{u.query}" if u.query else "")
@@ -282,10 +283,14 @@ class Client:
         if key and self.key:
             h["X-API-Key"] = key if isinstance(key, str) else self.key
         h.update(headers or {})
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode("utf-8")
+            h["Content-Type"] = "application/json"
         for attempt in range(2):
             conn = self._conn(u.scheme, u.netloc, fresh=attempt > 0)
             try:
-                conn.request(method, target, headers=h)
+                conn.request(method, target, body=data, headers=h)
                 r = conn.getresponse()
                 body = r.read()
                 break
@@ -528,7 +533,9 @@ def search_cases(client, report, types, found, entries, deferred):
             report.counts["Bundle"]["searchset"] += 1
             ids = {(e.get("resource") or {}).get("id") for e in bundle.get("entry") or [] if isinstance(e, dict)}
             if ids != (want if want is not None else {rid}):
-                report.fail(where, f"found {sorted(map(str, ids))}")
+                shown = sorted(map(str, ids))
+                report.fail(where, f"expected {sorted(want) if want is not None else [rid]}, found {len(ids)}: "
+                                   f"{shown[:4]}{' …' if len(shown) > 4 else ''}")
     small = [t for t in types if 2 <= len(found[t]) <= 20 and t not in needs]
     if small:
         rtype = small[0]
@@ -626,6 +633,7 @@ def bulk_export(client, report, label, kickoff_path, timeout, expect_types=None)
         if not isinstance(manifest.get(field), kind):
             report.fail(mw, f"{field} is {manifest.get(field)!r}, expected a {kind.__name__}")
     tt = manifest.get("transactionTime")
+    report.transaction_times[label] = tt
     if isinstance(tt, str) and not re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$", tt):
         report.fail(mw, f"transactionTime {tt!r} is not a FHIR instant")
     if "error" in manifest and not isinstance(manifest["error"], list):
@@ -685,8 +693,41 @@ def bulk_export(client, report, label, kickoff_path, timeout, expect_types=None)
     return per_type
 
 
+# Patients with little or nothing optional, written through the REST API (/api/v1) before the
+# crawl, so that the facade's handling of absent data is checked too: the demo clinic's patients
+# have every field filled in.
+EDGE_PATIENTS = [
+    {"firstName": "Edge", "lastName": "Minimal"},
+    {"firstName": "Edge", "lastName": "Emptyaddress", "address": {}},
+    {"firstName": "Édith", "lastName": "Ø'Brien-Łukasiewicz", "sex": "other", "email": "edith@example.com",
+     "address": {"line2": "Apt 4", "city": None, "country": "FR"}},
+    {"firstName": "Edge", "lastName": "Phoneonly", "phone": "+14155550199", "dateOfBirth": "1900-01-01",
+     "address": {"postalCode": "94110"}},
+]
+
+
+def seed_edge_cases(client, report, api):
+    """Creates EDGE_PATIENTS through the REST API; returns the FHIR ids ("Patient" -> ids)."""
+    ids = []
+    run = f"{time.time():.0f}"
+    for n, patient in enumerate(EDGE_PATIENTS):
+        body = dict(patient, externalId=f"fhir-check-{run}-{n}")
+        resp = client.request("POST", f"{api}/patients", accept="application/json", body=body,
+                              headers={"Idempotency-Key": f"fhir-check-{run}-{n}"})
+        if resp.status not in (200, 201):
+            report.warn(f"POST {api}/patients", f"{json.dumps(body)} answered HTTP {resp.status}: {resp.body[:200]!r}")
+            continue
+        ids.append(str(resp.json()["id"]))
+    print(f"seeded {len(ids)} edge-case Patients through {api}: {', '.join(ids)}", file=sys.stderr)
+    return ids
+
+
 def crawl(args, report):
     client = Client(args.base, args.key, timeout=args.timeout)
+    seeded = []
+    if args.seed_edge_cases:
+        api = args.api or re.sub(r"/fhir/R4/?$", "", args.base.rstrip("/")) + "/api/v1"
+        seeded = seed_edge_cases(client, report, api)
     cs = crawl_metadata(client, report)
     if cs is None:
         return client
@@ -716,6 +757,9 @@ def crawl(args, report):
         rtype, _, status = pair.partition(":")
         if not report.statuses[rtype][status]:
             report.fail(f"search {rtype}", f"no {rtype} with {status}: that case is not covered")
+    for pid in seeded:
+        if pid not in found.get("Patient", {}):
+            report.fail("search Patient", f"the edge-case Patient/{pid} written through the REST API was not found")
     for rtype in types:
         report.counts[rtype]["search"] += len(found[rtype])
         if not found[rtype]:
@@ -740,8 +784,25 @@ def crawl(args, report):
                         report.warn("$export", f"{got.get(t, 0)} {t} exported, {report.counts[t]['search']} found by search")
             some = [t for t in ("Patient", "Appointment") if t in types] or types[:1]
             bulk_export(client, report, "$export _type", f"$export?{fmt}&_type={','.join(some)}", args.export_timeout, expect_types=some)
+            # _since: only what changed after it; a time after the first export's, so (nothing
+            # having been written since) the answer should be empty. Whatever comes is validated.
+            since = report.transaction_times.get("$export")
+            if since:
+                q = urllib.parse.quote(since, safe="")
+                got = bulk_export(client, report, "$export _since", f"$export?{fmt}&_since={q}", args.export_timeout)
+                if got and sum(got.values()):
+                    report.warn("$export _since", f"{dict(got)} changed since {since}")
         if patient:
             bulk_export(client, report, "Patient/$export", f"Patient/$export?{fmt}", args.export_timeout)
+        # Kick-offs the server must refuse with 400 and an OperationOutcome.
+        kick = "$export" if system else "Patient/$export"
+        for why, query, headers in (
+            ("no Prefer: respond-async", fmt, {}),
+            ("_outputFormat not NDJSON", "_outputFormat=text%2Fcsv", {"Prefer": "respond-async"}),
+            ("_since not an instant", f"{fmt}&_since=yesterday", {"Prefer": "respond-async"}),
+        ):
+            path = f"{kick}?{query}"
+            check_outcome(report, f"GET /{path} ({why})", client.request("GET", path, headers=headers), 400)
         # Cancel a fresh export at once: 202, and its status is gone.
         kick = "$export" if system else "Patient/$export"
         resp = client.request("GET", f"{kick}?{fmt}", headers={"Prefer": "respond-async"})
@@ -802,7 +863,7 @@ def find_node(arg):
 
 
 def print_counts(report):
-    cols = ["files", "search", "read", "$export", "$export _type", "Patient/$export", "searchset", "error answers"]
+    cols = ["files", "search", "read", "$export", "$export _type", "$export _since", "Patient/$export", "searchset", "error answers"]
     cols = [c for c in cols if any(c in v for v in report.counts.values())]
     if not cols:
         return
@@ -823,6 +884,9 @@ def main():
     ap.add_argument("--expect-types", type=lambda s: [t for t in s.split(",") if t], help="types the CapabilityStatement must list")
     ap.add_argument("--expect-status", type=lambda s: [t for t in s.split(",") if t],
                     help="Type:status pairs some resource must have, e.g. Appointment:cancelled,DocumentReference:docStatus=amended")
+    ap.add_argument("--seed-edge-cases", action="store_true",
+                    help="first write patients with little or nothing optional through the REST API (changes the server's data)")
+    ap.add_argument("--api", help="the REST API base for --seed-edge-cases (default: --base with /fhir/R4 replaced by /api/v1)")
     ap.add_argument("--export-timeout", type=float, default=300, help="seconds one Bulk Data export may take (default 300)")
     ap.add_argument("--no-export", action="store_true", help="skip Bulk Data even if advertised")
     ap.add_argument("--max-pages", type=int, default=1000, help="pages of one search at most (default 1000)")
