@@ -17,6 +17,7 @@ Exit status: 0 when nothing failed, 1 when anything did, 2 when the harness coul
 
 import argparse
 import collections
+import datetime
 import email.utils
 import http.client
 import json
@@ -491,11 +492,23 @@ def crawl_type(client, report, rtype, max_pages, found, query="", scoped=None, c
     return None
 
 
+def starts_soon(resource, minutes=10):
+    """Whether a resource's `start` is before now + `minutes` (free Slots are computed per request)."""
+    try:
+        start = datetime.datetime.fromisoformat(str(resource.get("start")).replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return start <= datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=minutes)
+
+
 def read_each(client, report, rtype, found):
     for rid, from_search in found.items():
         path = f"{rtype}/{urllib.parse.quote(rid, safe='')}"
         where = f"GET /{path}"
         resp = client.request("GET", path)
+        if resp.status == 404 and rtype == "Slot" and starts_soon(from_search):
+            report.warn(where, "404: a free Slot starting about now may have gone since the search")
+            continue
         doc = expect_fhir_json(report, where, resp, 200)
         if not isinstance(doc, dict):
             continue
@@ -536,6 +549,21 @@ def search_cases(client, report, types, found, entries, deferred):
                 shown = sorted(map(str, ids))
                 report.fail(where, f"expected {sorted(want) if want is not None else [rid]}, found {len(ids)}: "
                                    f"{shown[:4]}{' …' if len(shown) > 4 else ''}")
+    # A parameter the server does not support: ignored, with an OperationOutcome entry
+    # (search.mode outcome) that says so; refused under Prefer: handling=strict.
+    rtype = next((t for t in types if t not in needs), None)
+    if rtype:
+        path = f"{rtype}?fhir-check-unknown=1&_count=1"
+        where = f"search GET /{path}"
+        bundle = expect_fhir_json(report, where, client.request("GET", path), 200)
+        if isinstance(bundle, dict):
+            report.validate(where, bundle)
+            report.counts["Bundle"]["searchset"] += 1
+            modes = [(e.get("search") or {}).get("mode") for e in bundle.get("entry") or [] if isinstance(e, dict)]
+            if "outcome" not in modes:
+                report.warn(where, "no OperationOutcome entry (search.mode outcome) about the parameter ignored")
+        check_outcome(report, f"{where} (Prefer: handling=strict)",
+                      client.request("GET", path, headers={"Prefer": "handling=strict"}), 400)
     small = [t for t in types if 2 <= len(found[t]) <= 20 and t not in needs]
     if small:
         rtype = small[0]
@@ -545,7 +573,7 @@ def search_cases(client, report, types, found, entries, deferred):
             report.fail(f"search {rtype}?_count=1", f"paging one at a time found {sorted(got)}, _count=200 found {sorted(found[rtype])}")
 
 
-def error_cases(client, report, types):
+def error_cases(client, report, types, limited_key=None):
     # An unknown id of every type: 404 and an OperationOutcome.
     for rtype in types:
         path = f"{rtype}/{UNKNOWN_ID}"
@@ -559,6 +587,18 @@ def error_cases(client, report, types):
     check_outcome(report, f"GET /{rtype} (no key)", client.request("GET", rtype, key=False), 401)
     wrong = "kv_" + "0" * 42
     check_outcome(report, f"GET /{rtype} (unknown key)", client.request("GET", rtype, key=wrong), 401)
+    # A key without the permission a type needs: 403 (and the type it may read: 200).
+    if limited_key:
+        for t, status in (("Appointment", 403), ("Patient", 200)):
+            if t in types:
+                resp = client.request("GET", f"{t}?_count=1", key=limited_key)
+                where = f"GET /{t}?_count=1 (key with READ_PATIENTS only)"
+                if status == 403:
+                    check_outcome(report, where, resp, 403)
+                else:
+                    doc = expect_fhir_json(report, where, resp, 200)
+                    if doc is not None:
+                        report.validate(where, doc)
     # A resource type the server does not serve.
     resp = client.request("GET", "Observation")
     where = "GET /Observation (type not served)"
@@ -766,7 +806,7 @@ def crawl(args, report):
             report.fail(f"search {rtype}", f"no {rtype} in the server's data: every listed type must be covered")
         read_each(client, report, rtype, found[rtype])
     search_cases(client, report, types, found, entries, deferred)
-    error_cases(client, report, types)
+    error_cases(client, report, types, args.limited_key)
     system, patient = advertises_export(cs)
     if args.no_export:
         pass
@@ -887,6 +927,7 @@ def main():
     ap.add_argument("--seed-edge-cases", action="store_true",
                     help="first write patients with little or nothing optional through the REST API (changes the server's data)")
     ap.add_argument("--api", help="the REST API base for --seed-edge-cases (default: --base with /fhir/R4 replaced by /api/v1)")
+    ap.add_argument("--limited-key", help="a key with READ_PATIENTS only: Appointment must answer 403, Patient 200")
     ap.add_argument("--export-timeout", type=float, default=300, help="seconds one Bulk Data export may take (default 300)")
     ap.add_argument("--no-export", action="store_true", help="skip Bulk Data even if advertised")
     ap.add_argument("--max-pages", type=int, default=1000, help="pages of one search at most (default 1000)")
