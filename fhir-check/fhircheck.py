@@ -239,8 +239,9 @@ def describe(doc):
 
 
 class Response:
-    def __init__(self, status, headers, body, url):
+    def __init__(self, status, headers, body, url, accept=FHIR_JSON):
         self.status = status
+        self.accept = accept  # what the request's Accept asked for
         self.headers = headers  # lower-cased names
         self.body = body
         self.url = url
@@ -297,7 +298,7 @@ class Client:
                 if attempt:
                     raise
         self.requests += 1
-        resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body, url)
+        resp = Response(r.status, {k.lower(): v for k, v in r.getheaders()}, body, url, accept)
         if r.getheader("connection", "").lower() == "close":
             self.conns.pop((u.scheme, u.netloc)).close()
         return resp
@@ -317,8 +318,10 @@ def expect_fhir_json(report, where, resp, status):
     if resp.status != status:
         report.fail(where, f"HTTP {resp.status}, expected {status}: {resp.body[:300].decode(errors='replace')}")
         return None
-    if media_type(resp) != FHIR_JSON:
-        report.fail(where, f"Content-Type is {resp.header('content-type')!r}, expected {FHIR_JSON}")
+    # application/fhir+json; or application/json when that is what the request asked for.
+    allowed = {FHIR_JSON} | ({"application/json"} if "application/json" in resp.accept else set())
+    if media_type(resp) not in allowed:
+        report.fail(where, f"Content-Type is {resp.header('content-type')!r}, expected {' or '.join(sorted(allowed))}")
     m = re.search(r";\s*fhirVersion=([^;\s]+)", resp.header("content-type") or "")
     if m and m.group(1).strip('"') != "4.0":
         report.fail(where, f"Content-Type {resp.header('content-type')!r}: R4's fhirVersion parameter is 4.0")
@@ -611,6 +614,9 @@ def error_cases(client, report, types, limited_key=None):
         doc = expect_fhir_json(report, where, client.request("GET", path, accept=accept), 200)
         if doc is not None:
             report.validate(where, doc)
+    # A format the server does not serve (XML): 406.
+    check_outcome(report, f"GET /{rtype}?_count=1 (Accept: application/fhir+xml)",
+                  client.request("GET", f"{rtype}?_count=1", accept="application/fhir+xml"), 406)
     # A resource type the server does not serve.
     resp = client.request("GET", "Observation")
     where = "GET /Observation (type not served)"

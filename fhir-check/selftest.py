@@ -101,6 +101,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, cs)
         if self.headers.get("X-API-Key") != KEY:
             return self.outcome(401, "login", "no key")
+        if "xml" in (self.headers.get("Accept") or ""):
+            return self.outcome(406, "not-supported", "JSON only")
         if parts[0] == "_file":
             rtype = parts[1]
             lines = [json.dumps(r) for r in RES[rtype].values()]
