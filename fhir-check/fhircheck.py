@@ -618,9 +618,15 @@ def error_cases(client, report, types, limited_key=None):
     check_outcome(report, f"GET /{rtype}?_count=1 (Accept: application/fhir+xml)",
                   client.request("GET", f"{rtype}?_count=1", accept="application/fhir+xml"), 406)
     # A resource type the server does not serve.
-    resp = client.request("GET", "Observation")
-    where = "GET /Observation (type not served)"
-    if "Observation" not in types:
+    # What the facade does not do, each a 4xx OperationOutcome: a type not served, an
+    # interaction not offered (create, delete, history), a path that means nothing.
+    someid = "1"
+    cases = [("GET", "Observation", "type not served")] if "Observation" not in types else []
+    cases += [("POST", rtype, "create"), ("DELETE", f"{rtype}/{someid}", "delete"),
+              ("GET", f"{rtype}/{someid}/_history", "history"), ("GET", "fhir-check/no/such/path", "no such path")]
+    for method, path, why in cases:
+        resp = client.request(method, path, body={} if method == "POST" else None)
+        where = f"{method} /{path} ({why})"
         if 400 <= resp.status < 500:
             check_outcome(report, where, resp, resp.status)
         else:

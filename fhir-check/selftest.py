@@ -81,6 +81,10 @@ class Handler(BaseHTTPRequestHandler):
             issue["expression"] = [expression]
         self.send(code, {"resourceType": "OperationOutcome", "issue": [issue]})
 
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.outcome(405, "not-supported", "read-only")
+
     def do_DELETE(self):
         job = urllib.parse.urlsplit(self.path).path.rsplit("/", 1)[-1]
         if JOBS.pop(job, None) is None:
@@ -135,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
         rtype = parts[0]
         if rtype not in TYPES:
             return self.outcome(404, "not-supported", f"{rtype} is not served")
+        if len(parts) > 2:
+            return self.outcome(404, "not-found", "no such path")
         if len(parts) == 2:
             found = RES.get(rtype, {}).get(parts[1])
             if found is None:
