@@ -116,6 +116,7 @@ export async function startServer({ env = {}, readyTimeoutMs = 180_000 } = {}) {
   };
 
   const deadline = Date.now() + readyTimeoutMs;
+  let readyAt = null;
   for (;;) {
     if (exited) {
       throw new Error(`klinivo serve exited (${JSON.stringify(exited)}) before it was ready; stderr:\n${stderr}`);
@@ -131,6 +132,12 @@ export async function startServer({ env = {}, readyTimeoutMs = 180_000 } = {}) {
       server.demoKey = key[0];
       server.setPasswordLink = link[0];
       return server;
+    }
+    // Ready with its key printed: the link comes on the same start, or never.
+    if (ready && key && !readyAt) readyAt = Date.now();
+    if (readyAt && Date.now() - readyAt > 5_000) {
+      await server.stop();
+      throw new Error(`klinivo serve printed no set-password link (/console/set-password/…) on stderr:\n${stderr}`);
     }
     if (Date.now() > deadline) {
       await server.stop();
