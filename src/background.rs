@@ -31,9 +31,23 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
 /// Counts the idempotency records [`purge_loop`] deletes.
 pub const IDEMPOTENCY_KEYS_DELETED: &str = "klinivo_retention_idempotency_keys_deleted_total";
 
-/// Hourly: expired idempotency records.
+/// Hourly: expired idempotency records, and the console's expired sessions, used or expired
+/// set-password links and past sign-in throttle windows.
 async fn purge_loop(state: AppState, stop: CancellationToken) {
     loop {
+        let console = async {
+            use crate::domain::accounts::{sessions, throttle, users};
+            Ok::<u64, crate::domain::Error>(
+                sessions::purge_expired(&state.db).await?
+                    + users::purge_links(&state.db).await?
+                    + throttle::purge(&state.db).await?,
+            )
+        };
+        match console.await {
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired console sessions, links and throttle windows purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "console purge failed"),
+        }
         match idempotency::purge_expired(&state.db).await {
             Ok(n) if n > 0 => {
                 state.metrics.incr(IDEMPOTENCY_KEYS_DELETED, n);

@@ -59,6 +59,30 @@ pub struct Config {
     /// `KLINIVO_TRUSTED_PROXIES`, default none: the proxies whose `X-Forwarded-For` names the
     /// client (`crate::net`).
     pub trusted_proxies: TrustedProxies,
+    /// `KLINIVO_PUBLIC_URL`, default none (then `http://localhost:<port>`): the address people
+    /// reach the server at, without a path. Set-password links are made from it, and an
+    /// `https://` address makes the console's cookies `Secure`.
+    pub public_url: Option<String>,
+}
+
+impl Config {
+    /// The origin people reach the server at: `KLINIVO_PUBLIC_URL`, or this host and port.
+    pub fn public_origin(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.clone(),
+            None => {
+                let ip = self.bind.ip();
+                let host = if ip.is_unspecified() || ip.is_loopback() { "localhost".to_string() } else { ip.to_string() };
+                let host = if host.contains(':') { format!("[{host}]") } else { host };
+                format!("http://{host}:{}", self.bind.port())
+            }
+        }
+    }
+
+    /// Whether people reach the console over HTTPS (its cookies are then `Secure`).
+    pub fn serves_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +105,7 @@ impl Default for Config {
             db_max_connections: 20,
             log_format: LogFormat::Pretty,
             trusted_proxies: TrustedProxies::default(),
+            public_url: None,
         }
     }
 }
@@ -141,6 +166,9 @@ impl Config {
         if let Some(v) = get("KLINIVO_TRUSTED_PROXIES") {
             config.trusted_proxies = TrustedProxies::parse(&v).map_err(|m| err("KLINIVO_TRUSTED_PROXIES", &m))?;
         }
+        if let Some(v) = get("KLINIVO_PUBLIC_URL") {
+            config.public_url = Some(public_url(&v).map_err(|m| err("KLINIVO_PUBLIC_URL", &m))?);
+        }
         if let Some(v) = get("RUST_LOG") {
             if tracing_subscriber::EnvFilter::try_new(&v).is_err() {
                 return Err(err("RUST_LOG", "not a valid tracing filter directive"));
@@ -152,6 +180,23 @@ impl Config {
 
 fn err(var: &'static str, message: &str) -> ConfigError {
     ConfigError { var, message: message.to_string() }
+}
+
+/// `scheme://host[:port]`, http or https, without a path, query or credentials.
+fn public_url(value: &str) -> Result<String, String> {
+    let problem = || format!("expected an origin such as https://api.example.com, got {value:?}");
+    let parsed = url::Url::parse(value.trim()).map_err(|_| problem())?;
+    let plain = matches!(parsed.scheme(), "http" | "https")
+        && parsed.host_str().is_some()
+        && parsed.username().is_empty()
+        && parsed.password().is_none()
+        && parsed.path() == "/"
+        && parsed.query().is_none()
+        && parsed.fragment().is_none();
+    if !plain {
+        return Err(problem());
+    }
+    Ok(parsed.origin().ascii_serialization())
 }
 
 fn positive(var: &'static str, value: &str, max: u64) -> Result<u64, ConfigError> {
@@ -190,6 +235,8 @@ mod tests {
             ("KLINIVO_DB_MAX_CONNECTIONS", "1e3"),
             ("KLINIVO_LOG_FORMAT", "xml"),
             ("KLINIVO_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("KLINIVO_PUBLIC_URL", "https://api.example.com/console"),
+            ("KLINIVO_PUBLIC_URL", "ftp://api.example.com"),
             ("DATABASE_URL", "mysql://x"),
             ("RUST_LOG", "info,[[["),
         ] {

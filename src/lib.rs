@@ -8,6 +8,7 @@ pub mod background;
 pub mod cli;
 pub mod clinic;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod delivery;
 pub mod domain;

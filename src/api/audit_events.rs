@@ -29,6 +29,8 @@ list_query! {
         /// returned it, and the responses that showed it inside another record or in the event log.
         pub resource_id: Option<i64>,
         pub key_prefix: Option<String>,
+        /// (ext) Console actions of this console user.
+        pub user_id: Option<i64>,
         /// Entries at or after this instant.
         #[serde(default, deserialize_with = "crate::http::time::optional_timestamp")]
         pub from: Option<DateTime<Utc>>,
@@ -45,6 +47,7 @@ impl AuditQuery {
             resource_type: self.resource_type.as_deref().map(ListFilter::parse_resource_type).transpose()?,
             resource_id: self.resource_id,
             key_prefix: self.key_prefix.clone(),
+            user_id: self.user_id,
             from: self.from,
             to: self.to,
         })
@@ -56,7 +59,8 @@ impl AuditQuery {
 /// The organization's access audit log, oldest first: every read, list, change and denied
 /// attempt on patients, appointments, consultations, SOAP notes, prescriptions and intake forms,
 /// by any route and method that shows them (`HEAD` as `GET`; the event log; records embedded in
-/// other records, one entry per type, with the request's `requestId`).
+/// other records, one entry per type, with the request's `requestId`); and (ext) every action taken in
+/// the console (keys, webhooks, users, sign-ins), with the acting console user's `userId`.
 #[utoipa::path(
     get,
     path = "/audit-events",

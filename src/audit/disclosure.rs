@@ -24,10 +24,20 @@ pub enum RecordType {
     IntakeForm,
     /// A slot hold: no PHI, audited like the appointment it becomes.
     AppointmentHold,
+    /// (console) An API key created, revoked or rotated in the console.
+    ApiKey,
+    /// (console) A webhook subscription changed in the console.
+    Webhook,
+    /// (console) A webhook delivery queued again from the console.
+    WebhookDelivery,
+    /// (console) A console user: invited, disabled, a password set or changed.
+    ConsoleUser,
+    /// (console) A console sign-in (`create`), failed sign-in (`denied`) or sign-out (`update`).
+    ConsoleSession,
 }
 
 impl RecordType {
-    pub const ALL: [RecordType; 7] = [
+    pub const ALL: [RecordType; 12] = [
         RecordType::Patient,
         RecordType::Appointment,
         RecordType::Consultation,
@@ -35,6 +45,11 @@ impl RecordType {
         RecordType::Prescription,
         RecordType::IntakeForm,
         RecordType::AppointmentHold,
+        RecordType::ApiKey,
+        RecordType::Webhook,
+        RecordType::WebhookDelivery,
+        RecordType::ConsoleUser,
+        RecordType::ConsoleSession,
     ];
 
     /// The name in the audit log (`resourceType`).
@@ -47,6 +62,11 @@ impl RecordType {
             RecordType::Prescription => "prescription",
             RecordType::IntakeForm => "intake_form",
             RecordType::AppointmentHold => "appointment_hold",
+            RecordType::ApiKey => "api_key",
+            RecordType::Webhook => "webhook",
+            RecordType::WebhookDelivery => "webhook_delivery",
+            RecordType::ConsoleUser => "console_user",
+            RecordType::ConsoleSession => "console_session",
         }
     }
 }

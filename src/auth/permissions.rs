@@ -43,6 +43,21 @@ impl Permission {
         }
     }
 
+    /// What the permission grants, in the contract's words (the console shows it beside its box).
+    pub fn description(self) -> &'static str {
+        match self {
+            Permission::ReadPatients => "List, search, view patients; list and view intake forms",
+            Permission::WritePatients => "Create and update patients; create, start and complete intake forms",
+            Permission::ReadAppointments => "List, view appointments; provider schedules and availability",
+            Permission::WriteAppointments => "Create, cancel, confirm, reschedule appointments; mark no-show",
+            Permission::ReadProviders => "List and view providers and locations",
+            Permission::ReadConsultations => "View consultations, SOAP notes and prescriptions",
+            Permission::WriteConsultations => "Start and end consultations, write SOAP notes and prescriptions",
+            Permission::ManageWebhooks => "Webhook subscriptions, deliveries, the event log",
+            Permission::ReadAuditLog => "The organization's access audit log",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Permission> {
         Permission::ALL.into_iter().find(|p| p.as_str() == s)
     }

@@ -65,13 +65,32 @@ pub struct KeySpec<'a> {
     pub rotated_from: Option<i64>,
 }
 
+/// Why a key's name is refused, if it is: the same rule for the CLI and the console.
+pub fn name_problem(name: &str) -> Option<&'static str> {
+    let name = name.trim();
+    (name.is_empty() || name.len() > 200).then_some("The name must be 1 to 200 characters.")
+}
+
+/// The longest expiry a new key may be given.
+pub const MAX_EXPIRY_DAYS: u32 = 3650;
+/// The highest per-key rate limit.
+pub const MAX_RATE_LIMIT: u32 = 1_000_000_000;
+
 /// Creates a key and returns its secret, which exists nowhere else afterwards.
 pub async fn create_key(db: &PgPool, spec: KeySpec<'_>) -> Result<NewKey, KeyStoreError> {
-    if !organization_exists(db, spec.organization_id).await? {
+    let mut conn = db.acquire().await?;
+    Ok(create_key_in(&mut conn, spec).await?.1)
+}
+
+/// As [`create_key`], in the caller's transaction; returns the new key's id too.
+pub async fn create_key_in(conn: &mut PgConnection, spec: KeySpec<'_>) -> Result<(i64, NewKey), KeyStoreError> {
+    let exists = sqlx::query_scalar!("SELECT 1 AS one FROM organizations WHERE id = $1", spec.organization_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_none() {
         return Err(KeyStoreError::UnknownOrganization(spec.organization_id));
     }
-    let mut conn = db.acquire().await?;
-    Ok(insert_key(&mut conn, spec).await?.1)
+    Ok(insert_key(conn, spec).await?)
 }
 
 /// Inserts a key of an existing organization; returns its id and secret.
@@ -115,33 +134,42 @@ pub async fn list_keys(db: &PgPool, organization_id: Uuid) -> Result<Vec<KeySumm
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
     Revoked {
+        id: i64,
         prefix: String,
     },
     /// Nothing changed: the key had been revoked at `at`.
     AlreadyRevoked {
+        id: i64,
         prefix: String,
         at: DateTime<Utc>,
     },
 }
 
-/// Revokes by display prefix (`kv_abc12345`) or numeric id.
-pub async fn revoke_key(db: &PgPool, prefix_or_id: &str) -> Result<Revocation, KeyStoreError> {
+/// Revokes by display prefix (`kv_abc12345`) or numeric id, among the keys of `org` (the
+/// console) or of every organization (the operator's command line).
+pub async fn revoke_key(
+    conn: &mut PgConnection,
+    org: Option<Uuid>,
+    prefix_or_id: &str,
+) -> Result<Revocation, KeyStoreError> {
     let id: Option<i64> = prefix_or_id.parse().ok();
     // `old` is the row as it was before this statement: revoked already, or not.
     let row = sqlx::query!(
         r#"UPDATE api_keys k SET revoked_at = coalesce(k.revoked_at, now())
            FROM api_keys old
            WHERE old.id = k.id AND (k.key_prefix = $1 OR k.id = $2)
-           RETURNING k.key_prefix, old.revoked_at AS "was_revoked_at?""#,
+             AND ($3::uuid IS NULL OR k.organization_id = $3)
+           RETURNING k.id, k.key_prefix, old.revoked_at AS "was_revoked_at?""#,
         prefix_or_id,
-        id
+        id,
+        org
     )
-    .fetch_optional(db)
+    .fetch_optional(conn)
     .await?
     .ok_or_else(|| KeyStoreError::UnknownKey(prefix_or_id.to_string()))?;
     Ok(match row.was_revoked_at {
-        Some(at) => Revocation::AlreadyRevoked { prefix: row.key_prefix, at },
-        None => Revocation::Revoked { prefix: row.key_prefix },
+        Some(at) => Revocation::AlreadyRevoked { id: row.id, prefix: row.key_prefix, at },
+        None => Revocation::Revoked { id: row.id, prefix: row.key_prefix },
     })
 }
 
@@ -159,19 +187,26 @@ pub struct Rotation {
     pub new_expires_at: Option<DateTime<Utc>>,
 }
 
-/// Issues a replacement with the same name, permissions, limit and expiry, by prefix or id; the
-/// old key stays valid for `grace` (never longer than it would have) and then expires. The
-/// expiry is the old key's own: rotating it again during its grace gives the new replacement
-/// the expiry it had before its first rotation, not what is left of the grace.
-pub async fn rotate_key(db: &PgPool, prefix_or_id: &str, grace: chrono::Duration) -> Result<Rotation, KeyStoreError> {
+/// Issues a replacement with the same name, permissions, limit and expiry, by prefix or id
+/// (among the keys of `org`, or of every organization); the old key stays valid for `grace`
+/// (never longer than it would have) and then expires. The expiry is the old key's own: rotating
+/// it again during its grace gives the new replacement the expiry it had before its first
+/// rotation, not what is left of the grace. Runs in the caller's transaction.
+pub async fn rotate_key(
+    tx: &mut PgConnection,
+    org: Option<Uuid>,
+    prefix_or_id: &str,
+    grace: chrono::Duration,
+) -> Result<Rotation, KeyStoreError> {
     let id: Option<i64> = prefix_or_id.parse().ok();
-    let mut tx = db.begin().await?;
     let old = sqlx::query!(
         r#"SELECT id, organization_id, key_prefix, name, permissions, rate_limit_per_minute, expires_at, revoked_at,
                   rotated_at, expires_at_before_rotation, now() AS "now!"
-           FROM api_keys WHERE key_prefix = $1 OR id = $2 FOR UPDATE"#,
+           FROM api_keys WHERE (key_prefix = $1 OR id = $2) AND ($3::uuid IS NULL OR organization_id = $3)
+           FOR UPDATE"#,
         prefix_or_id,
-        id
+        id,
+        org
     )
     .fetch_optional(&mut *tx)
     .await?
@@ -185,7 +220,7 @@ pub async fn rotate_key(db: &PgPool, prefix_or_id: &str, grace: chrono::Duration
     let own_expiry = if old.rotated_at.is_some() { old.expires_at_before_rotation } else { old.expires_at };
     let permissions: Vec<Permission> = old.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
     let (new_id, new) = insert_key(
-        &mut tx,
+        &mut *tx,
         KeySpec {
             organization_id: old.organization_id,
             name: &old.name,
@@ -208,7 +243,6 @@ pub async fn rotate_key(db: &PgPool, prefix_or_id: &str, grace: chrono::Duration
     )
     .fetch_one(&mut *tx)
     .await?;
-    tx.commit().await?;
     Ok(Rotation {
         old_id: old.id,
         old_prefix: old.key_prefix,

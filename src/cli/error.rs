@@ -46,4 +46,17 @@ impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
         CliError::Usage(message.into())
     }
+
+    /// A refusal of the domain's, in its own words (an unknown organization or user, an email
+    /// address taken, the last owner); database failures keep their cause.
+    pub fn domain(e: crate::domain::Error) -> Self {
+        match e {
+            crate::domain::Error::Database(e) => CliError::Database(e),
+            crate::domain::Error::Invalid(fields) => {
+                CliError::Usage(fields.into_iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))
+            }
+            crate::domain::Error::NotFound(what) => CliError::Usage(format!("no such {what}")),
+            other => CliError::Usage(other.to_string()),
+        }
+    }
 }

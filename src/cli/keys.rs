@@ -33,10 +33,10 @@ pub enum KeyCommand {
         /// Comma-separated permissions, or `all`.
         #[arg(long)]
         permissions: String,
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3650))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=store::MAX_EXPIRY_DAYS as i64))]
         expires_in_days: Option<u32>,
         /// Requests per minute for this key (default: KLINIVO_RATE_LIMIT_PER_MINUTE).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000_000))]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=store::MAX_RATE_LIMIT as i64))]
         rate_limit: Option<u32>,
     },
     /// List an organization's keys (never the secrets).
@@ -84,7 +84,7 @@ pub async fn key(config: &Config, command: KeyCommand) -> Result<(), CliError> {
     // Validate arguments before touching the database.
     let permissions = match &command {
         KeyCommand::Create { permissions, name, .. } => {
-            if name.trim().is_empty() || name.len() > 200 {
+            if store::name_problem(name).is_some() {
                 return Err(CliError::usage("--name must be 1 to 200 characters"));
             }
             Some(Permission::parse_list(permissions).map_err(CliError::Usage)?)
@@ -148,15 +148,17 @@ async fn run_key(
                 );
             }
         }
-        KeyCommand::Revoke { prefix_or_id } => match store::revoke_key(pool, prefix_or_id.trim()).await? {
-            Revocation::Revoked { prefix } => eprintln!("revoked {prefix}"),
-            Revocation::AlreadyRevoked { prefix, at } => {
+        KeyCommand::Revoke { prefix_or_id } => match store::revoke_key(&mut *pool.acquire().await?, None, prefix_or_id.trim()).await? {
+            Revocation::Revoked { prefix, .. } => eprintln!("revoked {prefix}"),
+            Revocation::AlreadyRevoked { prefix, at, .. } => {
                 eprintln!("{prefix} was already revoked at {}; nothing changed", rfc3339(at))
             }
         },
         KeyCommand::Rotate { prefix_or_id, grace_hours } => {
             let grace = Duration::hours(grace_hours as i64);
-            let r = store::rotate_key(pool, prefix_or_id.trim(), grace).await?;
+            let mut tx = pool.begin().await?;
+            let r = store::rotate_key(&mut tx, None, prefix_or_id.trim(), grace).await?;
+            tx.commit().await?;
             let old = &r.old_prefix;
             eprintln!("replaced {old} (id {}) with {} (id {})", r.old_id, r.new.prefix, r.new_id);
             if r.old_expires_at <= Utc::now() {

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `org`, `key`, `clinic import`, `demo`, `openapi`.
+//! The command line: `serve`, `migrate`, `org`, `key`, `user`, `clinic import`, `demo`, `openapi`.
 //! Machine-readable results go to stdout (scripts capture them with `$(...)`); everything for
 //! humans goes to stderr.
 
@@ -7,6 +7,7 @@ mod database;
 mod error;
 mod keys;
 mod serve;
+mod users;
 mod worker;
 
 use std::process::ExitCode;
@@ -40,6 +41,11 @@ enum Command {
     Key {
         #[command(subcommand)]
         command: keys::KeyCommand,
+    },
+    /// Manage console users (owners and admins of an organization).
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
     },
     /// Clinic set-up: locations, providers and their working hours.
     Clinic {
@@ -84,6 +90,7 @@ pub fn main() -> ExitCode {
             Command::Migrate => database::migrate_only(&config).await,
             Command::Org { command } => keys::org(&config, command).await,
             Command::Key { command } => keys::key(&config, command).await,
+            Command::User { command } => users::user(&config, command).await,
             Command::Clinic { command } => clinic::clinic(&config, command).await,
             Command::Demo { org } => clinic::demo(&config, org).await,
             Command::Openapi { path } => write_openapi(&path),

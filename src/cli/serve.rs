@@ -5,6 +5,10 @@ use tokio_util::sync::CancellationToken;
 use super::database;
 use super::error::CliError;
 use crate::config::Config;
+use crate::domain::accounts::users::{self, Role};
+
+/// The demo clinic's console owner, created on the embedded default's first start.
+pub const DEMO_OWNER: &str = "owner@demo.klinivo.test";
 use crate::state::AppState;
 
 pub async fn run(config: Config) -> Result<(), CliError> {
@@ -51,6 +55,10 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
     }
     let (summary, key) = crate::cli::demo_org_with_key(pool).await?;
     let org = summary.organization_id;
+    let mut tx = pool.begin().await?;
+    let owner = users::create(&mut tx, org, DEMO_OWNER, Role::Owner, None).await.map_err(CliError::domain)?;
+    tx.commit().await?;
+    let link = super::users::set_password_link(config, &owner.token);
     let host = if config.bind.ip().is_unspecified() { "localhost".to_string() } else { config.bind.ip().to_string() };
     let host = if host == "127.0.0.1" { "localhost".to_string() } else { host };
     // Only the key goes to stdout, as with every command that creates one; the words around it
@@ -63,6 +71,11 @@ async fn seed_on_first_start(pool: &sqlx::PgPool, config: &Config) -> Result<(),
     eprintln!("Try it (KEY=<the key above>):");
     eprintln!();
     eprintln!("    curl -H \"X-API-Key: $KEY\" http://{host}:{}/api/v1/health", config.bind.port());
+    eprintln!();
+    eprintln!("The console (Settings → Integrations: API keys, webhooks, audit log) has an owner, {DEMO_OWNER}.");
+    eprintln!("Set its password within 24 hours at this one-time link, then sign in:");
+    eprintln!();
+    eprintln!("    {link}");
     eprintln!();
     Ok(())
 }

@@ -11,14 +11,18 @@ use uuid::Uuid;
 use super::{Error, Page, PageRequest, Result};
 use crate::audit::RecordType;
 
-/// One access to a record: who (key prefix), what, when, from where, with which outcome.
+/// One access to a record: who (key prefix, or console user), what, when, from where, with which
+/// outcome.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEvent {
     pub id: i64,
     pub at: DateTime<Utc>,
+    /// The API key that made the request; `null` for a console action.
     #[schema(example = "kv_abc12345")]
     pub key_prefix: Option<String>,
+    /// (ext) The console user who acted, by id; `null` for a request made with an API key.
+    pub user_id: Option<i64>,
     #[schema(value_type = AuditAction, example = "read")]
     pub action: String,
     #[schema(value_type = RecordType, example = "patient")]
@@ -67,6 +71,8 @@ pub struct ListFilter {
     /// returned it, and the responses that showed it inside another record or in the event log.
     pub resource_id: Option<i64>,
     pub key_prefix: Option<String>,
+    /// Console actions of this user.
+    pub user_id: Option<i64>,
     /// Entries at or after this instant.
     pub from: Option<DateTime<Utc>>,
     /// Entries before this instant.
@@ -93,7 +99,7 @@ pub async fn list(
 ) -> Result<Page<AuditEvent>> {
     let rows = sqlx::query_as!(
         AuditEvent,
-        "SELECT id, at, key_prefix, action, resource_type, resource_id, resource_ids, status, request_id,
+        "SELECT id, at, key_prefix, user_id, action, resource_type, resource_id, resource_ids, status, request_id,
                 client_address, route
          FROM audit_events
          WHERE organization_id = $1 AND id > $2
@@ -102,6 +108,7 @@ pub async fn list(
            AND ($5::text IS NULL OR key_prefix = $5)
            AND ($6::timestamptz IS NULL OR at >= $6)
            AND ($7::timestamptz IS NULL OR at < $7)
+           AND ($9::bigint IS NULL OR user_id = $9)
          ORDER BY id LIMIT $8",
         org,
         page.after_id,
@@ -111,8 +118,46 @@ pub async fn list(
         filter.from,
         filter.to,
         page.fetch(),
+        filter.user_id,
     )
     .fetch_all(conn)
     .await?;
     Ok(page.finish(rows, |e| (e.id, e.at)))
+}
+
+/// A console action, as the audit log records it: the acting person by id, never by email.
+#[derive(Debug, Clone)]
+pub struct ConsoleAction<'a> {
+    pub organization_id: Option<Uuid>,
+    pub user_id: Option<i64>,
+    pub action: &'static str,
+    pub resource_type: RecordType,
+    pub resource_id: Option<i64>,
+    pub status: u16,
+    pub request_id: &'a str,
+    pub client_address: Option<&'a str>,
+    /// Method and route template, as for API requests (`POST /console/keys/{id}/revoke`).
+    pub route: &'a str,
+}
+
+/// Records a console action, in the caller's transaction: the change and its entry commit
+/// together.
+pub async fn record_console_action(conn: &mut PgConnection, a: ConsoleAction<'_>) -> Result<()> {
+    sqlx::query!(
+        "INSERT INTO audit_events (organization_id, at, user_id, action, resource_type, resource_id, status,
+                                   request_id, client_address, route)
+         VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8, $9)",
+        a.organization_id,
+        a.user_id,
+        a.action,
+        a.resource_type.as_str(),
+        a.resource_id,
+        a.status as i16,
+        a.request_id,
+        a.client_address,
+        a.route,
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! knows of HTTP, and nothing here imports `http` or `api`. Every function is scoped by
 //! organization: another organization's id is [`Error::NotFound`].
 
+pub mod accounts;
 pub mod address;
 pub mod appointments;
 pub mod audit_log;

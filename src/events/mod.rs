@@ -89,6 +89,27 @@ impl EventType {
         }
     }
 
+    /// When it is sent, in the public docs' words where they have the type.
+    pub fn description(self) -> &'static str {
+        match self {
+            EventType::PatientCreated => "New patient registered",
+            EventType::PatientUpdated => "Patient details changed",
+            EventType::AppointmentScheduled => "Appointment booked",
+            EventType::AppointmentConfirmed => "Appointment confirmed",
+            EventType::AppointmentCompleted => "Consultation ended",
+            EventType::AppointmentCancelled => "Appointment cancelled",
+            EventType::AppointmentNoShow => "Patient did not arrive",
+            EventType::AppointmentRescheduled => "Appointment moved to another time",
+            EventType::ConsultationEnded => "Provider finished consultation",
+            EventType::SoapNoteCreated => "SOAP note saved",
+            EventType::SoapNoteSigned => "SOAP note signed",
+            EventType::SoapNoteAmended => "Signed SOAP note amended",
+            EventType::IntakeStarted => "Patient started intake form",
+            EventType::IntakeCompleted => "Patient completed intake form",
+            EventType::WebhookTest => "Sent only by \"Send test event\"",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
     }

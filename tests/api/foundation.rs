@@ -57,7 +57,7 @@ async fn revoked_and_expired_keys_are_refused_at_once() {
     let app = TestApp::spawn().await;
     let key = app.key_with(&[Permission::ReadPatients]).await;
     assert_eq!(app.request_as(&key, Method::GET, "/health").send().await.unwrap().status(), 200);
-    klinivo::auth::store::revoke_key(&app.db, &key[..11]).await.unwrap();
+    klinivo::auth::store::revoke_key(&mut *app.db.acquire().await.unwrap(), None, &key[..11]).await.unwrap();
     refused_within_a_second(&app, &key).await;
 
     let key = app.key_with(&[Permission::ReadPatients]).await;
@@ -78,7 +78,7 @@ async fn revocation_reaches_every_instance() {
     for app in [&a, &b] {
         assert_eq!(app.request_as(&key, Method::GET, "/health").send().await.unwrap().status(), 200);
     }
-    klinivo::auth::store::revoke_key(&a.db, &key[..11]).await.unwrap();
+    klinivo::auth::store::revoke_key(&mut *a.db.acquire().await.unwrap(), None, &key[..11]).await.unwrap();
     for app in [&a, &b] {
         refused_within_a_second(app, &key).await;
     }

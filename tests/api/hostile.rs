@@ -232,7 +232,7 @@ async fn a_revoked_key_is_401_at_once_even_over_its_limit() {
         saw_429 |= r.status() == 429;
     }
     assert!(saw_429, "the key never went over its limit");
-    store::revoke_key(&app.db, &key[..11]).await.unwrap();
+    store::revoke_key(&mut *app.db.acquire().await.unwrap(), None, &key[..11]).await.unwrap();
     // The change notification is asynchronous; within a moment (never the rest of the window)
     // the answer must be 401.
     let deadline = std::time::Instant::now() + Duration::from_millis(1500);
