@@ -7,6 +7,7 @@ mod appointments;
 mod audit;
 mod availability;
 mod clinic;
+mod console;
 mod consultations;
 mod foundation;
 mod holds;

@@ -280,6 +280,9 @@ async fn serve_without_database_url_runs_its_own_postgres() {
     assert!(banner.contains(&format!("curl -H \"X-API-Key: $KEY\" http://localhost:{port}/api/v1/health")), "{banner}");
     assert!(!banner.contains(&key), "the key was printed on stderr too");
     assert!(!banner.contains('\u{1b}'), "colour codes in logs that are not on a terminal");
+    // Beside the key, the demo clinic's console owner and a one-time link to set its password.
+    assert!(banner.contains("owner@demo.klinivo.test"), "{banner}");
+    assert!(banner.contains(&format!("http://localhost:{port}/console/set-password/")), "{banner}");
 
     // Second start: same data, no new key, and the organizations are named.
     let (mut second, second_err) = start();
