@@ -84,7 +84,7 @@ test('posts without the token, with a wrong one, or from another origin are refu
     assert.match(await res.text(), /<h1[^>]*>\s*Request refused\s*<\/h1>/, what);
   }
   // Signing out needs the token too.
-  const out = await page.request.post('/console/sign-out', { headers: { Origin: origin }, maxRedirects: 0 });
+  const out = await page.request.post('/console/sign-out', { form: { x: '' }, headers: { Origin: origin }, maxRedirects: 0 });
   assert.equal(out.status(), 403);
   const names = await keyNames(page);
   assert.equal(new URL(page.url()).pathname, '/console/keys', 'still signed in');
@@ -168,8 +168,9 @@ test('an admin of another organization sees none of the first one\'s audit log, 
   await new Promise((r) => setTimeout(r, 2000)); // the audit log is written in batches
   const audit = await p.goto(`/console/audit?keyPrefix=${server.demoKey.slice(0, 11)}`);
   assert.equal(audit.status(), 200);
-  assert.ok(!(await p.content()).includes(server.demoKey.slice(0, 11)));
-  assert.equal(await p.locator('tbody tr').filter({ hasText: 'kv_' }).count(), 0);
+  assert.equal(await p.locator('tbody tr').filter({ hasText: server.demoKey.slice(0, 11) }).count(), 0);
+  await p.goto('/console/audit');
+  assert.equal(await p.locator('tbody tr').filter({ hasText: 'kv_' }).count(), 0, 'no key of any organization appears');
   assert.equal((await p.goto('/console/users')).status(), 403);
 });
 

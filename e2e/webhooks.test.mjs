@@ -39,6 +39,8 @@ function needs(t, ...names) {
   return missing.length === 0;
 }
 
+// Requests to the endpoint added in the console (not the always-failing one).
+const onMain = (r) => new URL(r.url, 'http://x').pathname === '/hooks/klinivo';
 const detailPath = () => `/console/webhooks/${state.webhookId}`;
 
 async function createPatient(lastName) {
@@ -69,7 +71,8 @@ test('an endpoint on the local receiver is added and its secret shown once', asy
   await page.goto('/console/webhooks');
   const row = page.locator(`tr[data-webhook-id="${state.webhookId}"]`);
   const cells = await rowCells(row);
-  assert.equal(cells.URL, receiver.url);
+  assert.equal((await row.getByRole('link').first().textContent()).trim(), receiver.url);
+  assert.match(cells.URL, /E2E receiver/);
   assert.match(cells.Events, /patient\.created/);
   await shot(page, 'webhooks');
 });
@@ -77,7 +80,7 @@ test('an endpoint on the local receiver is added and its secret shown once', asy
 test('a patient.created delivery fails once, is retried and arrives signed', async (t) => {
   if (!needs(t, 'webhookId')) return;
   const patient = await createPatient('Delivered');
-  const hits = await receiver.waitFor((r) => r.headers['x-klinivo-event'] === 'patient.created', { count: 2, timeoutMs: 20_000 });
+  const hits = await receiver.waitFor((r) => onMain(r) && r.headers['x-klinivo-event'] === 'patient.created', { count: 2, timeoutMs: 20_000 });
   assert.deepEqual(hits.slice(0, 2).map((r) => r.status), [500, 200]);
   const [first, second] = hits;
   assert.equal(first.headers['x-klinivo-delivery-id'], second.headers['x-klinivo-delivery-id']);
@@ -133,7 +136,7 @@ test('"Send test event" sends webhook.test to the endpoint', async (t) => {
   await page.goto(detailPath());
   await page.getByRole('button', { name: 'Send test event', exact: true }).click();
   await page.waitForLoadState();
-  const [hit] = await receiver.waitFor((r) => r.headers['x-klinivo-event'] === 'webhook.test');
+  const [hit] = await receiver.waitFor((r) => onMain(r) && r.headers['x-klinivo-event'] === 'webhook.test');
   assert.equal(JSON.parse(hit.body).data.id, state.webhookId);
   assert.ok(signatureValid(hit, state.secret));
 });
@@ -141,16 +144,56 @@ test('"Send test event" sends webhook.test to the endpoint', async (t) => {
 test('the deliveries filter by status', async (t) => {
   if (!needs(t, 'listed')) return;
   await page.goto(detailPath());
-  await page.getByLabel('Status', { exact: true }).selectOption('failed');
+  const status = page.getByLabel('Status', { exact: true });
+  const values = await status.locator('option').evaluateAll((os) => os.map((o) => o.value));
+  for (const v of ['', 'pending', 'succeeded']) assert.ok(values.includes(v), `the Status filter offers "${v}" (${values})`);
+  const wrong = [];
+  for (const other of values.filter((v) => v !== '' && v !== 'succeeded')) {
+    await status.selectOption(other);
+    await page.getByRole('button', { name: 'Filter', exact: true }).click();
+    await page.waitForURL((u) => u.searchParams.get('status') === other);
+    assert.equal(await status.inputValue(), other, 'the filter stays selected');
+    if (await page.locator(`tr[data-delivery-id="${state.deliveryId}"]`).count() !== 0) wrong.push(other);
+  }
+  assert.deepEqual(wrong, [], `the succeeded delivery is listed under the status filter(s) ${wrong.join(', ')}`);
+  await status.selectOption('succeeded');
   await page.getByRole('button', { name: 'Filter', exact: true }).click();
-  await page.waitForLoadState();
-  assert.equal(await page.locator(`tr[data-delivery-id="${state.deliveryId}"]`).count(), 0);
-  await page.getByLabel('Status', { exact: true }).selectOption('succeeded');
-  await page.getByRole('button', { name: 'Filter', exact: true }).click();
-  await page.waitForLoadState();
+  await page.waitForURL((u) => u.searchParams.get('status') === 'succeeded');
   await page.locator(`tr[data-delivery-id="${state.deliveryId}"]`).waitFor();
   const rows = page.locator('tr[data-delivery-id]');
   for (let i = 0; i < await rows.count(); i++) assert.equal((await rowCells(rows.nth(i))).Status, 'succeeded');
+});
+
+test('a delivery that always fails becomes a dead letter, listed under its filter, and is redelivered', async (t) => {
+  if (!needs(t, 'webhookId')) return;
+  const hook = await api(server, server.demoKey, 'POST', '/webhooks',
+    { url: `${receiver.url}/always-500`, events: ['patient.created'], description: 'E2E always failing' });
+  assert.equal(hook.status, 201, hook.text);
+  const queued = await api(server, server.demoKey, 'POST', `/webhooks/${hook.json.id}/test`);
+  assert.equal(queued.status, 202, queued.text);
+  const deliveryId = queued.json.id;
+  const mine = (r) => r.headers['x-klinivo-delivery-id'] === String(deliveryId);
+  // 1 attempt and 5 retries, 1+2+4+8+16 units of 300 ms apart.
+  await receiver.waitFor(mine, { count: 6, timeoutMs: 30_000 });
+  const path = `/console/webhooks/${hook.json.id}`;
+  await page.goto(path);
+  const row = page.locator(`tr[data-delivery-id="${deliveryId}"]`);
+  await reloadUntil(page, async () => /dead/.test((await rowCells(row)).Status), { what: 'a dead letter' });
+  await page.getByLabel('Status', { exact: true }).selectOption({ label: 'Dead letter' });
+  await page.getByRole('button', { name: 'Filter', exact: true }).click();
+  await page.waitForURL((u) => !!u.searchParams.get('status'));
+  await row.waitFor();
+  await page.getByLabel('Status', { exact: true }).selectOption('succeeded');
+  await page.getByRole('button', { name: 'Filter', exact: true }).click();
+  await page.waitForURL((u) => u.searchParams.get('status') === 'succeeded');
+  assert.equal(await row.count(), 0, 'the dead letter is not listed as succeeded');
+
+  await page.goto(`${path}/deliveries/${deliveryId}`);
+  assert.equal(await page.locator('tbody tr').count(), 6);
+  await shot(page, 'delivery-dead');
+  await page.getByRole('button', { name: 'Redeliver', exact: true }).click();
+  await receiver.waitFor(mine, { count: 7, timeoutMs: 15_000 });
+  assert.equal((await api(server, server.demoKey, 'DELETE', `/webhooks/${hook.json.id}`)).status, 204);
 });
 
 test('a disabled endpoint gets nothing; enabled again, "Recover" sends what it missed', async (t) => {
@@ -159,7 +202,7 @@ test('a disabled endpoint gets nothing; enabled again, "Recover" sends what it m
   await page.getByRole('button', { name: 'Disable', exact: true }).click();
   await page.getByRole('button', { name: 'Enable', exact: true }).waitFor();
   const patient = await createPatient('Missed');
-  const missed = (r) => r.headers['x-klinivo-event'] === 'patient.created' && JSON.parse(r.body).data.id === patient.id;
+  const missed = (r) => onMain(r) && r.headers['x-klinivo-event'] === 'patient.created' && JSON.parse(r.body).data.id === patient.id;
   await page.waitForTimeout(1500);
   assert.equal(receiver.requests.filter(missed).length, 0, 'nothing is sent while disabled');
 
@@ -196,7 +239,7 @@ test('"Rotate secret" shows a new secret that signs the next deliveries', async 
   await assertVisibleText(page, 'whsec_');
   const patient = await createPatient('Rotated');
   const [hit] = await receiver.waitFor(
-    (r) => r.headers['x-klinivo-event'] === 'patient.created' && JSON.parse(r.body).data.id === patient.id);
+    (r) => onMain(r) && r.headers['x-klinivo-event'] === 'patient.created' && JSON.parse(r.body).data.id === patient.id);
   assert.ok(signatureValid(hit, secret), 'signed with the new secret');
   assert.ok(!signatureValid(hit, state.secret), 'not with the old one');
 });

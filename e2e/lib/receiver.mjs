@@ -11,7 +11,8 @@ export async function startReceiver({ statuses = [] } = {}) {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const status = plan.length ? plan.shift() : 200;
+      // A path with /always-500 in it always fails (dead letters); others follow the plan.
+      const status = req.url.includes('/always-500') ? 500 : (plan.length ? plan.shift() : 200);
       const body = Buffer.concat(chunks).toString('utf8');
       requests.push({ method: req.method, url: req.url, headers: req.headers, body, status, at: new Date() });
       res.writeHead(status, { 'Content-Type': 'text/plain' });
