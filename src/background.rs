@@ -22,6 +22,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(purge_loop(state.clone(), stop.clone())),
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::domain::search_text::run(state.db.clone(), stop.clone())),
+        tokio::spawn(crate::fhir::export::runner::run(state.clone(), stop.clone())),
     ];
     // The dispatcher and the event log's retention.
     tasks.extend(crate::delivery::spawn(&state.db, &state.config, &state.metrics, &state.wake.local, stop));
@@ -32,7 +33,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
 pub const IDEMPOTENCY_KEYS_DELETED: &str = "klinivo_retention_idempotency_keys_deleted_total";
 
 /// Hourly: expired idempotency records, and the console's expired sessions, used or expired
-/// set-password links and past sign-in throttle windows.
+/// set-password links and past sign-in throttle windows, and expired FHIR exports.
 async fn purge_loop(state: AppState, stop: CancellationToken) {
     loop {
         let console = async {
@@ -40,11 +41,12 @@ async fn purge_loop(state: AppState, stop: CancellationToken) {
             Ok::<u64, crate::domain::Error>(
                 sessions::purge_expired(&state.db).await?
                     + users::purge_links(&state.db).await?
-                    + throttle::purge(&state.db).await?,
+                    + throttle::purge(&state.db).await?
+                    + crate::fhir::export::store::purge_expired(&state.db).await?,
             )
         };
         match console.await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired console sessions, links and throttle windows purged"),
+            Ok(n) if n > 0 => tracing::info!(purged = n, "expired console sessions, links, throttle windows and FHIR exports purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "console purge failed"),
         }

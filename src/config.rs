@@ -63,6 +63,8 @@ pub struct Config {
     /// reach the server at, without a path. Set-password links are made from it, and an
     /// `https://` address makes the console's cookies `Secure`.
     pub public_url: Option<String>,
+    /// `KLINIVO_FHIR_EXPORT_TTL_HOURS`, default 24: how long a Bulk Data export's files are kept.
+    pub fhir_export_ttl: chrono::Duration,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
+            fhir_export_ttl: chrono::Duration::hours(24),
         }
     }
 }
@@ -168,6 +171,9 @@ impl Config {
         }
         if let Some(v) = get("KLINIVO_PUBLIC_URL") {
             config.public_url = Some(public_url(&v).map_err(|m| err("KLINIVO_PUBLIC_URL", &m))?);
+        }
+        if let Some(v) = get("KLINIVO_FHIR_EXPORT_TTL_HOURS") {
+            config.fhir_export_ttl = chrono::Duration::hours(positive("KLINIVO_FHIR_EXPORT_TTL_HOURS", &v, 720)? as i64);
         }
         if let Some(v) = get("RUST_LOG") {
             if tracing_subscriber::EnvFilter::try_new(&v).is_err() {
@@ -237,6 +243,7 @@ mod tests {
             ("KLINIVO_TRUSTED_PROXIES", "10.0.0.0/40"),
             ("KLINIVO_PUBLIC_URL", "https://api.example.com/console"),
             ("KLINIVO_PUBLIC_URL", "ftp://api.example.com"),
+            ("KLINIVO_FHIR_EXPORT_TTL_HOURS", "0"),
             ("DATABASE_URL", "mysql://x"),
             ("RUST_LOG", "info,[[["),
         ] {

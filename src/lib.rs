@@ -13,6 +13,7 @@ pub mod db;
 pub mod delivery;
 pub mod domain;
 pub mod events;
+pub mod fhir;
 pub mod http;
 pub mod metrics;
 pub mod net;

@@ -15,6 +15,7 @@ pub mod event_log;
 pub mod holds;
 pub mod intake;
 pub mod locations;
+pub mod organizations;
 pub mod page;
 pub mod patients;
 pub mod providers;

@@ -58,6 +58,7 @@ pub fn app_routes(state: &AppState) -> Router {
         .merge(ops::router().with_state(state.clone()))
         .merge(api::docs::router())
         .merge(crate::console::router(state.clone()))
+        .merge(crate::fhir::router(state))
 }
 
 /// The layers every request passes through, around any set of routes (tests mount their own).

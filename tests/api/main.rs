@@ -8,6 +8,7 @@ mod audit;
 mod availability;
 mod clinic;
 mod console;
+mod fhir;
 mod consultations;
 mod foundation;
 mod holds;

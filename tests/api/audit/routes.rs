@@ -29,8 +29,10 @@ pub fn router_templates(app: &TestApp) -> Vec<String> {
         let Some((template, _)) = rest.split_once('"') else { continue };
         // The console's pages are not the API: HTML for people behind a session cookie, not in the
         // OpenAPI document (docs/console.md lists them), and they show no records (tests/api/console).
-        let console = template == "/console" || template.starts_with("/console/");
-        if !template.contains("__private__axum") && !console && !templates.iter().any(|t| t == template) {
+        // The FHIR facade has its own description, the CapabilityStatement, and its own audit
+        // tests (tests/api/fhir).
+        let elsewhere = template == "/console" || template.starts_with("/console/") || template.starts_with("/fhir/");
+        if !template.contains("__private__axum") && !elsewhere && !templates.iter().any(|t| t == template) {
             templates.push(template.to_string());
         }
     }

@@ -7,6 +7,7 @@
 //! signed one, whoever asks. `input` holds the request bodies and their rules, `write` the
 //! transitions.
 
+pub mod across;
 pub mod input;
 pub mod write;
 

@@ -1,0 +1,91 @@
+//! Errors as OperationOutcome. Handlers and the API's layers answer errors in the contract's
+//! JSON (`{"error", "message", "details"}`); on the way out of the facade that body becomes an
+//! OperationOutcome with the same status and headers, so authentication, permission, rate
+//! limit and validation errors read the same here as anywhere in FHIR.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use super::CONTENT_TYPE;
+
+/// The FHIR issue type for an HTTP status.
+fn issue_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "invalid",
+        401 => "login",
+        403 => "forbidden",
+        404 => "not-found",
+        405 | 406 | 415 => "not-supported",
+        409 => "conflict",
+        410 => "deleted",
+        413 => "too-costly",
+        429 => "throttled",
+        503 => "transient",
+        _ => "exception",
+    }
+}
+
+/// An OperationOutcome with one issue per message.
+pub fn operation_outcome(severity: &str, code: &str, issues: &[(String, Option<String>)]) -> Value {
+    let issue: Vec<Value> = issues
+        .iter()
+        .map(|(diagnostics, expression)| {
+            let mut i = json!({"severity": severity, "code": code, "diagnostics": diagnostics});
+            if let Some(e) = expression {
+                i["expression"] = json!([e]);
+            }
+            i
+        })
+        .collect();
+    json!({"resourceType": "OperationOutcome", "issue": issue})
+}
+
+/// The contract's error body, as an OperationOutcome.
+fn from_error_body(status: StatusCode, body: &Value) -> Value {
+    let message = body["message"].as_str().unwrap_or("The request failed").to_string();
+    let details: Vec<(String, Option<String>)> = body["details"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter_map(|f| {
+                    let field = f["field"].as_str()?;
+                    let m = f["message"].as_str()?;
+                    Some((format!("{field}: {m}"), Some(field.to_string())))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let issues = if details.is_empty() { vec![(message, None)] } else { details };
+    let severity = if status.is_server_error() { "fatal" } else { "error" };
+    operation_outcome(severity, issue_code(status), &issues)
+}
+
+/// Rewrites error responses of the contract's JSON into OperationOutcomes.
+pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || !is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    // Error bodies are small; one that is not is left as it is.
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    let Ok(value) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::from_parts(parts, Body::from(bytes));
+    };
+    let outcome = serde_json::to_vec(&from_error_body(status, &value)).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(outcome))
+}

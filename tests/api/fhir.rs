@@ -1,0 +1,105 @@
+//! The FHIR R4 facade as a FHIR client sees it: the CapabilityStatement first, then reads and
+//! searches as it advertises, errors as OperationOutcome, tenancy, permissions, the audit log,
+//! and Bulk Data export end to end. The resources' conformance is checked by independent
+//! validators in CI (`fhir-check/`).
+
+mod export;
+mod search;
+
+use reqwest::{Method, Response};
+use serde_json::Value;
+
+use crate::helpers::*;
+
+pub async fn fhir(app: &TestApp, key: &str, path: &str) -> Response {
+    app.client.get(app.url(&format!("/fhir/R4{path}"))).header("X-API-Key", key).send().await.unwrap()
+}
+
+/// A FHIR JSON body, its status and content type checked.
+pub async fn fhir_json(response: Response, status: u16) -> Value {
+    assert_eq!(
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or(""),
+        "application/fhir+json; fhirVersion=4.0; charset=utf-8"
+    );
+    expect_json(response, status).await
+}
+
+/// The resources of a searchset Bundle, following `next` links to the end.
+pub async fn search_all(app: &TestApp, key: &str, path: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut url = app.url(&format!("/fhir/R4{path}"));
+    loop {
+        let bundle = fhir_json(app.client.get(&url).header("X-API-Key", key).send().await.unwrap(), 200).await;
+        assert_eq!(bundle["type"], "searchset");
+        for e in bundle["entry"].as_array().unwrap() {
+            if e["search"]["mode"] == "match" {
+                out.push(e["resource"].clone());
+            }
+        }
+        let next = bundle["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_string());
+        match next {
+            // Links are absolute, made from the public origin: follow them on the test server.
+            Some(next) => url = app.url(&next[next.find("/fhir/R4").unwrap()..]),
+            None => return out,
+        }
+    }
+}
+
+/// An app with the demo clinic in its organization.
+pub async fn demo_app() -> TestApp {
+    let app = TestApp::spawn().await;
+    klinivo::clinic::demo::seed(&app.db, app.org_id).await.unwrap();
+    app
+}
+
+#[tokio::test]
+async fn the_capability_statement_says_what_is_served_and_needs_no_key() {
+    let app = TestApp::spawn().await;
+    let cs = fhir_json(app.client.get(app.url("/fhir/R4/metadata")).send().await.unwrap(), 200).await;
+    assert_eq!(cs["resourceType"], "CapabilityStatement");
+    assert_eq!(cs["fhirVersion"], "4.0.1");
+    assert_eq!(cs["kind"], "instance");
+    let types: Vec<&str> = cs["rest"][0]["resource"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Appointment", "Schedule", "Slot",
+            "Encounter", "DocumentReference", "MedicationRequest", "QuestionnaireResponse"
+        ]
+    );
+    assert_eq!(cs["rest"][0]["operation"][0]["name"], "export");
+    // Everything it lists answers: a search of each type with the demo's full key.
+    let demo = demo_app().await;
+    for t in types.iter().filter(|t| **t != "Slot") {
+        let bundle = fhir_json(fhir(&demo, &demo.key, &format!("/{t}?_count=1")).await, 200).await;
+        assert_eq!(bundle["entry"][0]["resource"]["resourceType"], *t, "{t}");
+    }
+    // Anything else under the base is an OperationOutcome.
+    let outcome = fhir_json(fhir(&app, &app.key, "/Medication").await, 404).await;
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert_eq!(outcome["issue"][0]["code"], "not-found");
+}
+
+#[tokio::test]
+async fn errors_are_operation_outcomes_with_the_right_status() {
+    let app = TestApp::spawn().await;
+    let patient = seed_patient(&app.db, app.org_id).await;
+    let no_key = fhir_json(app.client.get(app.url(&format!("/fhir/R4/Patient/{patient}"))).send().await.unwrap(), 401).await;
+    assert_eq!(no_key["issue"][0]["code"], "login");
+    let providers_only = app.key_with(&[klinivo::auth::Permission::ReadProviders]).await;
+    let denied = fhir_json(fhir(&app, &providers_only, &format!("/Patient/{patient}")).await, 403).await;
+    assert_eq!(denied["issue"][0]["code"], "forbidden");
+    assert!(denied["issue"][0]["diagnostics"].as_str().unwrap().contains("READ_PATIENTS"));
+    let missing = fhir_json(fhir(&app, &app.key, "/Patient/999999").await, 404).await;
+    assert_eq!(missing["issue"][0]["code"], "not-found");
+    fhir_json(fhir(&app, &app.key, "/Patient/abc").await, 404).await;
+    let bad = fhir_json(fhir(&app, &app.key, "/Patient?_count=201").await, 400).await;
+    assert_eq!(bad["issue"][0]["expression"][0], "_count");
+    let post = app.client.request(Method::POST, app.url("/fhir/R4/Patient")).header("X-API-Key", &app.key).send().await.unwrap();
+    assert_eq!(post.status(), 405);
+
+    // Another organization's records do not exist here.
+    let (_, other_key) = app.other_org().await;
+    fhir_json(fhir(&app, &other_key, &format!("/Patient/{patient}")).await, 404).await;
+    assert!(search_all(&app, &other_key, "/Patient").await.is_empty());
+}
