@@ -191,6 +191,7 @@ test('revoking the key refuses it at once with 401', async (t) => {
   assert.equal(health.status, 401, health.text);
   // The demo key is untouched.
   assert.equal((await api(server, server.demoKey, 'GET', '/health')).status, 200);
+  state.revoked = true;
 });
 
 test('rotating a key shows its replacement once, and both work during the grace period', async (t) => {
@@ -230,6 +231,15 @@ test('the audit log lists API access by key prefix', async (t) => {
     await page.getByLabel(label, { exact: true }).waitFor();
   }
   await shot(page, 'audit');
+  // Console actions are there too, by user id: the key created and revoked above.
+  const routes = [];
+  const all = page.locator('tbody tr');
+  for (let i = 0; i < await all.count(); i++) {
+    const c = await rowCells(all.nth(i));
+    if (/^user \d+$/.test(c.Who)) routes.push(c.Route);
+  }
+  assert.ok(routes.includes('POST /console/keys'), `console actions audited: ${routes}`);
+  if (state.revoked) assert.ok(routes.includes('POST /console/keys/{id}/revoke'), `console actions audited: ${routes}`);
   // The filter by key prefix keeps only that key's entries.
   await page.getByLabel('Key prefix', { exact: true }).fill(demoPrefix);
   await page.getByRole('button', { name: 'Filter', exact: true }).click();
