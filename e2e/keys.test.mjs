@@ -194,6 +194,31 @@ test('revoking the key refuses it at once with 401', async (t) => {
   state.revoked = true;
 });
 
+test('a key form with no name and no permission is refused with its errors; expiry and rate limit are kept', async (t) => {
+  if (!needs(t, 'signedIn')) return;
+  await page.goto('/console/keys/new');
+  await page.evaluate(() => document.querySelectorAll('[required]').forEach((i) => i.removeAttribute('required')));
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Create API key', exact: true }).click(),
+  ]);
+  assert.equal(response.status(), 400);
+  await page.getByRole('alert').filter({ hasText: 'Select at least one permission.' }).waitFor();
+  assert.equal(await page.locator('code#secret').count(), 0);
+
+  await page.getByLabel('Name', { exact: true }).fill('E2E limited');
+  await page.getByLabel('READ_APPOINTMENTS', { exact: true }).check();
+  await page.getByLabel('Expires in days', { exact: true }).fill('30');
+  await page.getByLabel('Rate limit per minute', { exact: true }).fill('120');
+  await page.getByRole('button', { name: 'Create API key', exact: true }).click();
+  const secret = (await page.locator('code#secret').textContent()).trim();
+  await page.goto('/console/keys');
+  const cells = await rowCells(page.locator(`tr[data-key-prefix="${secret.slice(0, 11)}"]`));
+  assert.notEqual(cells.Expires, 'never');
+  assert.match(cells['Rate limit'], /\b120\b/);
+  assert.equal(cells.Permissions, 'READ_APPOINTMENTS');
+});
+
 test('rotating a key shows its replacement once, and both work during the grace period', async (t) => {
   if (!needs(t, 'signedIn')) return;
   // A key to rotate, made with the CLI so this step stands on its own.
@@ -279,6 +304,18 @@ test('the owner invites an admin, who sets a password and signs in', async (t) =
     assert.equal(await nav.getByRole('link', { name: 'Users', exact: true }).count(), 0);
     const res = await p.goto('/console/users');
     assert.equal(res.status(), 403);
+
+    // Disabled by the owner, their session ends at once and they cannot sign in again.
+    await page.goto('/console/users');
+    await page.locator('tr[data-user-email="admin@demo.klinivo.test"]').getByRole('button', { name: /^Disable\b/ }).click();
+    await page.waitForURL((u) => u.pathname === '/console/users');
+    assert.equal((await rowCells(page.locator('tr[data-user-email="admin@demo.klinivo.test"]'))).Status, 'disabled');
+    await p.goto('/console/keys');
+    assert.equal(new URL(p.url()).pathname, '/console/sign-in', 'the disabled admin is signed out');
+    await p.getByLabel('Email', { exact: true }).fill('admin@demo.klinivo.test');
+    await p.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await p.getByRole('button', { name: 'Sign in', exact: true }).click();
+    await p.getByRole('alert').filter({ hasText: 'Email or password is incorrect.' }).waitFor();
   } finally {
     await other.context.close();
   }

@@ -49,6 +49,20 @@ async function createPatient(lastName) {
   return res.json;
 }
 
+test('an endpoint URL that is not http(s) is refused with an error', async () => {
+  await page.goto('/console/webhooks/new');
+  await page.getByLabel('Endpoint URL', { exact: true }).evaluate((i) => { i.type = 'text'; });
+  await page.getByLabel('Endpoint URL', { exact: true }).fill('ftp://127.0.0.1/hooks');
+  await page.getByLabel('patient.created', { exact: true }).check();
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Add endpoint', exact: true }).click(),
+  ]);
+  assert.equal(response.status(), 400);
+  await page.getByRole('alert').waitFor();
+  assert.equal(await page.locator('code#secret').count(), 0);
+});
+
 test('an endpoint on the local receiver is added and its secret shown once', async () => {
   await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: 'Webhooks', exact: true }).click();
   await page.waitForURL((u) => u.pathname === '/console/webhooks');
@@ -61,7 +75,9 @@ test('an endpoint on the local receiver is added and its secret shown once', asy
   await page.getByRole('button', { name: 'Add endpoint', exact: true }).click();
   const secret = (await page.locator('code#secret').textContent()).trim();
   assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
-  await page.getByRole('button', { name: 'Copy', exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await page.getByRole('status').filter({ hasText: 'Copied.' }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), secret);
   await shot(page, 'webhook-secret');
   state.secret = secret;
   await page.getByRole('link', { name: 'Open the endpoint', exact: true }).click();
