@@ -105,7 +105,13 @@ response with `Idempotent-Replayed: true`.
 - **Rate limits:** per key and minute; every response carries `X-RateLimit-Limit`, \
 `X-RateLimit-Remaining` and `X-RateLimit-Reset`, and a `429` adds `Retry-After`.
 - **Webhooks:** subscribe to the events under `webhooks`; each delivery is signed \
-(`X-Klinivo-Signature`, and the Standard Webhooks headers).";
+(`X-Klinivo-Signature`, and the Standard Webhooks headers).
+- **FHIR R4:** the same records as FHIR R4 (4.0.1) resources at `/fhir/R4`, under the same \
+keys, permissions, rate limits and audit log: Patient (US Core), Practitioner, \
+PractitionerRole, Location, Organization, Appointment, Schedule, Slot, Encounter, \
+DocumentReference, MedicationRequest and QuestionnaireResponse, read and searched, and the Bulk \
+Data `$export` (`Prefer: respond-async`, `_type`, `_since`). `GET /fhir/R4/metadata` (no key) \
+is the CapabilityStatement that lists them; errors are OperationOutcomes.";
 
 /// `list_patients` → `listPatients`: one naming style for generated clients.
 fn camel_case(id: &str) -> String {
