@@ -91,6 +91,30 @@ test('posts without the token, with a wrong one, or from another origin are refu
   assert.ok(!names.includes('E2E forged by request'));
 });
 
+test('repeated failed sign-ins to one account are throttled with 429, other accounts are not', async () => {
+  const other = await newConsoleContext(browser, server);
+  try {
+    const p = await other.context.newPage();
+    const attempt = async () => {
+      await p.goto('/console/sign-in');
+      await p.getByLabel('Email', { exact: true }).fill('nobody@demo.klinivo.test');
+      await p.getByLabel('Password', { exact: true }).fill('a wrong password, again');
+      const [response] = await Promise.all([
+        p.waitForResponse((r) => r.request().method() === 'POST'),
+        p.getByRole('button', { name: 'Sign in', exact: true }).click(),
+      ]);
+      return response.status();
+    };
+    for (let i = 0; i < 5; i++) assert.equal(await attempt(), 401, `attempt ${i + 1}`);
+    assert.equal(await attempt(), 429);
+    await p.getByRole('alert').filter({ hasText: 'Too many sign-in attempts' }).waitFor();
+    // The owner, from the same address, still signs in.
+    await signIn(p, OWNER_EMAIL);
+  } finally {
+    await other.context.close();
+  }
+});
+
 test('the first organization has a key, a webhook with a delivery', async () => {
   // A key made in the console.
   await page.goto('/console/keys/new');
