@@ -69,7 +69,7 @@ export async function setPassword(page, link, password = PASSWORD, { screenshot 
   if (screenshot) await shot(page, screenshot);
   await page.getByLabel('New password', { exact: true }).fill(password);
   await page.getByLabel('Repeat the new password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Set password', exact: true }).click();
+  await submit(page, page.getByRole('button', { name: 'Set password', exact: true }), 'the set-password form');
   await page.waitForURL((u) => u.pathname === '/console/sign-in');
   assert.equal(new URL(page.url()).searchParams.get('notice'), 'password-set');
   await assertVisibleText(page, 'Your password is set. Sign in.');
@@ -80,8 +80,28 @@ export async function signIn(page, email, password = PASSWORD) {
   if (new URL(page.url(), 'http://x').pathname !== '/console/sign-in') await page.goto('/console/sign-in');
   await page.getByLabel('Email', { exact: true }).fill(email);
   await page.getByLabel('Password', { exact: true }).fill(password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await submit(page, page.getByRole('button', { name: 'Sign in', exact: true }), 'the sign-in form');
   await page.waitForURL((u) => u.pathname === '/console/keys');
+}
+
+/**
+ * Clicks a form's submit button and fails with what the server said (status, <h1>, alert) when
+ * it answers the POST with an error.
+ */
+export async function submit(page, button, what) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'POST' && r.request().resourceType() === 'document'),
+    button.click(),
+  ]);
+  if (response.status() >= 400) {
+    await page.waitForLoadState();
+    const h1 = await page.locator('h1').first().textContent().catch(() => '');
+    const alert = await page.getByRole('alert').first().textContent({ timeout: 500 }).catch(() => '');
+    const sent = await response.request().allHeaders();
+    throw new Error(`${what} was answered ${response.status()} "${(h1 || '').trim()}"${alert ? ` (${alert.trim()})` : ''}; ` +
+      `the browser sent Origin: ${sent.origin ?? '(none)'}, Sec-Fetch-Site: ${sent['sec-fetch-site'] ?? '(none)'}`);
+  }
+  return response;
 }
 
 export async function assertVisibleText(page, text) {
