@@ -64,9 +64,56 @@ fn from_error_body(status: StatusCode, body: &Value) -> Value {
     operation_outcome(severity, issue_code(status), &issues)
 }
 
-/// Rewrites error responses of the contract's JSON into OperationOutcomes.
+/// What the client accepts: FHIR JSON (also for `*/*` or no `Accept`), plain JSON (`Accept:
+/// application/json` alone), or neither (XML, say), which is `406`.
+#[derive(Clone, Copy, PartialEq)]
+enum Wanted {
+    FhirJson,
+    Json,
+    Neither,
+}
+
+fn wanted(req: &Request) -> Wanted {
+    let accept: Vec<String> = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty())
+        .collect();
+    if accept.is_empty() || accept.iter().any(|a| a == "application/fhir+json" || a == "*/*" || a == "application/*") {
+        Wanted::FhirJson
+    } else if accept.iter().any(|a| a == "application/json" || a == "application/fhir+ndjson" || a == "application/ndjson") {
+        Wanted::Json
+    } else {
+        Wanted::Neither
+    }
+}
+
+/// Negotiates the media type, and rewrites error responses of the contract's JSON into
+/// OperationOutcomes.
 pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
-    let response = next.run(req).await;
+    let wanted = wanted(&req);
+    if wanted == Wanted::Neither {
+        let outcome = operation_outcome(
+            "error",
+            "not-supported",
+            &[("Only application/fhir+json (or application/json) is served".to_string(), None)],
+        );
+        let mut response = Response::new(Body::from(outcome.to_string()));
+        *response.status_mut() = StatusCode::NOT_ACCEPTABLE;
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        return response;
+    }
+    let mut response = next.run(req).await;
+    if wanted == Wanted::Json {
+        let fhir = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == CONTENT_TYPE.as_bytes());
+        if fhir {
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        }
+    }
     let status = response.status();
     let is_json = response
         .headers()
@@ -85,7 +132,8 @@ pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
         return Response::from_parts(parts, Body::from(bytes));
     };
     let outcome = serde_json::to_vec(&from_error_body(status, &value)).unwrap_or_default();
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    let content_type = if wanted == Wanted::Json { "application/json; charset=utf-8" } else { CONTENT_TYPE };
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(outcome))
 }

@@ -103,3 +103,19 @@ async fn errors_are_operation_outcomes_with_the_right_status() {
     fhir_json(fhir(&app, &other_key, &format!("/Patient/{patient}")).await, 404).await;
     assert!(search_all(&app, &other_key, "/Patient").await.is_empty());
 }
+
+#[tokio::test]
+async fn json_is_served_as_asked_and_xml_is_not() {
+    let app = TestApp::spawn().await;
+    let get = |accept: &'static str| app.client.get(app.url("/fhir/R4/metadata")).header("Accept", accept).send();
+    let r = get("application/json").await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/json; charset=utf-8");
+    let r = get("application/fhir+json").await.unwrap();
+    assert_eq!(r.headers()["content-type"], "application/fhir+json; fhirVersion=4.0; charset=utf-8");
+    let r = get("application/fhir+xml").await.unwrap();
+    assert_eq!(r.status(), 406);
+    let missing = app.client.get(app.url("/fhir/R4/Patient/1")).header("Accept", "application/json").send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+    assert_eq!(missing.headers()["content-type"], "application/json; charset=utf-8");
+    assert_eq!(missing.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
+}

@@ -1,6 +1,6 @@
 //! The background runner of export jobs: one job at a time per process, type by type, in pages
 //! of 200 records read in short statements (never one long transaction), written as NDJSON
-//! parts of at most `PART_BYTES`. Memory stays at one page and one part, whatever the export's
+//! parts of about `PART_BYTES`. Memory stays at one page and one part, whatever the export's
 //! size. Consistency: every record changed before the job's `transactionTime` (and at or after
 //! `_since`) is exported; a record changed later is left to the next `_since` export.
 
@@ -17,8 +17,10 @@ use crate::domain::{appointments, consultations, intake, locations, organization
 use crate::fhir::resources::{appointment, clinical, directory, patient, scheduling};
 use crate::state::AppState;
 
-/// A part is written once its NDJSON reaches this size.
-const PART_BYTES: usize = 8 * 1024 * 1024;
+/// A part (one output file) is written once its NDJSON reaches this size. Small enough that the
+/// statement that stores it, and the one that serves it, leave no large buffer behind on the
+/// pooled connection that carried them (bench/README.md, "FHIR bulk export").
+const PART_BYTES: usize = 1024 * 1024;
 const PAGE: i64 = 200;
 
 /// Runs jobs until `stop`.

@@ -100,7 +100,11 @@ pub async fn search(
     let birth = date_range("birthdate", &params.all("birthdate"))?;
     let genders = params.one("gender")?.map(tokens);
     let (name, family, given) = (params.one("name")?, params.one("family")?, params.one("given")?);
-    let patients = if let Some(id) = params.id()? {
+    // An identifier of the Klinivo id system is the id; any other is the external id.
+    let identifier = params.one("identifier")?;
+    let klinivo_id = identifier.and_then(|v| v.strip_prefix(ID_SYSTEM)?.strip_prefix('|')).map(|v| v.parse::<i64>().ok());
+    let external_id = identifier.filter(|_| klinivo_id.is_none()).map(|v| tokens(v).join(","));
+    let patients = if let Some(id) = params.id()?.or(klinivo_id) {
         let found = match id {
             Some(id) => match patients::get(&state.db, auth.organization_id, id).await {
                 Ok(p) => vec![p],
@@ -118,7 +122,7 @@ pub async fn search(
             email: params.one("email")?.map(|v| tokens(v).join(",")),
             phone: params.one("phone")?.map(|v| tokens(v).join(",")),
             date_of_birth: None,
-            external_id: params.one("identifier")?.map(|v| tokens(v).join(",")),
+            external_id,
         };
         let page = patients::list(&state.db, &state.generic_reads, auth.organization_id, &filter, &page_request(&params, &last_updated)?).await?;
         kept(page, |_| true)

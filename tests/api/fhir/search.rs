@@ -58,6 +58,9 @@ async fn patients_read_and_search_as_us_core_patients_and_are_audited() {
         assert_eq!(search_all(&app, &app.key, query).await.len(), expected, "{query}");
     }
     assert_eq!(search_all(&app, &app.key, &format!("/Patient?_id={id}")).await[0]["id"], id.to_string());
+    let by_id = search_all(&app, &app.key, &format!("/Patient?identifier=urn:klinivo:patient-id|{id}")).await;
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0]["id"], id.to_string());
 
     // The read and the searches are in the audit log, with the FHIR routes.
     assert!(
