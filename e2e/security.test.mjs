@@ -212,6 +212,22 @@ test('no console page shows a demo patient\'s name', async () => {
   }
 });
 
+test('every field of every console page has a label', async (t) => {
+  if (!needs(t, 'webhookId', 'deliveryId', 'keyId')) return;
+  const paths = ['/console/keys', '/console/keys/new', `/console/keys/${state.keyId}/rotate`, `/console/keys/${state.keyId}/revoke`,
+    '/console/webhooks', '/console/webhooks/new', `/console/webhooks/${state.webhookId}`,
+    `/console/webhooks/${state.webhookId}/deliveries/${state.deliveryId}`, '/console/audit', '/console/users', '/console/account'];
+  const unlabelled = [];
+  for (const path of paths) {
+    await page.goto(path);
+    const missing = await page.evaluate(() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+      .filter((el) => el.labels.length === 0 && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+      .map((el) => el.name || el.id || el.outerHTML));
+    for (const m of missing) unlabelled.push(`${path}: ${m}`);
+  }
+  assert.deepEqual(unlabelled, []);
+});
+
 test('every console page carries a Content-Security-Policy without inline scripts', () => {
   assertCsp([...owner.pages, ...(other?.pages ?? [])]);
 });
