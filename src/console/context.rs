@@ -108,3 +108,17 @@ impl FromRequestParts<AppState> for Owner {
         Ok(Owner(session))
     }
 }
+
+/// Ids in the path; anything that is not one is the console's `404` page, not a bare `400`.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, PageError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|_| PageError::NotFound)
+    }
+}

@@ -66,6 +66,42 @@ impl IntoResponse for PageError {
     }
 }
 
+/// Under `/console`: an error answered by a layer or fallback in the API's JSON (an unknown
+/// method, an outage) becomes the console's page, with the console's headers.
+pub async fn json_errors_as_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let path = req.uri().path();
+    if path != "/console" && !path.starts_with("/console/") {
+        return next.run(req).await;
+    }
+    let response = next.run(req).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json || response.status().as_u16() < 400 {
+        return response;
+    }
+    let error = match response.status() {
+        axum::http::StatusCode::NOT_FOUND => PageError::NotFound,
+        axum::http::StatusCode::SERVICE_UNAVAILABLE => PageError::Unavailable,
+        axum::http::StatusCode::METHOD_NOT_ALLOWED | axum::http::StatusCode::NOT_IMPLEMENTED => PageError::BadForm,
+        s if s.is_server_error() => PageError::Internal(format!("a layer answered {s}")),
+        _ => PageError::BadForm,
+    };
+    let mut page = error.into_response();
+    let headers = page.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(super::CONTENT_SECURITY_POLICY));
+    headers.insert(header::X_FRAME_OPTIONS, axum::http::HeaderValue::from_static("DENY"));
+    *page.status_mut() = response.status();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = response.headers().get(&name) {
+            page.headers_mut().insert(name, v.clone());
+        }
+    }
+    page
+}
+
 impl From<domain::Error> for PageError {
     fn from(e: domain::Error) -> PageError {
         match e {

@@ -25,7 +25,8 @@ impl FormData {
     fn parse(body: &[u8]) -> Result<FormData, PageError> {
         let pairs: Vec<(String, String)> =
             form_urlencoded::parse(body).take(MAX_FIELDS + 1).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        if pairs.len() > MAX_FIELDS {
+        // PostgreSQL text cannot hold NUL, and no field of these forms needs it.
+        if pairs.len() > MAX_FIELDS || pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
             return Err(PageError::BadForm);
         }
         Ok(FormData(pairs))
@@ -71,7 +72,8 @@ async fn read_form(req: Request, state: &AppState) -> Result<(Ctx, HeaderMap, Fo
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     if !is_form {
         return Err(PageError::BadForm);
     }

@@ -5,7 +5,7 @@
 //! `auth::store`, and renders. See docs/console.md for the security model.
 
 mod context;
-mod error;
+pub mod error;
 mod forms;
 mod pages;
 mod render;

@@ -6,12 +6,11 @@
 
 mod capability;
 pub mod export;
-mod outcome;
+pub mod outcome;
 mod resources;
 mod search;
 
 use axum::http::{header, HeaderValue};
-use axum::middleware::from_fn;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -29,7 +28,7 @@ pub const CONTENT_TYPE: &str = "application/fhir+json; fhirVersion=4.0; charset=
 
 /// The facade: `metadata` needs no key; everything else sits behind the API's authentication,
 /// rate limiting and write layer (`http::protect`). Every error, the layers' included, leaves as
-/// an OperationOutcome.
+/// an OperationOutcome (`outcome::errors_as_outcomes`, a layer of the whole application).
 pub fn router(state: &AppState) -> Router {
     let protected = crate::http::protect(resources::router(), state);
     Router::new()
@@ -39,7 +38,6 @@ pub fn router(state: &AppState) -> Router {
         }))
         .with_state(state.clone())
         .merge(protected)
-        .layer(from_fn(outcome::errors_as_outcomes))
 }
 
 /// A FHIR JSON body, and the records it shows for the audit log.

@@ -74,6 +74,16 @@ enum Wanted {
 }
 
 fn wanted(req: &Request) -> Wanted {
+    // `_format` overrides `Accept`.
+    let format = form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "_format")
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    match format.as_deref() {
+        Some("json" | "application/fhir+json") => return Wanted::FhirJson,
+        Some("application/json") => return Wanted::Json,
+        Some(_) => return Wanted::Neither,
+        None => {}
+    }
     let accept: Vec<String> = req
         .headers()
         .get_all(header::ACCEPT)
@@ -92,9 +102,13 @@ fn wanted(req: &Request) -> Wanted {
     }
 }
 
-/// Negotiates the media type, and rewrites error responses of the contract's JSON into
-/// OperationOutcomes.
+/// Under `/fhir/`: negotiates the media type, and rewrites error responses of the contract's
+/// JSON into OperationOutcomes — the facade's own, and those of every layer and fallback the
+/// request passed (authentication, rate limit, an unknown route or method, an outage).
 pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
+    if !req.uri().path().starts_with("/fhir/") && req.uri().path() != "/fhir" {
+        return next.run(req).await;
+    }
     let wanted = wanted(&req);
     if wanted == Wanted::Neither {
         let outcome = operation_outcome(

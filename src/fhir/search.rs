@@ -15,6 +15,11 @@ pub const MAX_COUNT: i64 = 200;
 
 /// Parameters every search understands.
 const COMMON: [&str; 5] = ["_count", "_cursor", "_format", "_id", "_lastUpdated"];
+/// The token parameters whose comma-separated values are alternatives; every other parameter
+/// takes one value (a comma there is refused rather than matched literally).
+const ALTERNATIVES: [&str; 3] = ["gender", "status", "specialty"];
+/// Parameters in one search at most.
+const MAX_PARAMS: usize = 50;
 
 /// A search's parameters, checked against those its resource type supports.
 #[derive(Debug)]
@@ -42,6 +47,23 @@ impl Params {
             .collect();
         if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
             return Err(ApiError::validation("query", "must not contain NUL characters"));
+        }
+        if pairs.len() > MAX_PARAMS {
+            return Err(ApiError::validation("query", format!("at most {MAX_PARAMS} parameters")));
+        }
+        // A modifier (`family:exact`) changes what a parameter matches: one not supported is
+        // refused, whatever the handling, rather than dropped (which would widen the result).
+        if let Some((name, _)) = pairs.iter().find(|(k, _)| k.contains(':')) {
+            return Err(ApiError::validation(name.clone(), "search modifiers are not supported"));
+        }
+        if let Some((name, _)) = pairs.iter().find(|(k, v)| v.contains(',') && !ALTERNATIVES.contains(&k.as_str()) && !k.starts_with('_')) {
+            return Err(ApiError::validation(
+                name.clone(),
+                format!("takes one value: comma-separated alternatives are supported only for {}", ALTERNATIVES.join(", ")),
+            ));
+        }
+        if let Some((name, _)) = pairs.iter().find(|(k, v)| k == "_id" && v.contains(',')) {
+            return Err(ApiError::validation(name.clone(), "takes one id"));
         }
         let mut ignored = Vec::new();
         for (name, _) in &pairs {

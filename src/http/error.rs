@@ -61,6 +61,9 @@ pub enum ApiError {
     /// The failed-authentication throttle; the seconds until its minute ends.
     #[error("Too many failed authentication attempts from this address; slow down")]
     AuthThrottled { retry_after: i64 },
+    /// Too much work of one kind under way for this key (exports); retry after the seconds given.
+    #[error("{message}")]
+    Busy { message: String, retry_after: i64 },
     #[error("The service is temporarily unavailable")]
     ServiceUnavailable,
     /// `ServiceUnavailable` because the database cannot be reached (`db::health`).
@@ -107,7 +110,7 @@ impl ApiError {
             }
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             IdempotencyKeyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            RateLimited | AuthThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            RateLimited | AuthThrottled { .. } | Busy { .. } => StatusCode::TOO_MANY_REQUESTS,
             ServiceUnavailable | DatabaseUnreachable => StatusCode::SERVICE_UNAVAILABLE,
             Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -132,7 +135,7 @@ impl ApiError {
             Conflict(_) => "conflict",
             PayloadTooLarge => "payload_too_large",
             IdempotencyKeyMismatch => "idempotency_key_mismatch",
-            RateLimited | AuthThrottled { .. } => "rate_limit_exceeded",
+            RateLimited | AuthThrottled { .. } | Busy { .. } => "rate_limit_exceeded",
             ServiceUnavailable | DatabaseUnreachable => "service_unavailable",
             Internal(_) => "internal_error",
         }
@@ -162,7 +165,7 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), axum::Json(self.body())).into_response();
         match self {
-            ApiError::AuthThrottled { retry_after } => {
+            ApiError::AuthThrottled { retry_after } | ApiError::Busy { retry_after, .. } => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after.clamp(1, 60)));
             }
             ApiError::ServiceUnavailable | ApiError::DatabaseUnreachable => {

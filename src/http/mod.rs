@@ -61,6 +61,20 @@ pub fn app_routes(state: &AppState) -> Router {
         .merge(crate::fhir::router(state))
 }
 
+/// Errors in the API's JSON answered by any layer or fallback become the console's pages under
+/// `/console` and OperationOutcomes under `/fhir`; other requests pass untouched (one layer, one
+/// prefix test, for every API request).
+async fn front_door_errors(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let path = req.uri().path();
+    if path.starts_with("/fhir") {
+        crate::fhir::outcome::errors_as_outcomes(req, next).await
+    } else if path.starts_with("/console") {
+        crate::console::error::json_errors_as_pages(req, next).await
+    } else {
+        next.run(req).await
+    }
+}
+
 /// The layers every request passes through, around any set of routes (tests mount their own).
 pub fn finish(routes: Router, state: AppState) -> Router {
     routes
@@ -75,6 +89,7 @@ pub fn finish(routes: Router, state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), db_gate::gate))
         .layer(from_fn_with_state(state.clone(), client_address::attach))
         .layer(from_fn(method::known_only))
+        .layer(from_fn(front_door_errors))
         .layer(from_fn_with_state(state.clone(), metrics::track))
         .layer(from_fn(request_id::request_id))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))

@@ -119,3 +119,29 @@ async fn json_is_served_as_asked_and_xml_is_not() {
     assert_eq!(missing.headers()["content-type"], "application/json; charset=utf-8");
     assert_eq!(missing.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
 }
+
+#[tokio::test]
+async fn what_is_not_supported_is_refused_not_widened() {
+    let app = demo_app().await;
+    for query in ["/Patient?family:exact=Garcia", "/Patient?_id=1,2", "/Appointment?patient=1,2", "/Patient?family=garc,smith"] {
+        let outcome = fhir_json(fhir(&app, &app.key, query).await, 400).await;
+        assert_eq!(outcome["issue"][0]["code"], "invalid", "{query}");
+    }
+    for path in ["/Patient/01", "/Patient/+1", "/Practitioner/001", "/Schedule/1-01", "/Slot/1-1-1796653800--30"] {
+        fhir_json(fhir(&app, &app.key, path).await, 404).await;
+    }
+    let r = fhir(&app, &app.key, "/Patient/1?_format=xml").await;
+    assert_eq!(r.status(), 406);
+    for (method, path) in [(Method::POST, "/fhir/R4/Patient"), (Method::DELETE, "/fhir/R4/Patient/1"), (Method::POST, "/fhir/R4/metadata")] {
+        let r = app.client.request(method, app.url(path)).header("X-API-Key", &app.key).send().await.unwrap();
+        assert_eq!(fhir_json(r, 405).await["resourceType"], "OperationOutcome", "{path}");
+    }
+    for path in ["/fhir/R4", "/fhir/R4/"] {
+        let r = app.client.get(app.url(path)).header("X-API-Key", &app.key).send().await.unwrap();
+        assert_eq!(fhir_json(r, 404).await["resourceType"], "OperationOutcome", "{path}");
+    }
+    // A bare identifier matches the value in either system.
+    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM patients WHERE organization_id = $1").bind(app.org_id).fetch_one(&app.db).await.unwrap();
+    let found = search_all(&app, &app.key, &format!("/Patient?identifier={first}")).await;
+    assert!(found.iter().any(|p| p["id"] == first.to_string()));
+}

@@ -72,6 +72,10 @@ fn instant(text: &str) -> Option<DateTime<Utc>> {
 /// The filter the form asks for, or what is wrong with it.
 fn filter(q: &AuditQuery) -> Result<ListFilter, String> {
     let mut f = ListFilter::default();
+    let fields = [&q.resource_type, &q.resource_id, &q.key_prefix, &q.user_id, &q.from, &q.to];
+    if fields.iter().any(|v| v.contains('\0')) || q.cursor.as_deref().is_some_and(|c| c.contains('\0')) {
+        return Err("The filters must not contain NUL characters.".into());
+    }
     let q_type = q.resource_type.trim();
     if !q_type.is_empty() {
         f.resource_type = Some(ListFilter::parse_resource_type(q_type).map_err(|_| "Resource type: choose one from the list.")?);

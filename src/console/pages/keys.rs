@@ -1,7 +1,7 @@
 //! API keys: list, create (shown once), revoke, rotate; the same `auth::store` the CLI uses.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{Duration, Utc};
@@ -11,7 +11,7 @@ use super::{record, Shown};
 use crate::audit::RecordType;
 use crate::auth::store::{self, KeySpec, KeySummary, Revocation};
 use crate::auth::Permission;
-use crate::console::context::SignedIn;
+use crate::console::context::{Path, SignedIn};
 use crate::console::error::PageError;
 use crate::console::forms::{FormData, Posted};
 use crate::console::render::{html, page, when, when_opt, Chrome};

@@ -85,7 +85,7 @@ pub async fn sign_in(State(state): State<AppState>, post: PublicPost) -> Result<
     if email.is_empty() || password.is_empty() || password.chars().count() > secrets::MAX_PASSWORD_CHARS {
         return again(StatusCode::UNAUTHORIZED, WRONG.into());
     }
-    if let Some(until) = throttle::blocked_until(&state.db, &email, &ctx.throttle_address).await? {
+    if let Some(until) = throttle::reserve(&state.db, &email, &ctx.throttle_address).await? {
         let minutes = ((until - chrono::Utc::now()).num_seconds().max(60) + 59) / 60;
         return again(
             StatusCode::TOO_MANY_REQUESTS,
@@ -102,7 +102,7 @@ pub async fn sign_in(State(state): State<AppState>, post: PublicPost) -> Result<
     let user = match known {
         Some(user) if matches && user.disabled_at.is_none() => user,
         known => {
-            throttle::record_failure(&state.db, &email, &ctx.throttle_address).await?;
+            // The attempt was counted by `reserve`.
             // A failure against a real account is its organization's business: its owners see
             // it in the audit log. Failures for addresses that are no account are only counted.
             if let Some(user) = known {
@@ -112,7 +112,7 @@ pub async fn sign_in(State(state): State<AppState>, post: PublicPost) -> Result<
             return again(StatusCode::UNAUTHORIZED, WRONG.into());
         }
     };
-    throttle::clear_account(&state.db, &email).await?;
+    throttle::succeeded(&state.db, &email, &ctx.throttle_address).await?;
     let token = sessions::start(&mut tx, user.id, ctx.client_address.as_deref()).await?;
     audit(&mut tx, &ctx, &user, "create", 303).await?;
     tx.commit().await?;
@@ -253,12 +253,22 @@ async fn record_user_change(
     user: &users::User,
     status: u16,
 ) -> Result<(), PageError> {
+    audit_user(tx, ctx, user, "update", status).await
+}
+
+async fn audit_user(
+    tx: &mut sqlx::PgConnection,
+    ctx: &crate::console::context::Ctx,
+    user: &users::User,
+    action: &'static str,
+    status: u16,
+) -> Result<(), PageError> {
     record_console_action(
         tx,
         ConsoleAction {
             organization_id: Some(user.organization_id),
             user_id: Some(user.id),
-            action: "update",
+            action,
             resource_type: RecordType::ConsoleUser,
             resource_id: Some(user.id),
             status,
@@ -295,10 +305,32 @@ pub async fn change_password(State(state): State<AppState>, post: Posted) -> Res
     let Posted { session, ctx, form } = post;
     let current = form.raw("current").to_string();
     let password = form.raw("password").to_string();
+    // Checking the current password is a sign-in by another door: the same throttle, the same
+    // audit of failures, so an open session cannot be used to guess it.
+    if let Some(until) = throttle::reserve(&state.db, &session.email, &ctx.throttle_address).await? {
+        let minutes = ((until - chrono::Utc::now()).num_seconds().max(60) + 59) / 60;
+        let body = AccountPage {
+            email: session.email.clone(),
+            role: session.role.as_str(),
+            chrome: Chrome::new(&session, "account"),
+            error: Some(format!("Too many attempts. Try again in {minutes} minutes.")),
+            changed: false,
+        }
+        .render()?;
+        return Ok((StatusCode::TOO_MANY_REQUESTS, html(body)).into_response());
+    }
     let stored = users::password_hash(&state.db, session.user_id).await?;
     let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&current, stored.as_deref()))
         .await
         .map_err(|e| PageError::Internal(e.to_string()))?;
+    if ok {
+        throttle::succeeded(&state.db, &session.email, &ctx.throttle_address).await?;
+    } else {
+        let mut tx = state.db.begin().await?;
+        let user = users::get(&mut tx, Some(session.organization_id), session.user_id).await?;
+        audit_user(&mut tx, &ctx, &user, "denied", 400).await?;
+        tx.commit().await?;
+    }
     let problem = if !ok {
         Some("The current password is incorrect.".to_string())
     } else if password != form.raw("repeat") {

@@ -1,14 +1,14 @@
 //! People (owners only): invite with a one-time set-password link, issue a new link, disable.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::record;
 use crate::audit::RecordType;
-use crate::console::context::Owner;
+use crate::console::context::{Owner, Path};
 use crate::console::error::PageError;
 use crate::console::forms::Posted;
 use crate::console::render::{html, page, when, Chrome};

@@ -3,7 +3,7 @@
 //! the same as the API's.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{record, Shown};
 use crate::audit::RecordType;
-use crate::console::context::SignedIn;
+use crate::console::context::{Path, SignedIn};
 use crate::console::error::PageError;
 use crate::console::forms::Posted;
 use crate::console::render::{html, page, when, when_opt, Chrome};

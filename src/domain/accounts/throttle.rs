@@ -20,45 +20,42 @@ fn address_subject(address: &str) -> String {
     format!("address:{address}")
 }
 
-/// When sign-ins for this account or from this address are allowed again, if they are not now.
-pub async fn blocked_until(db: &PgPool, email: &str, address: &str) -> Result<Option<DateTime<Utc>>> {
-    let until = sqlx::query_scalar!(
-        r#"SELECT max(window_start + make_interval(secs => $4)) AS until
-           FROM console_sign_in_failures
-           WHERE window_start > now() - make_interval(secs => $4)
-             AND ((subject = $1 AND failures >= $2) OR (subject = $3 AND failures >= $5))"#,
-        account_subject(email),
-        PER_ACCOUNT,
-        address_subject(address),
-        WINDOW.num_seconds() as f64,
-        PER_ADDRESS,
-    )
-    .fetch_one(db)
-    .await?;
-    Ok(until)
-}
-
-/// Counts one failure against the account and the address.
-pub async fn record_failure(db: &PgPool, email: &str, address: &str) -> Result<()> {
-    sqlx::query!(
-        "INSERT INTO console_sign_in_failures AS f (subject, window_start, failures)
-         SELECT s, now(), 1 FROM unnest($1::text[]) AS s
-         ON CONFLICT (subject) DO UPDATE
-             SET failures = CASE WHEN f.window_start > now() - make_interval(secs => $2) THEN f.failures + 1 ELSE 1 END,
-                 window_start = CASE WHEN f.window_start > now() - make_interval(secs => $2) THEN f.window_start ELSE now() END",
+/// Counts an attempt against the account and the address before its password is checked, and
+/// says when attempts are allowed again if either is over its limit (then the password must not
+/// be checked). Counting first, in one statement, is what makes the limits hold for attempts sent
+/// at the same moment: each sees the others' counts. A success gives its attempt back
+/// ([`succeeded`]).
+pub async fn reserve(db: &PgPool, email: &str, address: &str) -> Result<Option<DateTime<Utc>>> {
+    let rows = sqlx::query!(
+        r#"INSERT INTO console_sign_in_failures AS f (subject, window_start, failures)
+           SELECT s, now(), 1 FROM unnest($1::text[]) AS s
+           ON CONFLICT (subject) DO UPDATE
+               SET failures = CASE WHEN f.window_start > now() - make_interval(secs => $2) THEN f.failures + 1 ELSE 1 END,
+                   window_start = CASE WHEN f.window_start > now() - make_interval(secs => $2) THEN f.window_start ELSE now() END
+           RETURNING subject, failures, window_start + make_interval(secs => $2) AS "until!""#,
         &[account_subject(email), address_subject(address)] as &[String],
         WINDOW.num_seconds() as f64,
     )
-    .execute(db)
+    .fetch_all(db)
     .await?;
-    Ok(())
+    let account = account_subject(email);
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.failures > if r.subject == account { PER_ACCOUNT } else { PER_ADDRESS })
+        .map(|r| r.until)
+        .max())
 }
 
-/// A successful sign-in clears its account's count (not its address's).
-pub async fn clear_account(db: &PgPool, email: &str) -> Result<()> {
-    sqlx::query!("DELETE FROM console_sign_in_failures WHERE subject = $1", account_subject(email))
-        .execute(db)
-        .await?;
+/// A successful sign-in: the account's count is cleared, and the address gets its attempt back.
+pub async fn succeeded(db: &PgPool, email: &str, address: &str) -> Result<()> {
+    sqlx::query!(
+        "WITH gone AS (DELETE FROM console_sign_in_failures WHERE subject = $1)
+         UPDATE console_sign_in_failures SET failures = greatest(failures - 1, 0) WHERE subject = $2",
+        account_subject(email),
+        address_subject(address)
+    )
+    .execute(db)
+    .await?;
     Ok(())
 }
 

@@ -84,7 +84,8 @@ async fn kick_off(
                         list.push(t.to_string());
                     }
                 }
-                types = Some(list);
+                // An empty `_type` is no `_type`.
+                types = Some(list).filter(|l| !l.is_empty()).or(types.take());
             }
             "_since" => {
                 since = Some(
@@ -129,6 +130,24 @@ async fn kick_off(
     )
     .await
     .map_err(crate::domain::Error::from)?;
+    let id = match id {
+        Ok(id) => id,
+        Err(store::Refusal::KeyBusy) => {
+            return Err(ApiError::Busy {
+                message: "This key has an export under way: wait for it (or cancel it with DELETE on its status URL)".into(),
+                retry_after: 10,
+            })
+        }
+        Err(store::Refusal::OrganizationFull) => {
+            return Err(ApiError::Busy {
+                message: format!(
+                    "The organization keeps {} exports already: delete finished ones (DELETE on their status URL) or wait until they expire",
+                    store::KEPT_PER_ORGANIZATION
+                ),
+                retry_after: 60,
+            })
+        }
+    };
     let status_url = format!("{}/$export-status/{id}", base(state));
     let mut response = StatusCode::ACCEPTED.into_response();
     if let Ok(v) = HeaderValue::from_str(&status_url) {
@@ -208,9 +227,13 @@ pub async fn cancel(auth: Auth<AnyKey>, State(state): State<AppState>, Path(id):
 pub async fn file(
     auth: Auth<AnyKey>,
     State(state): State<AppState>,
-    Path((id, resource_type, part)): Path<(String, String, i32)>,
+    Path((id, resource_type, part)): Path<(String, String, String)>,
 ) -> Result<Response, ApiError> {
     let job = own_job(&auth, &state, &id).await?;
+    let part = match part.parse::<i32>() {
+        Ok(n) if n >= 0 && n.to_string() == part => n,
+        _ => return Err(ApiError::NotFound("Export file")),
+    };
     if job.status != "completed" {
         return Err(ApiError::NotFound("Export file"));
     }

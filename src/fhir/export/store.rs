@@ -31,8 +31,41 @@ pub struct NewJob<'a> {
     pub ttl: chrono::Duration,
 }
 
-pub async fn create(db: &PgPool, job: NewJob<'_>) -> Result<Uuid, sqlx::Error> {
-    sqlx::query_scalar!(
+/// At most this many jobs of one key are waiting or running at a time…
+pub const ACTIVE_PER_KEY: i64 = 1;
+/// …and at most this many of one organization are kept (each holds a copy of what it exported
+/// until it expires or is deleted).
+pub const KEPT_PER_ORGANIZATION: i64 = 10;
+
+/// Why a job was not created.
+pub enum Refusal {
+    KeyBusy,
+    OrganizationFull,
+}
+
+/// Creates a job unless the key has one under way or the organization keeps its most; the check
+/// and the insert hold the organization's lock, so simultaneous kick-offs cannot both pass.
+pub async fn create(db: &PgPool, job: NewJob<'_>) -> Result<Result<Uuid, Refusal>, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext($1::text))", job.organization_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let counts = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE api_key_id = $2 AND status IN ('queued', 'running')) AS "active!",
+                  count(*) FILTER (WHERE status <> 'cancelled') AS "kept!"
+           FROM fhir_export_jobs WHERE organization_id = $1 AND expires_at > now()"#,
+        job.organization_id,
+        job.api_key_id
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if counts.active >= ACTIVE_PER_KEY {
+        return Ok(Err(Refusal::KeyBusy));
+    }
+    if counts.kept >= KEPT_PER_ORGANIZATION {
+        return Ok(Err(Refusal::OrganizationFull));
+    }
+    let id = sqlx::query_scalar!(
         "INSERT INTO fhir_export_jobs (organization_id, api_key_id, kind, types, since, request, transaction_time, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, now() + make_interval(secs => $8)) RETURNING id",
         job.organization_id,
@@ -44,8 +77,10 @@ pub async fn create(db: &PgPool, job: NewJob<'_>) -> Result<Uuid, sqlx::Error> {
         job.transaction_time,
         job.ttl.num_seconds() as f64,
     )
-    .fetch_one(db)
-    .await
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(id))
 }
 
 /// A live job of this organization and key (another's, or an expired one, is not found).

@@ -179,7 +179,10 @@ pub fn documents(n: &PatientNote) -> Vec<Value> {
 
 pub async fn read_document(auth: Auth<ReadConsultations>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
     let (note_id, version) = match id.split_once("-v") {
-        Some((n, v)) => (numeric_id(n, "DocumentReference")?, Some(v.parse::<i32>().map_err(|_| ApiError::NotFound("DocumentReference"))?)),
+        Some((n, v)) => (
+            numeric_id(n, "DocumentReference")?,
+            Some(super::canonical(v).and_then(|v| i32::try_from(v).ok()).ok_or(ApiError::NotFound("DocumentReference"))?),
+        ),
         None => (numeric_id(&id, "DocumentReference")?, None),
     };
     let mut read = crate::db::planned_read(&state.db).await.map_err(crate::domain::Error::from)?;

@@ -121,7 +121,7 @@ pub async fn search_practitioners(auth: Auth<ReadProviders>, State(state): State
 /// `{providerId}-{locationId}`.
 fn pair_id(id: &str) -> Option<(i64, i64)> {
     let (a, b) = id.split_once('-')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+    Some((super::canonical(a)?, super::canonical(b)?))
 }
 
 pub async fn read_role(auth: Auth<ReadProviders>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {

@@ -86,9 +86,15 @@ pub fn reference(resource_type: &str, id: impl std::fmt::Display) -> Value {
     json!({"reference": format!("{resource_type}/{id}")})
 }
 
-/// A path id: numeric ids only; anything else cannot exist (`404`).
+/// A path id: numeric ids in their one written form (`12`, not `012` or `+12`); anything else
+/// names no resource (`404`), so that a URL always matches the id of what it returns.
 pub fn numeric_id(id: &str, what: &'static str) -> Result<i64, ApiError> {
-    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or(ApiError::NotFound(what))
+    canonical(id).ok_or(ApiError::NotFound(what))
+}
+
+/// A positive number in its one written form.
+pub fn canonical(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().filter(|n| *n > 0 && n.to_string() == text)
 }
 
 /// The absolute base of the facade, for `fullUrl` and links.

@@ -100,20 +100,36 @@ pub async fn search(
     let birth = date_range("birthdate", &params.all("birthdate"))?;
     let genders = params.one("gender")?.map(tokens);
     let (name, family, given) = (params.one("name")?, params.one("family")?, params.one("given")?);
-    // An identifier of the Klinivo id system is the id; any other is the external id.
+    // `identifier`: with the Klinivo id system it is the id, with the external id system the
+    // external id, and without a system either (FHIR matches a bare value in any system).
     let identifier = params.one("identifier")?;
-    let klinivo_id = identifier.and_then(|v| v.strip_prefix(ID_SYSTEM)?.strip_prefix('|')).map(|v| v.parse::<i64>().ok());
-    let external_id = identifier.filter(|_| klinivo_id.is_none()).map(|v| tokens(v).join(","));
-    let patients = if let Some(id) = params.id()?.or(klinivo_id) {
-        let found = match id {
-            Some(id) => match patients::get(&state.db, auth.organization_id, id).await {
-                Ok(p) => vec![p],
-                Err(crate::domain::Error::NotFound(_)) => vec![],
-                Err(e) => return Err(e.into()),
-            },
+    let (id_value, external_id) = match identifier.map(|v| v.split_once('|')) {
+        None => (None, None),
+        Some(Some((system, value))) if system == ID_SYSTEM => (Some(super::canonical(value)), None),
+        Some(Some((system, value))) if system == EXTERNAL_ID_SYSTEM || system.is_empty() => (None, Some(value.to_string())),
+        Some(Some(_)) => (Some(None), None),
+        Some(None) => {
+            let v = identifier.unwrap_or_default();
+            (None, Some(v.to_string()))
+        }
+    };
+    let bare = identifier.filter(|v| !v.contains('|')).and_then(super::canonical);
+    let org = auth.organization_id;
+    let get = |id: i64| {
+        let db = state.db.clone();
+        async move {
+            match patients::get(&db, org, id).await {
+                Ok(p) => Ok(Some(p)),
+                Err(crate::domain::Error::NotFound(_)) => Ok(None),
+                Err(e) => Err(ApiError::from(e)),
+            }
+        }
+    };
+    let patients = if let Some(id) = params.id()?.or(id_value) {
+        (match id {
+            Some(id) => get(id).await?.into_iter().collect(),
             None => vec![],
-        };
-        (found, None)
+        }, None)
     } else {
         let filter = ListFilter {
             // The name search narrows in the database (any part of the name, email or phone);
@@ -124,8 +140,15 @@ pub async fn search(
             date_of_birth: None,
             external_id,
         };
-        let page = patients::list(&state.db, &state.generic_reads, auth.organization_id, &filter, &page_request(&params, &last_updated)?).await?;
-        kept(page, |_| true)
+        let page = patients::list(&state.db, &state.generic_reads, org, &filter, &page_request(&params, &last_updated)?).await?;
+        let (mut rows, next) = kept(page, |_| true);
+        // A bare numeric identifier is also the Klinivo id of at most one more patient.
+        if let Some(id) = bare.filter(|_| params.cursor.is_none()) {
+            if let Some(p) = get(id).await?.filter(|p| !rows.iter().any(|r| r.id == p.id)) {
+                rows.insert(0, p);
+            }
+        }
+        (rows, next)
     };
     let (rows, next) = patients;
     let rows: Vec<Patient> = rows

@@ -32,7 +32,7 @@ pub fn schedule(p: &Provider, location_id: i64) -> Value {
 
 fn pair(id: &str) -> Option<(i64, i64)> {
     let (a, b) = id.split_once('-')?;
-    Some((a.parse().ok()?, b.parse().ok()?))
+    Some((super::canonical(a)?, super::canonical(b)?))
 }
 
 async fn provider(state: &AppState, org: uuid::Uuid, id: i64) -> Result<Option<Provider>, ApiError> {
@@ -119,8 +119,8 @@ async fn free_slots(
 }
 
 pub async fn read_slot(auth: Auth<ReadAppointments>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
-    let parts: Vec<i64> = id.split('-').filter_map(|p| p.parse().ok()).collect();
-    let [p, l, start, minutes] = parts[..] else { return Err(ApiError::NotFound("Slot")) };
+    let parts: Vec<Option<i64>> = id.split('-').map(super::canonical).collect();
+    let [Some(p), Some(l), Some(start), Some(minutes)] = parts[..] else { return Err(ApiError::NotFound("Slot")) };
     let Some(start) = DateTime::from_timestamp(start, 0) else { return Err(ApiError::NotFound("Slot")) };
     let Some(prov) = provider(&state, auth.organization_id, p).await? else { return Err(ApiError::NotFound("Slot")) };
     if !prov.location_ids.contains(&l) || !(availability::MIN_DURATION_MINUTES..=availability::MAX_DURATION_MINUTES).contains(&minutes) {

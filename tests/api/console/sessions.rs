@@ -216,3 +216,83 @@ async fn sessions_end_when_idle_when_disabled_and_when_the_password_changes() {
     assert_eq!(Browser::new(&app).sign_in(&email, PASSWORD).await.status, 401);
     assert_eq!(Browser::new(&app).sign_in(&email, new_password).await.status, 303);
 }
+
+#[tokio::test]
+async fn guesses_sent_at_the_same_moment_are_throttled_like_any_others() {
+    let app = TestApp::spawn().await;
+    let email = "target@northside.test";
+    person(&app, app.org_id, email, Role::Admin).await;
+    let mut browser = Browser::new(&app);
+    let csrf = browser.get("/console/sign-in").await.csrf();
+    let cookie = format!("klinivo_console_form={}", browser.cookies["klinivo_console_form"]);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let guesses = (0..30).map(|i| {
+        let (client, cookie, csrf, url, origin) = (client.clone(), cookie.clone(), csrf.clone(), app.url("/console/sign-in"), app.url(""));
+        let password = if i == 29 { PASSWORD.to_string() } else { format!("guess number {i:04}") };
+        async move {
+            let body = serde_urlencoded::to_string([("csrf", csrf.as_str()), ("email", email), ("password", password.as_str())]).unwrap();
+            client
+                .post(url)
+                .header("Cookie", cookie)
+                .header("Origin", origin)
+                .header("Content-Type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s != 429).count();
+    assert!(checked <= 5, "{checked} attempts were checked at once: {statuses:?}");
+    assert!(!statuses.contains(&500));
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_throttled_and_audited() {
+    let app = TestApp::spawn().await;
+    let (mut browser, user_id, _) = signed_in(&app, app.org_id, Role::Owner).await;
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        let page = browser
+            .submit(
+                "/console/account",
+                "/console/account/password",
+                &[("current", "not the password"), ("password", "another long passphrase"), ("repeat", "another long passphrase")],
+            )
+            .await;
+        statuses.push(page.status);
+    }
+    assert_eq!(statuses[..5], [400; 5]);
+    assert_eq!(statuses[5..], [429; 2], "{statuses:?}");
+    let denied: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_events WHERE user_id = $1 AND action = 'denied' AND resource_type = 'console_user'",
+    )
+    .bind(user_id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(denied, 5);
+}
+
+#[tokio::test]
+async fn nul_bytes_unknown_methods_and_bad_ids_get_the_consoles_pages() {
+    let app = TestApp::spawn().await;
+    let mut stranger = Browser::new(&app);
+    let page = stranger.submit("/console/sign-in", "/console/sign-in", &[("email", "a\0b@x.test"), ("password", "whatever whatever")]).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    let (mut browser, _, _) = signed_in(&app, app.org_id, Role::Owner).await;
+    assert_eq!(browser.get("/console/audit?keyPrefix=%00").await.status, 400);
+    assert_eq!(browser.submit("/console/keys/new", "/console/keys", &[("name", "\0"), ("permissions", "READ_PATIENTS")]).await.status, 400);
+    for path in ["/console/keys/abc/revoke", "/console/webhooks/99999999999999999999"] {
+        let page = browser.get(path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(page.body.contains("<h1>Not found</h1>"));
+    }
+    let r = app.client.delete(app.url("/console/keys")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers().get("content-security-policy").is_some());
+}

@@ -132,6 +132,13 @@ async fn exports_are_the_keys_own_checked_and_cancellable() {
     // Another key of the organization, or another organization, sees no such job.
     let r = kick_off(&app, &app.key, "/$export?_type=Patient").await;
     let status_url = r.headers()["content-location"].to_str().unwrap().to_string();
+    // One export under way per key: a second kick-off meanwhile is 429 (unless the first is
+    // already done, which a fast machine may manage).
+    let again = kick_off(&app, &app.key, "/$export?_type=Patient&_type=").await;
+    assert!(matches!(again.status().as_u16(), 202 | 429), "{}", again.status());
+    if again.status() == 429 {
+        assert!(again.headers().get("retry-after").is_some());
+    }
     let (_, other_org_key) = app.other_org().await;
     for key in [&patients_only, &other_org_key] {
         let r = app.client.get(local(&app, &status_url)).header("X-API-Key", key).send().await.unwrap();
@@ -147,6 +154,22 @@ async fn exports_are_the_keys_own_checked_and_cancellable() {
     let r = app.client.get(local(&app, &status_url)).header("X-API-Key", &app.key).send().await.unwrap();
     fhir_json(r, 404).await;
     assert_eq!(app.client.get(&file_url).header("X-API-Key", &app.key).send().await.unwrap().status(), 404);
+}
+
+#[tokio::test]
+async fn an_organization_keeps_a_bounded_number_of_exports() {
+    let app = demo_app().await;
+    let mut refused = None;
+    for i in 0..12 {
+        let key = app.key_with(&[Permission::ReadProviders]).await;
+        let r = kick_off(&app, &key, "/$export?_type=Organization").await;
+        if r.status() == 429 {
+            refused = Some(i);
+            break;
+        }
+        assert_eq!(r.status(), 202);
+    }
+    assert_eq!(refused, Some(10), "the eleventh export of the organization is refused");
 }
 
 #[tokio::test]
