@@ -111,6 +111,11 @@ export async function startServer({ env = {}, readyTimeoutMs = 180_000 } = {}) {
         clearTimeout(timer);
       }
       if (!process.env.KLINIVO_E2E_KEEP) rmSync(work, { recursive: true, force: true });
+      // What went wrong on the server's side, beside the tests' own report.
+      const trouble = stderr.split('\n').filter((l) => /panicked|\bERROR\b/.test(l));
+      if (trouble.length && !process.env.KLINIVO_E2E_VERBOSE) {
+        process.stderr.write(`klinivo serve logged ${trouble.length} error line(s):\n${trouble.slice(-20).join('\n')}\n`);
+      }
       return exited;
     },
   };
