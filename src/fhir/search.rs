@@ -264,13 +264,17 @@ pub fn bundle(base: &str, resource_type: &str, params: &Params, resources: Vec<V
             .collect();
         entries.push(json!({"resource": operation_outcome("warning", "not-supported", &issues), "search": {"mode": "outcome"}}));
     }
-    json!({
+    let mut bundle = json!({
         "resourceType": "Bundle",
         "type": "searchset",
         "timestamp": super::resources::instant(Utc::now()),
         "link": links,
-        "entry": entries,
-    })
+    });
+    // FHIR JSON has no empty arrays: an empty page has no `entry`.
+    if !entries.is_empty() {
+        bundle["entry"] = json!(entries);
+    }
+    bundle
 }
 
 #[cfg(test)]

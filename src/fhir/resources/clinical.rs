@@ -213,11 +213,17 @@ pub async fn search_documents(auth: Auth<ReadConsultations>, State(state): State
         let page = across::list(&mut read, auth.organization_id, &filter, &PageRequest::new(Some(params.count), params.cursor.as_deref(), None)?).await?;
         (page.data, page.next_cursor)
     };
+    // A search shows each note's current version (so a page never holds more than `_count`);
+    // the earlier versions are read through `relatesTo`, or by naming one in `_id`, and are all
+    // in a Bulk Data export.
     let wanted_id = params.one("_id")?;
     let mut ids = Vec::new();
     let mut resources = Vec::new();
     for n in notes.iter().filter(|n| last_updated.contains(n.detail.note.updated_at)) {
-        let docs: Vec<Value> = documents(n).into_iter().filter(|d| wanted_id.is_none_or(|w| d["id"] == w)).collect();
+        let docs: Vec<Value> = match wanted_id {
+            Some(w) => documents(n).into_iter().filter(|d| d["id"] == w).collect(),
+            None => vec![document(n.patient_id, &n.detail.note, true)],
+        };
         if !docs.is_empty() {
             ids.push(n.detail.note.id);
             resources.extend(docs);

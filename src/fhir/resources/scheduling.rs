@@ -144,6 +144,7 @@ pub async fn search_slots(auth: Auth<ReadAppointments>, State(state): State<AppS
         return Err(ApiError::validation("start", format!("may span at most {} days", availability::MAX_RANGE_DAYS)));
     }
     let free_wanted = params.one("status")?.is_none_or(|s| tokens(s).iter().any(|t| t == "free"));
+    let wanted_id = params.one("_id")?;
     let target = schedule.strip_prefix("Schedule/").unwrap_or(schedule);
     let after: Option<i64> = match &params.cursor {
         Some(c) => Some(c.strip_prefix('s').and_then(|n| n.parse().ok()).ok_or(ApiError::InvalidCursor)?),
@@ -154,7 +155,11 @@ pub async fn search_slots(auth: Auth<ReadAppointments>, State(state): State<AppS
     if let (Some((p, l)), true, false) = (pair(target), free_wanted, to <= from) {
         if provider(&state, auth.organization_id, p).await?.is_some_and(|prov| prov.location_ids.contains(&l)) {
             let slots = free_slots(&state, auth.organization_id, p, l, from, to, None).await?;
-            let mut rest = slots.iter().filter(|s| after.is_none_or(|a| s.starts_at.timestamp() > a)).peekable();
+            let mut rest = slots
+                .iter()
+                .filter(|s| after.is_none_or(|a| s.starts_at.timestamp() > a))
+                .filter(|s| wanted_id.is_none_or(|w| slot_id(p, s) == w))
+                .peekable();
             while let Some(s) = rest.next() {
                 resources.push(slot(p, s, now));
                 if resources.len() as i64 == params.count {

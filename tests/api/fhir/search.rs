@@ -177,11 +177,17 @@ async fn amended_notes_are_documents_with_their_earlier_versions() {
     };
     assert!(text(&current).starts_with("Subjective:"));
     assert_ne!(text(&current), text(&earlier));
-    // A search by encounter holds every version.
+    // A search by encounter shows the current version; an earlier one by its id.
     let encounter = current["context"]["encounter"][0]["reference"].as_str().unwrap();
     let docs = search_all(&app, &app.key, &format!("/DocumentReference?encounter={encounter}")).await;
     assert!(docs.iter().any(|d| d["id"] == note.to_string()));
-    assert!(docs.iter().any(|d| d["id"] == format!("{note}-v1")));
+    assert!(docs.iter().all(|d| d["status"] == "current"));
+    let by_id = search_all(&app, &app.key, &format!("/DocumentReference?_id={note}-v1")).await;
+    assert_eq!(by_id.len(), 1);
+    assert_eq!(by_id[0]["status"], "superseded");
+    // A page never holds more matches than asked for, whatever the versions.
+    let one = fhir_json(fhir(&app, &app.key, &format!("/DocumentReference?encounter={encounter}&_count=1")).await, 200).await;
+    assert_eq!(one["entry"].as_array().unwrap().len(), 1);
     // Drafts are preliminary.
     let draft: i64 = sqlx::query_scalar(
         "SELECT n.id FROM soap_notes n JOIN soap_note_versions v ON v.note_id = n.id AND v.version = n.current_version
