@@ -134,6 +134,7 @@ class Report:
         self.counts = collections.defaultdict(collections.Counter)  # type -> {"search": n, ...}
         self.statuses = collections.defaultdict(collections.Counter)  # type -> {status: n}
         self.transaction_times = {}  # export label -> manifest transactionTime
+        self.exported = collections.defaultdict(dict)  # export label -> {(type, id): resource}
         self.differs = collections.Counter()  # (type, elements) -> reads that differ from the search
 
     def validate(self, where, doc, skip_nested=False):
@@ -402,6 +403,15 @@ def crawl_metadata(client, report):
     return cs
 
 
+def tally(report, rtype, res):
+    """Counts the status (and a DocumentReference's docStatus) of a resource found."""
+    st = res.get("status")
+    if isinstance(st, str):
+        report.statuses[rtype][st] += 1
+    if rtype == "DocumentReference" and isinstance(res.get("docStatus"), str):
+        report.statuses[rtype]["docStatus=" + res["docStatus"]] += 1
+
+
 def required_reference(resp, cs_resource, types):
     """When a search answers 400 because a reference parameter is required (the OperationOutcome's
     issue.expression names a `reference` searchParam of the type, named after a listed type, as
@@ -484,11 +494,7 @@ def crawl_type(client, report, rtype, max_pages, found, query="", scoped=None, c
                 report.fail(ew, f"{rtype}/{rid} appears twice in the search")
             seen_here.add(rid)
             found[rid] = res
-            st = res.get("status")
-            if isinstance(st, str):
-                report.statuses[rtype][st] += 1
-            if rtype == "DocumentReference" and isinstance(res.get("docStatus"), str):
-                report.statuses[rtype]["docStatus=" + res["docStatus"]] += 1
+            tally(report, rtype, res)
         if matches > count:
             report.fail(where, f"{matches} matches on a page asked for _count={count}")
         total = bundle.get("total")
@@ -731,6 +737,8 @@ def bulk_export(client, report, label, kickoff_path, timeout, expect_types=None)
                     continue
                 count += 1
                 report.validate(f"{label} {kind} {item['type']} line {ln}", doc)
+                if kind == "output" and isinstance(doc, dict) and isinstance(doc.get("id"), str):
+                    report.exported[label][(item["type"], doc["id"])] = doc
                 if isinstance(doc, dict) and doc.get("resourceType") != item["type"]:
                     report.fail(fw, f"line {ln} is a {doc.get('resourceType')}, in the {item['type']} file")
             if kind == "output":
@@ -817,10 +825,6 @@ def crawl(args, report):
             crawl_type(client, report, rtype, args.max_pages, found[rtype], query=f"{param}={target}/{tid}")
         print(f"  {rtype}: {len(found[rtype])}, searched by {param} over {len(found.get(target, {}))} {target} "
               f"({time.time() - t0:.1f} s)", file=sys.stderr)
-    for pair in args.expect_status or []:
-        rtype, _, status = pair.partition(":")
-        if not report.statuses[rtype][status]:
-            report.fail(f"search {rtype}", f"no {rtype} with {status}: that case is not covered")
     for pid in seeded:
         if pid not in found.get("Patient", {}):
             report.fail("search Patient", f"the edge-case Patient/{pid} written through the REST API was not found")
@@ -840,11 +844,23 @@ def crawl(args, report):
         fmt = "_outputFormat=" + urllib.parse.quote(NDJSON, safe="")
         if system:
             got = bulk_export(client, report, "$export", f"$export?{fmt}", args.export_timeout)
+            # What the export holds and no search showed (earlier versions of a note): read each.
+            extra = collections.defaultdict(dict)
+            for (t, rid), doc in report.exported["$export"].items():
+                if t in found and rid not in found[t]:
+                    extra[t][rid] = doc
+            for t, docs in extra.items():
+                read_each(client, report, t, docs)
+                for doc in docs.values():
+                    tally(report, t, doc)
+                shown = sorted(docs)
+                report.warn("$export", f"{len(docs)} {t} exported that no search showed, read by id: "
+                                       f"{shown[:5]}{' …' if len(shown) > 5 else ''}")
             if got is not None:
                 for t in types:
                     if t not in got and any(r == t for r, _ in deferred):
                         continue  # computed per scope (free Slots), not exported
-                    if got.get(t, 0) != report.counts[t]["search"]:
+                    if got.get(t, 0) != report.counts[t]["search"] + len(extra.get(t, {})):
                         report.warn("$export", f"{got.get(t, 0)} {t} exported, {report.counts[t]['search']} found by search")
             some = [t for t in ("Patient", "Appointment") if t in types] or types[:1]
             bulk_export(client, report, "$export _type", f"$export?{fmt}&_type={','.join(some)}", args.export_timeout, expect_types=some)
@@ -881,6 +897,10 @@ def crawl(args, report):
                 report.fail(f"status after cancel (GET {loc})", f"HTTP {resp.status}, expected 404")
         else:
             report.fail(f"cancel {kick}", f"kick-off answered HTTP {resp.status}")
+    for pair in args.expect_status or []:
+        rtype, _, status = pair.partition(":")
+        if not report.statuses[rtype][status]:
+            report.fail(f"search {rtype}", f"no {rtype} with {status}, searched or exported: that case is not covered")
     return client
 
 
