@@ -52,6 +52,19 @@ impl RecordType {
         RecordType::ConsoleSession,
     ];
 
+    /// The record a FHIR resource type shows (the facade's clinical resources), if any.
+    pub fn of_fhir_type(resource_type: &str) -> Option<RecordType> {
+        Some(match resource_type {
+            "Patient" => RecordType::Patient,
+            "Appointment" => RecordType::Appointment,
+            "Encounter" => RecordType::Consultation,
+            "DocumentReference" => RecordType::SoapNote,
+            "MedicationRequest" => RecordType::Prescription,
+            "QuestionnaireResponse" => RecordType::IntakeForm,
+            _ => return None,
+        })
+    }
+
     /// The name in the audit log (`resourceType`).
     pub fn as_str(self) -> &'static str {
         match self {

@@ -57,11 +57,25 @@ async fn record(
     resource_id: Option<i64>,
     status: u16,
 ) -> Result<(), PageError> {
+    let actor = (session.organization_id, session.user_id);
+    record_as(tx, actor, ctx, action, resource_type, resource_id, status).await
+}
+
+/// Records a console action of a person (organization, user id), signed in or not yet.
+async fn record_as(
+    tx: &mut sqlx::PgConnection,
+    (organization_id, user_id): (uuid::Uuid, i64),
+    ctx: &Ctx,
+    action: &'static str,
+    resource_type: RecordType,
+    resource_id: Option<i64>,
+    status: u16,
+) -> Result<(), PageError> {
     record_console_action(
         tx,
         ConsoleAction {
-            organization_id: Some(session.organization_id),
-            user_id: Some(session.user_id),
+            organization_id: Some(organization_id),
+            user_id: Some(user_id),
             action,
             resource_type,
             resource_id,

@@ -11,7 +11,6 @@ use crate::console::error::PageError;
 use crate::console::forms::{Posted, PublicPost};
 use crate::console::render::{html, page, Chrome};
 use crate::domain::accounts::{secrets, sessions, throttle, users};
-use crate::domain::audit_log::{record_console_action, ConsoleAction};
 use crate::audit::RecordType;
 use crate::state::AppState;
 
@@ -130,42 +129,13 @@ async fn audit(
     action: &'static str,
     status: u16,
 ) -> Result<(), PageError> {
-    record_console_action(
-        tx,
-        ConsoleAction {
-            organization_id: Some(user.organization_id),
-            user_id: Some(user.id),
-            action,
-            resource_type: RecordType::ConsoleSession,
-            resource_id: None,
-            status,
-            request_id: &ctx.request_id,
-            client_address: ctx.client_address.as_deref(),
-            route: &ctx.route,
-        },
-    )
-    .await?;
-    Ok(())
+    super::record_as(tx, (user.organization_id, user.id), ctx, action, RecordType::ConsoleSession, None, status).await
 }
 
 pub async fn sign_out(State(state): State<AppState>, post: Posted) -> Result<Response, PageError> {
     let mut tx = state.db.begin().await?;
     sessions::end(&mut tx, &post.session.token_hash).await?;
-    record_console_action(
-        &mut tx,
-        ConsoleAction {
-            organization_id: Some(post.session.organization_id),
-            user_id: Some(post.session.user_id),
-            action: "update",
-            resource_type: RecordType::ConsoleSession,
-            resource_id: None,
-            status: 303,
-            request_id: &post.ctx.request_id,
-            client_address: post.ctx.client_address.as_deref(),
-            route: &post.ctx.route,
-        },
-    )
-    .await?;
+    super::record(&mut tx, &post.session, &post.ctx, "update", RecordType::ConsoleSession, None, 303).await?;
     tx.commit().await?;
     let mut response = Redirect::to("/console/sign-in?notice=signed-out").into_response();
     response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", Some(0)));
@@ -263,22 +233,8 @@ async fn audit_user(
     action: &'static str,
     status: u16,
 ) -> Result<(), PageError> {
-    record_console_action(
-        tx,
-        ConsoleAction {
-            organization_id: Some(user.organization_id),
-            user_id: Some(user.id),
-            action,
-            resource_type: RecordType::ConsoleUser,
-            resource_id: Some(user.id),
-            status,
-            request_id: &ctx.request_id,
-            client_address: ctx.client_address.as_deref(),
-            route: &ctx.route,
-        },
-    )
-    .await?;
-    Ok(())
+    let actor = (user.organization_id, user.id);
+    super::record_as(tx, actor, ctx, action, RecordType::ConsoleUser, Some(user.id), status).await
 }
 
 #[derive(Template)]

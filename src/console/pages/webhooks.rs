@@ -173,8 +173,8 @@ pub struct DetailQuery {
     done: Option<String>,
 }
 
-const STATUSES: [(&str, &str); 5] =
-    [("", "Any"), ("pending", "Pending"), ("succeeded", "Succeeded"), ("failed", "Failed"), ("dead", "Dead letter")];
+/// The filter's choices: any, or each status a delivery can have (`DeliveryStatus`).
+const STATUSES: [(&str, &str); 4] = [("", "Any"), ("pending", "Pending"), ("succeeded", "Succeeded"), ("dead_letter", "Dead letter")];
 
 /// What the last action did, from a fixed list (nothing from the request is echoed).
 fn notice(done: Option<&str>) -> Option<&'static str> {
@@ -439,3 +439,16 @@ pub async fn redeliver(
     Ok(Redirect::to(&format!("/console/webhooks/{webhook_id}/deliveries/{id}?done=redelivered")).into_response())
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_filter_is_a_delivery_status() {
+        for (value, _) in STATUSES.iter().filter(|(v, _)| !v.is_empty()) {
+            assert!(DeliveryStatus::parse(value).is_some(), "{value}");
+        }
+        assert_eq!(STATUSES.len() - 1, DeliveryStatus::REQUEUEABLE.len() + 1);
+    }
+}

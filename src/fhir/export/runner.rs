@@ -139,24 +139,11 @@ async fn page(state: &AppState, job: &Job, resource_type: &str, cursor: Option<&
     })
 }
 
-/// The audit log's type of what a resource type shows, if it is a clinical record.
-pub fn record_type(resource_type: &str) -> Option<RecordType> {
-    Some(match resource_type {
-        "Patient" => RecordType::Patient,
-        "Appointment" => RecordType::Appointment,
-        "Encounter" => RecordType::Consultation,
-        "DocumentReference" => RecordType::SoapNote,
-        "MedicationRequest" => RecordType::Prescription,
-        "QuestionnaireResponse" => RecordType::IntakeForm,
-        _ => return None,
-    })
-}
-
 /// Exports every type of the job; `Ok(false)` when it was cancelled on the way.
 async fn export(state: &AppState, job: &Job) -> Result<bool, crate::domain::Error> {
     let total_types = job.types.len();
     for (n, resource_type) in job.types.iter().enumerate() {
-        let audit_type = record_type(resource_type).map(RecordType::as_str);
+        let audit_type = RecordType::of_fhir_type(resource_type).map(RecordType::as_str);
         let mut part = 0;
         let mut ndjson = String::new();
         let mut ids: Vec<i64> = Vec::new();

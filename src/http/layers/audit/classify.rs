@@ -28,19 +28,6 @@ fn resource(segment: &str) -> Option<RecordType> {
     })
 }
 
-/// The clinical record a FHIR resource type shows.
-fn fhir_resource(resource_type: &str) -> Option<RecordType> {
-    Some(match resource_type {
-        "Patient" => RecordType::Patient,
-        "Appointment" => RecordType::Appointment,
-        "Encounter" => RecordType::Consultation,
-        "DocumentReference" => RecordType::SoapNote,
-        "MedicationRequest" => RecordType::Prescription,
-        "QuestionnaireResponse" => RecordType::IntakeForm,
-        _ => return None,
-    })
-}
-
 /// Classifies a route template such as `/api/v1/appointments/{id}/confirm`. `HEAD` runs the
 /// `GET` handler and is audited as that `GET`: its `Content-Length` alone tells a record exists.
 pub fn classify(method: &Method, template: &str) -> Option<Target> {
@@ -49,8 +36,8 @@ pub fn classify(method: &Method, template: &str) -> Option<Target> {
         // Reads and searches only. A DocumentReference id may name an earlier version of a note
         // (`7-v1`): the note is found from the response, not the path.
         return match (method, fhir.split('/').collect::<Vec<_>>().as_slice()) {
-            (&Method::GET, [t]) => Some(Target { resource_type: fhir_resource(t)?, action: "list", id_from_path: false }),
-            (&Method::GET, [t, _]) => Some(Target { resource_type: fhir_resource(t)?, action: "read", id_from_path: *t != "DocumentReference" }),
+            (&Method::GET, [t]) => Some(Target { resource_type: RecordType::of_fhir_type(t)?, action: "list", id_from_path: false }),
+            (&Method::GET, [t, _]) => Some(Target { resource_type: RecordType::of_fhir_type(t)?, action: "read", id_from_path: *t != "DocumentReference" }),
             _ => None,
         };
     }
