@@ -231,3 +231,26 @@ test('every field of every console page has a label', async (t) => {
 test('every console page carries a Content-Security-Policy without inline scripts', () => {
   assertCsp([...owner.pages, ...(other?.pages ?? [])]);
 });
+
+test('every page reads at 400 % zoom: at 320 CSS pixels wide nothing but a table scrolls sideways', async () => {
+  // 400 % of a 1280-pixel window is 320 CSS pixels (WCAG 1.4.10, reflow): the page itself must
+  // not need horizontal scrolling; wide tables scroll inside their own box.
+  const narrow = await owner.context.newPage();
+  await narrow.setViewportSize({ width: 320, height: 640 });
+  const wide = [];
+  for (const path of ['/console/keys', '/console/keys/new', '/console/webhooks', '/console/webhooks/new',
+    '/console/audit', '/console/users', '/console/account']) {
+    await narrow.goto(path);
+    const overflow = await narrow.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (overflow > 1) {
+      const culprit = await narrow.evaluate(() => {
+        const w = window.innerWidth;
+        const out = [...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > w + 1);
+        return out.slice(0, 3).map((e) => `${e.tagName.toLowerCase()}.${e.className}`).join(' ');
+      });
+      wide.push(`${path} (${overflow}px, e.g. ${culprit})`);
+    }
+  }
+  await narrow.close();
+  assert.deepEqual(wide, [], `pages wider than the window: ${wide.join(', ')}`);
+});
