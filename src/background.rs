@@ -46,7 +46,9 @@ async fn purge_loop(state: AppState, stop: CancellationToken) {
             )
         };
         match console.await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired console sessions, links, throttle windows and FHIR exports purged"),
+            Ok(n) if n > 0 => {
+                tracing::info!(purged = n, "expired console sessions, links, throttle windows and FHIR exports purged")
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "console purge failed"),
         }

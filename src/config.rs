@@ -74,7 +74,8 @@ impl Config {
             Some(url) => url.clone(),
             None => {
                 let ip = self.bind.ip();
-                let host = if ip.is_unspecified() || ip.is_loopback() { "localhost".to_string() } else { ip.to_string() };
+                let host =
+                    if ip.is_unspecified() || ip.is_loopback() { "localhost".to_string() } else { ip.to_string() };
                 let host = if host.contains(':') { format!("[{host}]") } else { host };
                 format!("http://{host}:{}", self.bind.port())
             }
@@ -173,7 +174,8 @@ impl Config {
             config.public_url = Some(public_url(&v).map_err(|m| err("KLINIVO_PUBLIC_URL", &m))?);
         }
         if let Some(v) = get("KLINIVO_FHIR_EXPORT_TTL_HOURS") {
-            config.fhir_export_ttl = chrono::Duration::hours(positive("KLINIVO_FHIR_EXPORT_TTL_HOURS", &v, 720)? as i64);
+            config.fhir_export_ttl =
+                chrono::Duration::hours(positive("KLINIVO_FHIR_EXPORT_TTL_HOURS", &v, 720)? as i64);
         }
         if let Some(v) = get("RUST_LOG") {
             if tracing_subscriber::EnvFilter::try_new(&v).is_err() {

@@ -52,9 +52,9 @@ impl CliError {
     pub fn domain(e: crate::domain::Error) -> Self {
         match e {
             crate::domain::Error::Database(e) => CliError::Database(e),
-            crate::domain::Error::Invalid(fields) => {
-                CliError::Usage(fields.into_iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))
-            }
+            crate::domain::Error::Invalid(fields) => CliError::Usage(
+                fields.into_iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+            ),
             crate::domain::Error::NotFound(what) => CliError::Usage(format!("no such {what}")),
             other => CliError::Usage(other.to_string()),
         }

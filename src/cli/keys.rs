@@ -148,12 +148,14 @@ async fn run_key(
                 );
             }
         }
-        KeyCommand::Revoke { prefix_or_id } => match store::revoke_key(&mut *pool.acquire().await?, None, prefix_or_id.trim()).await? {
-            Revocation::Revoked { prefix, .. } => eprintln!("revoked {prefix}"),
-            Revocation::AlreadyRevoked { prefix, at, .. } => {
-                eprintln!("{prefix} was already revoked at {}; nothing changed", rfc3339(at))
+        KeyCommand::Revoke { prefix_or_id } => {
+            match store::revoke_key(&mut *pool.acquire().await?, None, prefix_or_id.trim()).await? {
+                Revocation::Revoked { prefix, .. } => eprintln!("revoked {prefix}"),
+                Revocation::AlreadyRevoked { prefix, at, .. } => {
+                    eprintln!("{prefix} was already revoked at {}; nothing changed", rfc3339(at))
+                }
             }
-        },
+        }
         KeyCommand::Rotate { prefix_or_id, grace_hours } => {
             let grace = Duration::hours(grace_hours as i64);
             let mut tx = pool.begin().await?;

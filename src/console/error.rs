@@ -91,7 +91,8 @@ pub async fn json_errors_as_pages(req: axum::extract::Request, next: axum::middl
     };
     let mut page = error.into_response();
     let headers = page.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(super::CONTENT_SECURITY_POLICY));
+    headers
+        .insert(header::CONTENT_SECURITY_POLICY, axum::http::HeaderValue::from_static(super::CONTENT_SECURITY_POLICY));
     headers.insert(header::X_FRAME_OPTIONS, axum::http::HeaderValue::from_static("DENY"));
     *page.status_mut() = response.status();
     for name in [header::ALLOW, header::RETRY_AFTER] {

@@ -18,10 +18,8 @@ fn permission(resource_type: &str) -> &'static str {
     }
 }
 
-const COMMON: [(&str, &str, &str); 2] = [
-    ("_id", "token", "The resource's id"),
-    ("_lastUpdated", "date", "meta.lastUpdated; prefixes eq, ge, gt, le, lt"),
-];
+const COMMON: [(&str, &str, &str); 2] =
+    [("_id", "token", "The resource's id"), ("_lastUpdated", "date", "meta.lastUpdated; prefixes eq, ge, gt, le, lt")];
 
 pub fn statement(base: &str) -> Value {
     let resources: Vec<Value> = SERVED

@@ -33,9 +33,12 @@ pub fn router(state: &AppState) -> Router {
     let protected = crate::http::protect(resources::router(), state);
     Router::new()
         .route(&format!("{BASE}/metadata"), get(capability::metadata))
-        .route(&format!("{BASE}/{{*rest}}"), axum::routing::any(|| async {
-            crate::http::error::ApiError::NotFound("Resource type (see /fhir/R4/metadata for those served)")
-        }))
+        .route(
+            &format!("{BASE}/{{*rest}}"),
+            axum::routing::any(|| async {
+                crate::http::error::ApiError::NotFound("Resource type (see /fhir/R4/metadata for those served)")
+            }),
+        )
         .with_state(state.clone())
         .merge(protected)
 }

@@ -95,7 +95,10 @@ fn wanted(req: &Request) -> Wanted {
         .collect();
     if accept.is_empty() || accept.iter().any(|a| a == "application/fhir+json" || a == "*/*" || a == "application/*") {
         Wanted::FhirJson
-    } else if accept.iter().any(|a| a == "application/json" || a == "application/fhir+ndjson" || a == "application/ndjson") {
+    } else if accept
+        .iter()
+        .any(|a| a == "application/json" || a == "application/fhir+ndjson" || a == "application/ndjson")
+    {
         Wanted::Json
     } else {
         Wanted::Neither
@@ -123,9 +126,12 @@ pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
     }
     let mut response = next.run(req).await;
     if wanted == Wanted::Json {
-        let fhir = response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == CONTENT_TYPE.as_bytes());
+        let fhir =
+            response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == CONTENT_TYPE.as_bytes());
         if fhir {
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
         }
     }
     let status = response.status();

@@ -56,10 +56,15 @@ impl Params {
         if let Some((name, _)) = pairs.iter().find(|(k, _)| k.contains(':')) {
             return Err(ApiError::validation(name.clone(), "search modifiers are not supported"));
         }
-        if let Some((name, _)) = pairs.iter().find(|(k, v)| v.contains(',') && !ALTERNATIVES.contains(&k.as_str()) && !k.starts_with('_')) {
+        if let Some((name, _)) =
+            pairs.iter().find(|(k, v)| v.contains(',') && !ALTERNATIVES.contains(&k.as_str()) && !k.starts_with('_'))
+        {
             return Err(ApiError::validation(
                 name.clone(),
-                format!("takes one value: comma-separated alternatives are supported only for {}", ALTERNATIVES.join(", ")),
+                format!(
+                    "takes one value: comma-separated alternatives are supported only for {}",
+                    ALTERNATIVES.join(", ")
+                ),
             ));
         }
         if let Some((name, _)) = pairs.iter().find(|(k, v)| k == "_id" && v.contains(',')) {
@@ -81,7 +86,9 @@ impl Params {
         if let Some(c) = params.one("_count")? {
             params.count = match c.parse::<i64>() {
                 Ok(n) if (1..=MAX_COUNT).contains(&n) => n,
-                _ => return Err(ApiError::validation("_count", format!("must be a whole number from 1 to {MAX_COUNT}"))),
+                _ => {
+                    return Err(ApiError::validation("_count", format!("must be a whole number from 1 to {MAX_COUNT}")))
+                }
             };
         }
         if let Some(f) = params.one("_format")? {
@@ -162,14 +169,24 @@ fn covered(value: &str) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
         1 => {
             let start = NaiveDate::from_ymd_opt(year, 1, 1)?;
             let end = NaiveDate::from_ymd_opt(year + 1, 1, 1)?;
-            Some((Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0)?), Utc.from_utc_datetime(&end.and_hms_opt(0, 0, 0)?)))
+            Some((
+                Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0)?),
+                Utc.from_utc_datetime(&end.and_hms_opt(0, 0, 0)?),
+            ))
         }
         2 => {
             let month: u32 = parts[1].parse().ok().filter(|_| parts[1].len() == 2)?;
             let start = NaiveDate::from_ymd_opt(year, month, 1)?;
-            let next = if month == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(year, month + 1, 1)? };
+            let next = if month == 12 {
+                NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+            } else {
+                NaiveDate::from_ymd_opt(year, month + 1, 1)?
+            };
             let _ = start.year();
-            Some((Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0)?), Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0)?)))
+            Some((
+                Utc.from_utc_datetime(&start.and_hms_opt(0, 0, 0)?),
+                Utc.from_utc_datetime(&next.and_hms_opt(0, 0, 0)?),
+            ))
         }
         _ => None,
     }
@@ -188,7 +205,10 @@ pub fn date_range(name: &str, values: &[&str]) -> Result<Range, ApiError> {
             _ => ("eq", *value),
         };
         let (start, end) = covered(rest).ok_or_else(|| {
-            ApiError::validation(name, "must be a FHIR date or dateTime (2026-03-14, 2026-03-14T09:00:00Z), with an optional prefix")
+            ApiError::validation(
+                name,
+                "must be a FHIR date or dateTime (2026-03-14, 2026-03-14T09:00:00Z), with an optional prefix",
+            )
         })?;
         let (from, to) = match prefix {
             "eq" => (Some(start), Some(end)),
@@ -229,7 +249,13 @@ pub fn tokens(value: &str) -> Vec<String> {
 
 /// A searchset Bundle: the entries (each with its `fullUrl` and `search.mode`), `self` and `next`
 /// links, and a warning entry naming the parameters that were ignored.
-pub fn bundle(base: &str, resource_type: &str, params: &Params, resources: Vec<Value>, next_cursor: Option<String>) -> Value {
+pub fn bundle(
+    base: &str,
+    resource_type: &str,
+    params: &Params,
+    resources: Vec<Value>,
+    next_cursor: Option<String>,
+) -> Value {
     let link = |cursor: Option<&str>| {
         let mut s = form_urlencoded::Serializer::new(String::new());
         for (k, v) in params.link_query() {
@@ -252,7 +278,11 @@ pub fn bundle(base: &str, resource_type: &str, params: &Params, resources: Vec<V
     let mut entries: Vec<Value> = resources
         .into_iter()
         .map(|r| {
-            let url = format!("{base}/{}/{}", r["resourceType"].as_str().unwrap_or(resource_type), r["id"].as_str().unwrap_or(""));
+            let url = format!(
+                "{base}/{}/{}",
+                r["resourceType"].as_str().unwrap_or(resource_type),
+                r["id"].as_str().unwrap_or("")
+            );
             json!({"fullUrl": url, "resource": r, "search": {"mode": "match"}})
         })
         .collect();
@@ -262,7 +292,9 @@ pub fn bundle(base: &str, resource_type: &str, params: &Params, resources: Vec<V
             .iter()
             .map(|p| (format!("The search parameter {p} is not supported and was ignored"), Some(p.clone())))
             .collect();
-        entries.push(json!({"resource": operation_outcome("warning", "not-supported", &issues), "search": {"mode": "outcome"}}));
+        entries.push(
+            json!({"resource": operation_outcome("warning", "not-supported", &issues), "search": {"mode": "outcome"}}),
+        );
     }
     let mut bundle = json!({
         "resourceType": "Bundle",

@@ -38,7 +38,12 @@ pub async fn search_all(app: &TestApp, key: &str, path: &str) -> Vec<Value> {
                 out.push(e["resource"].clone());
             }
         }
-        let next = bundle["link"].as_array().unwrap().iter().find(|l| l["relation"] == "next").map(|l| l["url"].as_str().unwrap().to_string());
+        let next = bundle["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["relation"] == "next")
+            .map(|l| l["url"].as_str().unwrap().to_string());
         match next {
             // Links are absolute, made from the public origin: follow them on the test server.
             Some(next) => url = app.url(&next[next.find("/fhir/R4").unwrap()..]),
@@ -61,12 +66,23 @@ async fn the_capability_statement_says_what_is_served_and_needs_no_key() {
     assert_eq!(cs["resourceType"], "CapabilityStatement");
     assert_eq!(cs["fhirVersion"], "4.0.1");
     assert_eq!(cs["kind"], "instance");
-    let types: Vec<&str> = cs["rest"][0]["resource"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> =
+        cs["rest"][0]["resource"].as_array().unwrap().iter().map(|r| r["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
         [
-            "Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Appointment", "Schedule", "Slot",
-            "Encounter", "DocumentReference", "MedicationRequest", "QuestionnaireResponse"
+            "Patient",
+            "Practitioner",
+            "PractitionerRole",
+            "Location",
+            "Organization",
+            "Appointment",
+            "Schedule",
+            "Slot",
+            "Encounter",
+            "DocumentReference",
+            "MedicationRequest",
+            "QuestionnaireResponse"
         ]
     );
     assert_eq!(cs["rest"][0]["operation"][0]["name"], "export");
@@ -86,7 +102,8 @@ async fn the_capability_statement_says_what_is_served_and_needs_no_key() {
 async fn errors_are_operation_outcomes_with_the_right_status() {
     let app = TestApp::spawn().await;
     let patient = seed_patient(&app.db, app.org_id).await;
-    let no_key = fhir_json(app.client.get(app.url(&format!("/fhir/R4/Patient/{patient}"))).send().await.unwrap(), 401).await;
+    let no_key =
+        fhir_json(app.client.get(app.url(&format!("/fhir/R4/Patient/{patient}"))).send().await.unwrap(), 401).await;
     assert_eq!(no_key["issue"][0]["code"], "login");
     let providers_only = app.key_with(&[klinivo::auth::Permission::ReadProviders]).await;
     let denied = fhir_json(fhir(&app, &providers_only, &format!("/Patient/{patient}")).await, 403).await;
@@ -97,7 +114,13 @@ async fn errors_are_operation_outcomes_with_the_right_status() {
     fhir_json(fhir(&app, &app.key, "/Patient/abc").await, 404).await;
     let bad = fhir_json(fhir(&app, &app.key, "/Patient?_count=201").await, 400).await;
     assert_eq!(bad["issue"][0]["expression"][0], "_count");
-    let post = app.client.request(Method::POST, app.url("/fhir/R4/Patient")).header("X-API-Key", &app.key).send().await.unwrap();
+    let post = app
+        .client
+        .request(Method::POST, app.url("/fhir/R4/Patient"))
+        .header("X-API-Key", &app.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(post.status(), 405);
 
     // Another organization's records do not exist here.
@@ -116,7 +139,8 @@ async fn json_is_served_as_asked_and_xml_is_not() {
     assert_eq!(r.headers()["content-type"], "application/fhir+json; fhirVersion=4.0; charset=utf-8");
     let r = get("application/fhir+xml").await.unwrap();
     assert_eq!(r.status(), 406);
-    let missing = app.client.get(app.url("/fhir/R4/Patient/1")).header("Accept", "application/json").send().await.unwrap();
+    let missing =
+        app.client.get(app.url("/fhir/R4/Patient/1")).header("Accept", "application/json").send().await.unwrap();
     assert_eq!(missing.status(), 401);
     assert_eq!(missing.headers()["content-type"], "application/json; charset=utf-8");
     assert_eq!(missing.json::<Value>().await.unwrap()["resourceType"], "OperationOutcome");
@@ -125,7 +149,9 @@ async fn json_is_served_as_asked_and_xml_is_not() {
 #[tokio::test]
 async fn what_is_not_supported_is_refused_not_widened() {
     let app = demo_app().await;
-    for query in ["/Patient?family:exact=Garcia", "/Patient?_id=1,2", "/Appointment?patient=1,2", "/Patient?family=garc,smith"] {
+    for query in
+        ["/Patient?family:exact=Garcia", "/Patient?_id=1,2", "/Appointment?patient=1,2", "/Patient?family=garc,smith"]
+    {
         let outcome = fhir_json(fhir(&app, &app.key, query).await, 400).await;
         assert_eq!(outcome["issue"][0]["code"], "invalid", "{query}");
     }
@@ -134,7 +160,11 @@ async fn what_is_not_supported_is_refused_not_widened() {
     }
     let r = fhir(&app, &app.key, "/Patient/1?_format=xml").await;
     assert_eq!(r.status(), 406);
-    for (method, path) in [(Method::POST, "/fhir/R4/Patient"), (Method::DELETE, "/fhir/R4/Patient/1"), (Method::POST, "/fhir/R4/metadata")] {
+    for (method, path) in [
+        (Method::POST, "/fhir/R4/Patient"),
+        (Method::DELETE, "/fhir/R4/Patient/1"),
+        (Method::POST, "/fhir/R4/metadata"),
+    ] {
         let r = app.client.request(method, app.url(path)).header("X-API-Key", &app.key).send().await.unwrap();
         assert_eq!(fhir_json(r, 405).await["resourceType"], "OperationOutcome", "{path}");
     }
@@ -143,7 +173,11 @@ async fn what_is_not_supported_is_refused_not_widened() {
         assert_eq!(fhir_json(r, 404).await["resourceType"], "OperationOutcome", "{path}");
     }
     // A bare identifier matches the value in either system.
-    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM patients WHERE organization_id = $1").bind(app.org_id).fetch_one(&app.db).await.unwrap();
+    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM patients WHERE organization_id = $1")
+        .bind(app.org_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
     let found = search_all(&app, &app.key, &format!("/Patient?identifier={first}")).await;
     assert!(found.iter().any(|p| p["id"] == first.to_string()));
 }

@@ -65,7 +65,12 @@ fn instant(text: &str) -> Option<DateTime<Utc>> {
             .iter()
             .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
             .map(|t| t.and_utc())
-            .or_else(|| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc()))
+            .or_else(|| {
+                chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                    .ok()
+                    .and_then(|d| d.and_hms_opt(0, 0, 0))
+                    .map(|t| t.and_utc())
+            })
     })
 }
 
@@ -78,7 +83,8 @@ fn filter(q: &AuditQuery) -> Result<ListFilter, String> {
     }
     let q_type = q.resource_type.trim();
     if !q_type.is_empty() {
-        f.resource_type = Some(ListFilter::parse_resource_type(q_type).map_err(|_| "Resource type: choose one from the list.")?);
+        f.resource_type =
+            Some(ListFilter::parse_resource_type(q_type).map_err(|_| "Resource type: choose one from the list.")?);
     }
     let number = |text: &str, label: &str| -> Result<Option<i64>, String> {
         let text = text.trim();

@@ -6,12 +6,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use crate::audit::RecordType;
 use crate::console::context::{cookie, session_of, set_cookie, SignedIn, FORM_COOKIE, SESSION_COOKIE};
 use crate::console::error::PageError;
 use crate::console::forms::{Posted, PublicPost};
 use crate::console::render::{html, page, Chrome};
 use crate::domain::accounts::{secrets, sessions, throttle, users};
-use crate::audit::RecordType;
 use crate::state::AppState;
 
 const WRONG: &str = "Email or password is incorrect.";
@@ -151,7 +151,8 @@ struct SetPasswordPage<'a> {
     error: Option<String>,
 }
 
-const LINK_GONE: &str = "This set-password link has expired or has been used. Ask an owner of your clinic for a new one.";
+const LINK_GONE: &str =
+    "This set-password link has expired or has been used. Ask an owner of your clinic for a new one.";
 
 pub async fn set_password_page(
     State(state): State<AppState>,
@@ -192,8 +193,8 @@ pub async fn set_password(
         secrets::password_problem(&password, &user.email)
     };
     if let Some(error) = problem {
-        let body =
-            SetPasswordPage { csrf: form.raw("csrf"), token: &token, email: &user.email, error: Some(error) }.render()?;
+        let body = SetPasswordPage { csrf: form.raw("csrf"), token: &token, email: &user.email, error: Some(error) }
+            .render()?;
         return Ok((StatusCode::BAD_REQUEST, html(body)).into_response());
     }
     let hash = hash(password).await?;

@@ -50,7 +50,12 @@ pub struct UsersQuery {
     done: Option<String>,
 }
 
-async fn users_page(state: &AppState, session: &Session, errors: Vec<String>, email: String) -> Result<UsersPage, PageError> {
+async fn users_page(
+    state: &AppState,
+    session: &Session,
+    errors: Vec<String>,
+    email: String,
+) -> Result<UsersPage, PageError> {
     let people = users::list(&state.db, session.organization_id).await?;
     Ok(UsersPage {
         chrome: Chrome::new(session, "users"),
@@ -137,7 +142,11 @@ pub async fn invite(State(state): State<AppState>, post: Posted) -> Result<Respo
     }
 }
 
-pub async fn reissue_link(State(state): State<AppState>, Path(id): Path<i64>, post: Posted) -> Result<Response, PageError> {
+pub async fn reissue_link(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    post: Posted,
+) -> Result<Response, PageError> {
     let Posted { session, ctx, .. } = post;
     let session = owner(session)?;
     let mut tx = state.db.begin().await?;

@@ -29,7 +29,9 @@ fn url_policy(state: &AppState) -> UrlPolicy {
 /// The messages of a refused change, for the form.
 fn messages(e: domain::Error) -> Result<Vec<String>, PageError> {
     match e {
-        domain::Error::Invalid(fields) => Ok(fields.into_iter().map(|f| format!("{}: {}", f.field, f.message)).collect()),
+        domain::Error::Invalid(fields) => {
+            Ok(fields.into_iter().map(|f| format!("{}: {}", f.field, f.message)).collect())
+        }
         domain::Error::InvalidWebhookUrl(m) => Ok(vec![m]),
         e => Err(e.into()),
     }
@@ -43,7 +45,11 @@ struct EventBox {
 
 fn event_boxes(checked: &[String]) -> Vec<EventBox> {
     SubscribableEventType::all()
-        .map(|t| EventBox { name: t.as_str(), description: t.description(), checked: checked.iter().any(|c| c == t.as_str()) })
+        .map(|t| EventBox {
+            name: t.as_str(),
+            description: t.description(),
+            checked: checked.iter().any(|c| c == t.as_str()),
+        })
         .collect()
 }
 
@@ -174,7 +180,8 @@ pub struct DetailQuery {
 }
 
 /// The filter's choices: any, or each status a delivery can have (`DeliveryStatus`).
-const STATUSES: [(&str, &str); 4] = [("", "Any"), ("pending", "Pending"), ("succeeded", "Succeeded"), ("dead_letter", "Dead letter")];
+const STATUSES: [(&str, &str); 4] =
+    [("", "Any"), ("pending", "Pending"), ("succeeded", "Succeeded"), ("dead_letter", "Dead letter")];
 
 /// What the last action did, from a fixed list (nothing from the request is echoed).
 fn notice(done: Option<&str>) -> Option<&'static str> {
@@ -199,9 +206,8 @@ async fn detail_page(
 ) -> Result<WebhookPage, PageError> {
     let webhook = subscriptions::get(&state.db, session.organization_id, id).await?;
     let status = STATUSES.iter().map(|s| s.0).find(|s| Some(*s) == q.status.as_deref()).unwrap_or("");
-    let filter = deliveries::ListFilter {
-        status: if status.is_empty() { None } else { DeliveryStatus::parse(status) },
-    };
+    let filter =
+        deliveries::ListFilter { status: if status.is_empty() { None } else { DeliveryStatus::parse(status) } };
     let request = PageRequest::new(Some(50), q.cursor.as_deref(), None).map_err(|_| PageError::NotFound)?;
     let mut read = state.db.acquire().await?;
     let found = deliveries::list(&mut read, session.organization_id, id, &filter, &request).await?;
@@ -253,7 +259,11 @@ fn back(id: i64, done: &str) -> Response {
 
 /// Runs a change that may queue deliveries in one transaction with its audit entry, then wakes
 /// the dispatchers if it did.
-async fn commit(state: &AppState, tx: sqlx::Transaction<'static, sqlx::Postgres>, queued: bool) -> Result<(), PageError> {
+async fn commit(
+    state: &AppState,
+    tx: sqlx::Transaction<'static, sqlx::Postgres>,
+    queued: bool,
+) -> Result<(), PageError> {
     tx.commit().await?;
     if queued {
         state.wake.poke();
@@ -281,7 +291,11 @@ async fn update(
     }
 }
 
-pub async fn set_enabled(State(state): State<AppState>, Path(id): Path<i64>, post: Posted) -> Result<Response, PageError> {
+pub async fn set_enabled(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    post: Posted,
+) -> Result<Response, PageError> {
     let enabled = match post.form.text("enabled") {
         "true" => true,
         "false" => false,
@@ -294,7 +308,11 @@ pub async fn set_enabled(State(state): State<AppState>, Path(id): Path<i64>, pos
     }
 }
 
-pub async fn set_events(State(state): State<AppState>, Path(id): Path<i64>, post: Posted) -> Result<Response, PageError> {
+pub async fn set_events(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    post: Posted,
+) -> Result<Response, PageError> {
     let events = post.form.all("events");
     let input = UpdateWebhook { url: None, events: Some(Some(events.clone())), description: None, enabled: None };
     match update(&state, &post, id, input).await? {
@@ -307,18 +325,27 @@ pub async fn set_events(State(state): State<AppState>, Path(id): Path<i64>, post
     }
 }
 
-pub async fn rotate_secret(State(state): State<AppState>, Path(id): Path<i64>, post: Posted) -> Result<Response, PageError> {
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    post: Posted,
+) -> Result<Response, PageError> {
     let Posted { session, ctx, .. } = post;
     let mut tx = state.db.begin().await?;
     let rotated = subscriptions::rotate_secret(&mut tx, session.organization_id, id).await?;
     record(&mut tx, &session, &ctx, "update", RecordType::Webhook, Some(id), 200).await?;
     tx.commit().await?;
-    let mut shown = Shown::webhook_secret(Chrome::new(&session, "webhooks"), "Signing secret rotated", id, rotated.secret);
+    let mut shown =
+        Shown::webhook_secret(Chrome::new(&session, "webhooks"), "Signing secret rotated", id, rotated.secret);
     shown.intro = "Deliveries are signed with this new secret from now on; update your receiver.".into();
     page(&shown)
 }
 
-pub async fn send_test(State(state): State<AppState>, Path(id): Path<i64>, post: Posted) -> Result<Response, PageError> {
+pub async fn send_test(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    post: Posted,
+) -> Result<Response, PageError> {
     let Posted { session, ctx, .. } = post;
     let mut tx = state.db.begin().await?;
     let (result, queued) = noting_deliveries(subscriptions::send_test(&mut tx, session.organization_id, id)).await;
@@ -432,13 +459,13 @@ pub async fn redeliver(
 ) -> Result<Response, PageError> {
     let Posted { session, ctx, .. } = post;
     let mut tx = state.db.begin().await?;
-    let (result, queued) = noting_deliveries(deliveries::redeliver(&mut tx, session.organization_id, webhook_id, id)).await;
+    let (result, queued) =
+        noting_deliveries(deliveries::redeliver(&mut tx, session.organization_id, webhook_id, id)).await;
     result?;
     record(&mut tx, &session, &ctx, "update", RecordType::WebhookDelivery, Some(id), 303).await?;
     commit(&state, tx, queued).await?;
     Ok(Redirect::to(&format!("/console/webhooks/{webhook_id}/deliveries/{id}?done=redelivered")).into_response())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -106,9 +106,8 @@ pub async fn create(
     if let Some(problem) = email_problem(&email) {
         return Err(Error::invalid("email", problem));
     }
-    let exists = sqlx::query_scalar!("SELECT 1 AS one FROM organizations WHERE id = $1", org)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let exists =
+        sqlx::query_scalar!("SELECT 1 AS one FROM organizations WHERE id = $1", org).fetch_optional(&mut *conn).await?;
     if exists.is_none() {
         return Err(Error::NotFound("organization"));
     }

@@ -65,20 +65,26 @@ async fn kick_off(
     if !prefer_async {
         return Err(ApiError::validation("Prefer", "an export runs asynchronously: send Prefer: respond-async"));
     }
-    let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
     let possible = exportable(kind);
     let mut types: Option<Vec<String>> = None;
     let mut since: Option<DateTime<Utc>> = None;
     for (name, value) in &pairs {
         match name.as_str() {
             "_outputFormat" if accepted_ndjson(value) => {}
-            "_outputFormat" => return Err(ApiError::validation("_outputFormat", "only application/fhir+ndjson is served")),
+            "_outputFormat" => {
+                return Err(ApiError::validation("_outputFormat", "only application/fhir+ndjson is served"))
+            }
             "_type" => {
                 let mut list = types.take().unwrap_or_default();
                 for t in value.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                     if !possible.contains(&t) {
-                        return Err(ApiError::validation("_type", format!("{t} cannot be exported here (possible: {})", possible.join(", "))));
+                        return Err(ApiError::validation(
+                            "_type",
+                            format!("{t} cannot be exported here (possible: {})", possible.join(", ")),
+                        ));
                     }
                     if !list.iter().any(|l| l == t) {
                         list.push(t.to_string());
@@ -90,11 +96,18 @@ async fn kick_off(
             "_since" => {
                 since = Some(
                     DateTime::parse_from_rfc3339(value)
-                        .map_err(|_| ApiError::validation("_since", "must be a FHIR instant such as 2026-03-14T09:00:00Z"))?
+                        .map_err(|_| {
+                            ApiError::validation("_since", "must be a FHIR instant such as 2026-03-14T09:00:00Z")
+                        })?
                         .with_timezone(&Utc),
                 )
             }
-            other => return Err(ApiError::validation(other, "is not a parameter of $export here (_type, _since, _outputFormat)")),
+            other => {
+                return Err(ApiError::validation(
+                    other,
+                    "is not a parameter of $export here (_type, _since, _outputFormat)",
+                ))
+            }
         }
     }
     let types = match types {
@@ -156,11 +169,21 @@ async fn kick_off(
     Ok(response)
 }
 
-pub async fn export_system(auth: Auth<AnyKey>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn export_system(
+    auth: Auth<AnyKey>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     kick_off(auth, &state, &uri, &headers, "system").await
 }
 
-pub async fn export_patients(auth: Auth<AnyKey>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Response, ApiError> {
+pub async fn export_patients(
+    auth: Auth<AnyKey>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     kick_off(auth, &state, &uri, &headers, "patient").await
 }
 
@@ -174,7 +197,11 @@ async fn own_job(auth: &Auth<AnyKey>, state: &AppState, id: &str) -> Result<stor
 
 /// Polling: `202` with `X-Progress` (and `Retry-After`) while queued or running; the manifest
 /// when complete; an OperationOutcome when it failed or was cancelled.
-pub async fn status(auth: Auth<AnyKey>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn status(
+    auth: Auth<AnyKey>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let job = own_job(&auth, &state, &id).await?;
     match job.status.as_str() {
         "queued" | "running" => {
@@ -213,7 +240,11 @@ pub async fn status(auth: Auth<AnyKey>, State(state): State<AppState>, Path(id):
     }
 }
 
-pub async fn cancel(auth: Auth<AnyKey>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn cancel(
+    auth: Auth<AnyKey>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let job = own_job(&auth, &state, &id).await?;
     if job.status == "cancelled" {
         return Err(ApiError::NotFound("Export"));

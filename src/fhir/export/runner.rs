@@ -71,7 +71,12 @@ fn by_updated(resource_type: &str) -> bool {
     resource_type != "DocumentReference" && resource_type != "Organization"
 }
 
-async fn page(state: &AppState, job: &Job, resource_type: &str, cursor: Option<&str>) -> Result<PageOut, crate::domain::Error> {
+async fn page(
+    state: &AppState,
+    job: &Job,
+    resource_type: &str,
+    cursor: Option<&str>,
+) -> Result<PageOut, crate::domain::Error> {
     let org = job.organization_id;
     let since = job.since.unwrap_or(DateTime::UNIX_EPOCH);
     let request = if by_updated(resource_type) {
@@ -82,7 +87,8 @@ async fn page(state: &AppState, job: &Job, resource_type: &str, cursor: Option<&
     let one = |resources: Vec<Value>, record_id: Option<i64>, updated_at| Record { resources, record_id, updated_at };
     Ok(match resource_type {
         "Patient" => {
-            let p = patients::list(&state.db, &state.generic_reads, org, &patients::ListFilter::default(), &request).await?;
+            let p = patients::list(&state.db, &state.generic_reads, org, &patients::ListFilter::default(), &request)
+                .await?;
             (p.data.iter().map(|r| one(vec![patient::to_fhir(r)], Some(r.id), r.updated_at)).collect(), p.next_cursor)
         }
         "Practitioner" | "PractitionerRole" | "Schedule" => {
@@ -103,7 +109,10 @@ async fn page(state: &AppState, job: &Job, resource_type: &str, cursor: Option<&
         }
         "Location" => {
             let p = locations::list(&state.db, org, &request).await?;
-            (p.data.iter().map(|l| one(vec![directory::location(l, &org)], None, l.updated_at)).collect(), p.next_cursor)
+            (
+                p.data.iter().map(|l| one(vec![directory::location(l, &org)], None, l.updated_at)).collect(),
+                p.next_cursor,
+            )
         }
         "Organization" => {
             let o = organizations::get(&state.db, org).await?;
@@ -112,28 +121,50 @@ async fn page(state: &AppState, job: &Job, resource_type: &str, cursor: Option<&
         }
         "Appointment" => {
             let p = appointments::list(&state.db, org, &appointments::ListFilter::default(), &request).await?;
-            (p.data.iter().map(|a| one(vec![appointment::to_fhir(a)], Some(a.id), a.updated_at)).collect(), p.next_cursor)
+            (
+                p.data.iter().map(|a| one(vec![appointment::to_fhir(a)], Some(a.id), a.updated_at)).collect(),
+                p.next_cursor,
+            )
         }
         "Encounter" => {
             let mut read = crate::db::planned_read(&state.db).await?;
             let p = consultations::list(&mut read, org, &consultations::ListFilter::default(), &request).await?;
-            (p.data.iter().map(|c| one(vec![clinical::encounter(c)], Some(c.id), c.updated_at)).collect(), p.next_cursor)
+            (
+                p.data.iter().map(|c| one(vec![clinical::encounter(c)], Some(c.id), c.updated_at)).collect(),
+                p.next_cursor,
+            )
         }
         "DocumentReference" => {
             let mut read = crate::db::planned_read(&state.db).await?;
             let filter = across::Filter { changed_since: job.since, ..Default::default() };
             let p = across::list(&mut read, org, &filter, &request).await?;
-            (p.data.iter().map(|n| one(clinical::documents(n), Some(n.detail.note.id), n.detail.note.updated_at)).collect(), p.next_cursor)
+            (
+                p.data
+                    .iter()
+                    .map(|n| one(clinical::documents(n), Some(n.detail.note.id), n.detail.note.updated_at))
+                    .collect(),
+                p.next_cursor,
+            )
         }
         "MedicationRequest" => {
             let mut read = crate::db::planned_read(&state.db).await?;
             let p = consultations::prescriptions::list(&mut read, org, &Default::default(), &request).await?;
-            (p.data.iter().map(|r| one(vec![clinical::medication_request(r)], Some(r.id), r.updated_at)).collect(), p.next_cursor)
+            (
+                p.data.iter().map(|r| one(vec![clinical::medication_request(r)], Some(r.id), r.updated_at)).collect(),
+                p.next_cursor,
+            )
         }
         "QuestionnaireResponse" => {
-            let filter = intake::ListFilter { statuses: Some(vec![intake::IntakeStatus::Completed]), ..Default::default() };
+            let filter =
+                intake::ListFilter { statuses: Some(vec![intake::IntakeStatus::Completed]), ..Default::default() };
             let p = intake::list(&state.db, org, &filter, &request).await?;
-            (p.data.iter().map(|f| one(vec![clinical::questionnaire_response(f)], Some(f.id), f.updated_at)).collect(), p.next_cursor)
+            (
+                p.data
+                    .iter()
+                    .map(|f| one(vec![clinical::questionnaire_response(f)], Some(f.id), f.updated_at))
+                    .collect(),
+                p.next_cursor,
+            )
         }
         other => return Err(crate::domain::Error::internal(format!("no export for {other}"))),
     })
@@ -173,7 +204,19 @@ async fn export(state: &AppState, job: &Job) -> Result<bool, crate::domain::Erro
                 if ndjson.len() >= PART_BYTES {
                     exported += count as u64;
                     let progress = format!("{resource_type} ({}/{total_types}): {exported} resources", n + 1);
-                    if !store::store_part(&state.db, job.id, resource_type, part, count, audit_type, &ids, &ndjson, &progress).await? {
+                    if !store::store_part(
+                        &state.db,
+                        job.id,
+                        resource_type,
+                        part,
+                        count,
+                        audit_type,
+                        &ids,
+                        &ndjson,
+                        &progress,
+                    )
+                    .await?
+                    {
                         return Ok(false);
                     }
                     part += 1;
@@ -194,7 +237,9 @@ async fn export(state: &AppState, job: &Job) -> Result<bool, crate::domain::Erro
         if count > 0 {
             exported += count as u64;
             let progress = format!("{resource_type} ({}/{total_types}): {exported} resources", n + 1);
-            if !store::store_part(&state.db, job.id, resource_type, part, count, audit_type, &ids, &ndjson, &progress).await? {
+            if !store::store_part(&state.db, job.id, resource_type, part, count, audit_type, &ids, &ndjson, &progress)
+                .await?
+            {
                 return Ok(false);
             }
         }

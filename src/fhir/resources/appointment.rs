@@ -63,14 +63,23 @@ pub fn to_fhir(a: &Appointment) -> Value {
     r
 }
 
-pub async fn read(auth: Auth<ReadAppointments>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read(
+    auth: Auth<ReadAppointments>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let id = numeric_id(&id, "Appointment")?;
     let mut conn = state.db.acquire().await.map_err(crate::domain::Error::from)?;
     let a = appointments::get(&mut conn, auth.organization_id, id).await?;
     Ok(Fhir::showing(to_fhir(&a), RecordType::Appointment, &[a.id]))
 }
 
-pub async fn search(auth: Auth<ReadAppointments>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search(
+    auth: Auth<ReadAppointments>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Appointment"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let date = date_range("date", &params.all("date"))?;
@@ -85,7 +94,8 @@ pub async fn search(auth: Auth<ReadAppointments>, State(state): State<AppState>,
             }
         }
     }
-    let wanted: Option<Vec<AppointmentStatus>> = params.one("status")?.map(|v| tokens(v).iter().flat_map(|t| statuses(t)).collect());
+    let wanted: Option<Vec<AppointmentStatus>> =
+        params.one("status")?.map(|v| tokens(v).iter().flat_map(|t| statuses(t)).collect());
     if wanted.as_ref().is_some_and(|w| w.is_empty()) {
         nothing = true;
     }
@@ -117,7 +127,11 @@ pub async fn search(auth: Auth<ReadAppointments>, State(state): State<AppState>,
     let rows: Vec<Appointment> = rows
         .into_iter()
         .filter(|a| last_updated.contains(a.updated_at) && date.contains(a.starts_at))
-        .filter(|a| ids[0].is_none_or(|p| p == a.patient_id) && ids[1].is_none_or(|p| p == a.provider_id) && ids[2].is_none_or(|l| l == a.location_id))
+        .filter(|a| {
+            ids[0].is_none_or(|p| p == a.patient_id)
+                && ids[1].is_none_or(|p| p == a.provider_id)
+                && ids[2].is_none_or(|l| l == a.location_id)
+        })
         .filter(|a| wanted.as_ref().is_none_or(|w| w.iter().any(|s| s.as_str() == a.status)))
         .collect();
     let shown: Vec<i64> = rows.iter().map(|a| a.id).collect();

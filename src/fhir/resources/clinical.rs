@@ -43,7 +43,11 @@ fn not_found_is_none<T>(r: Result<T, crate::domain::Error>) -> Result<Option<T>,
 // ---- Encounter -------------------------------------------------------------------------
 
 fn encounter_status(s: &str) -> &'static str {
-    if s == "ended" { "finished" } else { "in-progress" }
+    if s == "ended" {
+        "finished"
+    } else {
+        "in-progress"
+    }
 }
 
 pub fn encounter(c: &Consultation) -> Value {
@@ -64,14 +68,25 @@ pub fn encounter(c: &Consultation) -> Value {
     })
 }
 
-pub async fn read_encounter(auth: Auth<ReadConsultations>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_encounter(
+    auth: Auth<ReadConsultations>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let id = numeric_id(&id, "Encounter")?;
     let mut conn = state.db.acquire().await.map_err(crate::domain::Error::from)?;
-    let c = consultations::model::fetch(&mut conn, auth.organization_id, id).await?.ok_or(ApiError::NotFound("Encounter"))?;
+    let c = consultations::model::fetch(&mut conn, auth.organization_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("Encounter"))?;
     Ok(Fhir::showing(encounter(&c), RecordType::Consultation, &[c.id]))
 }
 
-pub async fn search_encounters(auth: Auth<ReadConsultations>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_encounters(
+    auth: Auth<ReadConsultations>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Encounter"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let date = date_range("date", &params.all("date"))?;
@@ -96,7 +111,12 @@ pub async fn search_encounters(auth: Auth<ReadConsultations>, State(state): Stat
             None => (vec![], None),
         }
     } else {
-        let filter = consultations::ListFilter { patient_id: patient, provider_id: None, appointment_id: None, statuses: statuses.clone() };
+        let filter = consultations::ListFilter {
+            patient_id: patient,
+            provider_id: None,
+            appointment_id: None,
+            statuses: statuses.clone(),
+        };
         let page = consultations::list(&mut read, org, &filter, &super::page_request(&params, &last_updated)?).await?;
         (page.data, page.next_cursor)
     };
@@ -116,7 +136,9 @@ pub async fn search_encounters(auth: Auth<ReadConsultations>, State(state): Stat
 /// The note's text: its four sections, each under its heading, as one `text/plain` attachment.
 fn note_text(n: &SoapNote) -> String {
     let mut text = String::new();
-    for (heading, body) in [("Subjective", &n.subjective), ("Objective", &n.objective), ("Assessment", &n.assessment), ("Plan", &n.plan)] {
+    for (heading, body) in
+        [("Subjective", &n.subjective), ("Objective", &n.objective), ("Assessment", &n.assessment), ("Plan", &n.plan)]
+    {
         if !text.is_empty() {
             text.push_str("\n\n");
         }
@@ -129,7 +151,11 @@ fn note_text(n: &SoapNote) -> String {
 
 /// `{noteId}` for the current version, `{noteId}-v{n}` for an earlier one.
 fn version_id(note_id: i64, version: i32, current: bool) -> String {
-    if current { note_id.to_string() } else { format!("{note_id}-v{version}") }
+    if current {
+        note_id.to_string()
+    } else {
+        format!("{note_id}-v{version}")
+    }
 }
 
 fn document(patient_id: i64, n: &SoapNote, current: bool) -> Value {
@@ -177,11 +203,19 @@ pub fn documents(n: &PatientNote) -> Vec<Value> {
     out
 }
 
-pub async fn read_document(auth: Auth<ReadConsultations>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_document(
+    auth: Auth<ReadConsultations>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let (note_id, version) = match id.split_once("-v") {
         Some((n, v)) => (
             numeric_id(n, "DocumentReference")?,
-            Some(super::canonical(v).and_then(|v| i32::try_from(v).ok()).ok_or(ApiError::NotFound("DocumentReference"))?),
+            Some(
+                super::canonical(v)
+                    .and_then(|v| i32::try_from(v).ok())
+                    .ok_or(ApiError::NotFound("DocumentReference"))?,
+            ),
         ),
         None => (numeric_id(&id, "DocumentReference")?, None),
     };
@@ -192,14 +226,20 @@ pub async fn read_document(auth: Auth<ReadConsultations>, State(state): State<Ap
     let body = match version {
         None => document(note.patient_id, &note.detail.note, true),
         Some(v) => {
-            let earlier = note.detail.versions.iter().find(|e| e.version == v).ok_or(ApiError::NotFound("DocumentReference"))?;
+            let earlier =
+                note.detail.versions.iter().find(|e| e.version == v).ok_or(ApiError::NotFound("DocumentReference"))?;
             document(note.patient_id, earlier, false)
         }
     };
     Ok(Fhir::showing(body, RecordType::SoapNote, &[note_id]))
 }
 
-pub async fn search_documents(auth: Auth<ReadConsultations>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_documents(
+    auth: Auth<ReadConsultations>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("DocumentReference"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let (patient, none_p) = reference_param(&params, "patient", "Patient")?;
@@ -208,9 +248,20 @@ pub async fn search_documents(auth: Auth<ReadConsultations>, State(state): State
     let (notes, next) = if none_p || none_e || matches!(id, Some(None)) {
         (vec![], None)
     } else {
-        let filter = across::Filter { note_id: id.flatten(), patient_id: patient, consultation_id: encounter, changed_since: last_updated.from };
+        let filter = across::Filter {
+            note_id: id.flatten(),
+            patient_id: patient,
+            consultation_id: encounter,
+            changed_since: last_updated.from,
+        };
         let mut read = crate::db::planned_read(&state.db).await.map_err(crate::domain::Error::from)?;
-        let page = across::list(&mut read, auth.organization_id, &filter, &PageRequest::new(Some(params.count), params.cursor.as_deref(), None)?).await?;
+        let page = across::list(
+            &mut read,
+            auth.organization_id,
+            &filter,
+            &PageRequest::new(Some(params.count), params.cursor.as_deref(), None)?,
+        )
+        .await?;
         (page.data, page.next_cursor)
     };
     // A search shows each note's current version (so a page never holds more than `_count`);
@@ -235,7 +286,11 @@ pub async fn search_documents(auth: Auth<ReadConsultations>, State(state): State
 // ---- MedicationRequest -------------------------------------------------------------------
 
 fn medication_status(s: &str) -> &'static str {
-    if s == "active" { "active" } else { "stopped" }
+    if s == "active" {
+        "active"
+    } else {
+        "stopped"
+    }
 }
 
 pub fn medication_request(p: &Prescription) -> Value {
@@ -270,12 +325,21 @@ pub fn medication_request(p: &Prescription) -> Value {
     })
 }
 
-pub async fn read_medication_request(auth: Auth<ReadConsultations>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_medication_request(
+    auth: Auth<ReadConsultations>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let p = prescriptions::get(&state.db, auth.organization_id, numeric_id(&id, "MedicationRequest")?).await?;
     Ok(Fhir::showing(medication_request(&p), RecordType::Prescription, &[p.id]))
 }
 
-pub async fn search_medication_requests(auth: Auth<ReadConsultations>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_medication_requests(
+    auth: Auth<ReadConsultations>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("MedicationRequest"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let (patient, none) = reference_param(&params, "patient", "Patient")?;
@@ -301,7 +365,11 @@ pub async fn search_medication_requests(auth: Auth<ReadConsultations>, State(sta
         .collect();
     let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
     let resources = rows.iter().map(medication_request).collect();
-    Ok(Fhir::showing(bundle(&base(&state), "MedicationRequest", &params, resources, next), RecordType::Prescription, &ids))
+    Ok(Fhir::showing(
+        bundle(&base(&state), "MedicationRequest", &params, resources, next),
+        RecordType::Prescription,
+        &ids,
+    ))
 }
 
 // ---- QuestionnaireResponse ---------------------------------------------------------------
@@ -312,7 +380,9 @@ fn answers(value: &Value) -> Vec<Value> {
     match value {
         Value::Null => vec![],
         Value::Bool(b) => vec![json!({"valueBoolean": b})],
-        Value::Number(n) if n.is_i64() && n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => vec![json!({"valueInteger": n})],
+        Value::Number(n) if n.is_i64() && n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => {
+            vec![json!({"valueInteger": n})]
+        }
         Value::Number(n) => vec![json!({"valueDecimal": n})],
         Value::String(s) if s.trim().is_empty() => vec![],
         Value::String(s) => vec![json!({"valueString": s})],
@@ -359,7 +429,11 @@ fn completed(f: &IntakeForm) -> bool {
     f.status == IntakeStatus::Completed.as_str()
 }
 
-pub async fn read_questionnaire_response(auth: Auth<ReadPatients>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_questionnaire_response(
+    auth: Auth<ReadPatients>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let f = intake::get(&state.db, auth.organization_id, numeric_id(&id, "QuestionnaireResponse")?).await?;
     if !completed(&f) {
         return Err(ApiError::NotFound("QuestionnaireResponse"));
@@ -367,7 +441,12 @@ pub async fn read_questionnaire_response(auth: Auth<ReadPatients>, State(state):
     Ok(Fhir::showing(questionnaire_response(&f), RecordType::IntakeForm, &[f.id]))
 }
 
-pub async fn search_questionnaire_responses(auth: Auth<ReadPatients>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_questionnaire_responses(
+    auth: Auth<ReadPatients>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("QuestionnaireResponse"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let (patient, none) = reference_param(&params, "patient", "Patient")?;
@@ -382,7 +461,11 @@ pub async fn search_questionnaire_responses(auth: Auth<ReadPatients>, State(stat
             None => (vec![], None),
         }
     } else {
-        let filter = intake::ListFilter { patient_id: patient, appointment_id: None, statuses: Some(vec![IntakeStatus::Completed]) };
+        let filter = intake::ListFilter {
+            patient_id: patient,
+            appointment_id: None,
+            statuses: Some(vec![IntakeStatus::Completed]),
+        };
         let page = intake::list(&state.db, org, &filter, &super::page_request(&params, &last_updated)?).await?;
         (page.data, page.next_cursor)
     };
@@ -392,5 +475,9 @@ pub async fn search_questionnaire_responses(auth: Auth<ReadPatients>, State(stat
         .collect();
     let ids: Vec<i64> = rows.iter().map(|f| f.id).collect();
     let resources = rows.iter().map(questionnaire_response).collect();
-    Ok(Fhir::showing(bundle(&base(&state), "QuestionnaireResponse", &params, resources, next), RecordType::IntakeForm, &ids))
+    Ok(Fhir::showing(
+        bundle(&base(&state), "QuestionnaireResponse", &params, resources, next),
+        RecordType::IntakeForm,
+        &ids,
+    ))
 }

@@ -86,13 +86,22 @@ pub fn organization(o: &Organization) -> Value {
     })
 }
 
-pub async fn read_practitioner(auth: Auth<ReadProviders>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_practitioner(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let p = providers::get(&state.db, auth.organization_id, numeric_id(&id, "Practitioner")?).await?;
     Ok(Fhir::plain(practitioner(&p)))
 }
 
 /// A page of providers narrowed by `filter`, `_id` and `_lastUpdated`.
-async fn providers_page(state: &AppState, org: uuid::Uuid, params: &Params, filter: ListFilter) -> Result<(Vec<Provider>, Option<String>), ApiError> {
+async fn providers_page(
+    state: &AppState,
+    org: uuid::Uuid,
+    params: &Params,
+    filter: ListFilter,
+) -> Result<(Vec<Provider>, Option<String>), ApiError> {
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let (rows, next) = match params.id()? {
         Some(Some(id)) => match providers::get(&state.db, org, id).await {
@@ -106,13 +115,20 @@ async fn providers_page(state: &AppState, org: uuid::Uuid, params: &Params, filt
     Ok((rows.into_iter().filter(|p| last_updated.contains(p.updated_at)).collect(), next))
 }
 
-pub async fn search_practitioners(auth: Auth<ReadProviders>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_practitioners(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Practitioner"))?;
     let name = params.one("name")?.map(fold);
     let (rows, next) = providers_page(&state, auth.organization_id, &params, ListFilter::default()).await?;
     let resources = rows
         .iter()
-        .filter(|p| name.as_ref().is_none_or(|n| fold(&p.first_name).starts_with(n) || fold(&p.last_name).starts_with(n)))
+        .filter(|p| {
+            name.as_ref().is_none_or(|n| fold(&p.first_name).starts_with(n) || fold(&p.last_name).starts_with(n))
+        })
         .map(practitioner)
         .collect();
     Ok(Fhir::plain(bundle(&base(&state), "Practitioner", &params, resources, next)))
@@ -124,7 +140,11 @@ fn pair_id(id: &str) -> Option<(i64, i64)> {
     Some((super::canonical(a)?, super::canonical(b)?))
 }
 
-pub async fn read_role(auth: Auth<ReadProviders>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_role(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let (provider_id, location_id) = pair_id(&id).ok_or(ApiError::NotFound("PractitionerRole"))?;
     let p = providers::get(&state.db, auth.organization_id, provider_id).await?;
     if !p.location_ids.contains(&location_id) {
@@ -133,7 +153,12 @@ pub async fn read_role(auth: Auth<ReadProviders>, State(state): State<AppState>,
     Ok(Fhir::plain(role(&p, location_id, &auth.organization_id)))
 }
 
-pub async fn search_roles(auth: Auth<ReadProviders>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_roles(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("PractitionerRole"))?;
     let practitioner = params.one("practitioner")?.map(|v| reference_id(v, "Practitioner"));
     let location = params.one("location")?.map(|v| reference_id(v, "Location"));
@@ -178,12 +203,21 @@ pub async fn search_roles(auth: Auth<ReadProviders>, State(state): State<AppStat
     Ok(Fhir::plain(bundle(&base(&state), "PractitionerRole", &params, resources, next)))
 }
 
-pub async fn read_location(auth: Auth<ReadProviders>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_location(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let l = locations::get(&state.db, auth.organization_id, numeric_id(&id, "Location")?).await?;
     Ok(Fhir::plain(location(&l, &auth.organization_id)))
 }
 
-pub async fn search_locations(auth: Auth<ReadProviders>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_locations(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Location"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let name = params.one("name")?.map(fold);
@@ -206,7 +240,11 @@ pub async fn search_locations(auth: Auth<ReadProviders>, State(state): State<App
     Ok(Fhir::plain(bundle(&base(&state), "Location", &params, resources, next)))
 }
 
-pub async fn read_organization(auth: Auth<ReadProviders>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_organization(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     if id != auth.organization_id.to_string() {
         return Err(ApiError::NotFound("Organization"));
     }
@@ -214,11 +252,18 @@ pub async fn read_organization(auth: Auth<ReadProviders>, State(state): State<Ap
     Ok(Fhir::plain(organization(&o)))
 }
 
-pub async fn search_organizations(auth: Auth<ReadProviders>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_organizations(
+    auth: Auth<ReadProviders>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Organization"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let o = organizations::get(&state.db, auth.organization_id).await?;
-    let wanted = params.one("_id")?.is_none_or(|id| id == o.id.to_string()) && last_updated.contains(o.created_at) && params.cursor.is_none();
+    let wanted = params.one("_id")?.is_none_or(|id| id == o.id.to_string())
+        && last_updated.contains(o.created_at)
+        && params.cursor.is_none();
     let resources = if wanted { vec![organization(&o)] } else { vec![] };
     Ok(Fhir::plain(bundle(&base(&state), "Organization", &params, resources, None)))
 }

@@ -20,12 +20,33 @@ use crate::state::AppState;
 /// Every resource type served, with the search parameters each supports (beyond `_id`,
 /// `_lastUpdated`, `_count`), as the CapabilityStatement publishes them.
 pub const SERVED: [(&str, &[(&str, &str)]); 12] = [
-    ("Patient", &[("identifier", "token"), ("name", "string"), ("family", "string"), ("given", "string"), ("birthdate", "date"), ("gender", "token"), ("email", "token"), ("phone", "token")]),
+    (
+        "Patient",
+        &[
+            ("identifier", "token"),
+            ("name", "string"),
+            ("family", "string"),
+            ("given", "string"),
+            ("birthdate", "date"),
+            ("gender", "token"),
+            ("email", "token"),
+            ("phone", "token"),
+        ],
+    ),
     ("Practitioner", &[("name", "string")]),
     ("PractitionerRole", &[("practitioner", "reference"), ("location", "reference"), ("specialty", "token")]),
     ("Location", &[("name", "string")]),
     ("Organization", &[]),
-    ("Appointment", &[("patient", "reference"), ("practitioner", "reference"), ("location", "reference"), ("date", "date"), ("status", "token")]),
+    (
+        "Appointment",
+        &[
+            ("patient", "reference"),
+            ("practitioner", "reference"),
+            ("location", "reference"),
+            ("date", "date"),
+            ("status", "token"),
+        ],
+    ),
     ("Schedule", &[("actor", "reference")]),
     ("Slot", &[("schedule", "reference"), ("start", "date"), ("status", "token")]),
     ("Encounter", &[("patient", "reference"), ("date", "date"), ("status", "token")]),
@@ -36,7 +57,11 @@ pub const SERVED: [(&str, &[(&str, &str)]); 12] = [
 
 /// The search parameter names of a type.
 pub fn supported(resource_type: &str) -> Vec<&'static str> {
-    SERVED.iter().find(|(t, _)| *t == resource_type).map(|(_, p)| p.iter().map(|(n, _)| *n).collect()).unwrap_or_default()
+    SERVED
+        .iter()
+        .find(|(t, _)| *t == resource_type)
+        .map(|(_, p)| p.iter().map(|(n, _)| *n).collect())
+        .unwrap_or_default()
 }
 
 pub fn router() -> axum::Router<AppState> {
@@ -104,7 +129,10 @@ pub fn base(state: &AppState) -> String {
 
 /// The page a search asks for: `_count`, the cursor, and the start of `_lastUpdated` as the
 /// sync's `updatedSince` (which orders by `(updatedAt, id)`).
-pub fn page_request(params: &super::search::Params, last_updated: &super::search::Range) -> Result<PageRequest, ApiError> {
+pub fn page_request(
+    params: &super::search::Params,
+    last_updated: &super::search::Range,
+) -> Result<PageRequest, ApiError> {
     Ok(PageRequest::new(Some(params.count), params.cursor.as_deref(), last_updated.from)?)
 }
 

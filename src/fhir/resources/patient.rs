@@ -37,7 +37,9 @@ pub fn address(a: &crate::domain::Address) -> Option<Value> {
     if !lines.is_empty() {
         out["line"] = json!(lines);
     }
-    for (field, value) in [("city", &a.city), ("state", &a.region), ("postalCode", &a.postal_code), ("country", &a.country)] {
+    for (field, value) in
+        [("city", &a.city), ("state", &a.region), ("postalCode", &a.postal_code), ("country", &a.country)]
+    {
         if let Some(v) = value {
             out[field] = json!(v);
         }
@@ -79,7 +81,11 @@ pub fn to_fhir(p: &Patient) -> Value {
     r
 }
 
-pub async fn read(auth: Auth<ReadPatients>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read(
+    auth: Auth<ReadPatients>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let id = numeric_id(&id, "Patient")?;
     let p = patients::get(&state.db, auth.organization_id, id).await?;
     Ok(Fhir::showing(to_fhir(&p), RecordType::Patient, &[p.id]))
@@ -106,7 +112,9 @@ pub async fn search(
     let (id_value, external_id) = match identifier.map(|v| v.split_once('|')) {
         None => (None, None),
         Some(Some((system, value))) if system == ID_SYSTEM => (Some(super::canonical(value)), None),
-        Some(Some((system, value))) if system == EXTERNAL_ID_SYSTEM || system.is_empty() => (None, Some(value.to_string())),
+        Some(Some((system, value))) if system == EXTERNAL_ID_SYSTEM || system.is_empty() => {
+            (None, Some(value.to_string()))
+        }
         Some(Some(_)) => (Some(None), None),
         Some(None) => {
             let v = identifier.unwrap_or_default();
@@ -126,10 +134,13 @@ pub async fn search(
         }
     };
     let patients = if let Some(id) = params.id()?.or(id_value) {
-        (match id {
-            Some(id) => get(id).await?.into_iter().collect(),
-            None => vec![],
-        }, None)
+        (
+            match id {
+                Some(id) => get(id).await?.into_iter().collect(),
+                None => vec![],
+            },
+            None,
+        )
     } else {
         let filter = ListFilter {
             // The name search narrows in the database (any part of the name, email or phone);
@@ -140,7 +151,9 @@ pub async fn search(
             date_of_birth: None,
             external_id,
         };
-        let page = patients::list(&state.db, &state.generic_reads, org, &filter, &page_request(&params, &last_updated)?).await?;
+        let page =
+            patients::list(&state.db, &state.generic_reads, org, &filter, &page_request(&params, &last_updated)?)
+                .await?;
         let (mut rows, next) = kept(page, |_| true);
         // A bare numeric identifier is also the Klinivo id of at most one more patient.
         if let Some(id) = bare.filter(|_| params.cursor.is_none()) {
@@ -154,9 +167,18 @@ pub async fn search(
     let rows: Vec<Patient> = rows
         .into_iter()
         .filter(|p| last_updated.contains(p.updated_at))
-        .filter(|p| birth.is_open() || p.date_of_birth.and_then(|d| d.and_hms_opt(12, 0, 0)).is_some_and(|d| birth.contains(d.and_utc())))
+        .filter(|p| {
+            birth.is_open()
+                || p.date_of_birth.and_then(|d| d.and_hms_opt(12, 0, 0)).is_some_and(|d| birth.contains(d.and_utc()))
+        })
         .filter(|p| genders.as_ref().is_none_or(|g| g.iter().any(|g| g == gender(p.sex))))
-        .filter(|p| name.is_none_or(|n| starts(&p.first_name, n) || starts(&p.last_name, n) || starts(&format!("{} {}", p.first_name, p.last_name), n)))
+        .filter(|p| {
+            name.is_none_or(|n| {
+                starts(&p.first_name, n)
+                    || starts(&p.last_name, n)
+                    || starts(&format!("{} {}", p.first_name, p.last_name), n)
+            })
+        })
         .filter(|p| family.is_none_or(|n| starts(&p.last_name, n)))
         .filter(|p| given.is_none_or(|n| starts(&p.first_name, n)))
         .collect();

@@ -43,7 +43,11 @@ async fn provider(state: &AppState, org: uuid::Uuid, id: i64) -> Result<Option<P
     }
 }
 
-pub async fn read_schedule(auth: Auth<ReadAppointments>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_schedule(
+    auth: Auth<ReadAppointments>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let (p, l) = pair(&id).ok_or(ApiError::NotFound("Schedule"))?;
     match provider(&state, auth.organization_id, p).await? {
         Some(p) if p.location_ids.contains(&l) => Ok(Fhir::plain(schedule(&p, l))),
@@ -51,7 +55,12 @@ pub async fn read_schedule(auth: Auth<ReadAppointments>, State(state): State<App
     }
 }
 
-pub async fn search_schedules(auth: Auth<ReadAppointments>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_schedules(
+    auth: Auth<ReadAppointments>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Schedule"))?;
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let actor = params.one("actor")?;
@@ -59,18 +68,20 @@ pub async fn search_schedules(auth: Auth<ReadAppointments>, State(state): State<
     let by_location = actor.and_then(|a| a.strip_prefix("Location/")).and_then(|id| id.parse::<i64>().ok());
     let wanted = params.one("_id")?.map(pair);
     let org = auth.organization_id;
-    let (rows, next) = if actor.is_some() && by_practitioner.is_none() && by_location.is_none() || matches!(wanted, Some(None)) {
-        (vec![], None)
-    } else if let Some(p) = wanted.flatten().map(|(p, _)| p).or(by_practitioner) {
-        (provider(&state, org, p).await?.into_iter().collect(), None)
-    } else {
-        let filter = ListFilter { location_id: by_location, active: None };
-        kept(providers::list(&state.db, org, &filter, &page_request(&params, &last_updated)?).await?, |_| true)
-    };
+    let (rows, next) =
+        if actor.is_some() && by_practitioner.is_none() && by_location.is_none() || matches!(wanted, Some(None)) {
+            (vec![], None)
+        } else if let Some(p) = wanted.flatten().map(|(p, _)| p).or(by_practitioner) {
+            (provider(&state, org, p).await?.into_iter().collect(), None)
+        } else {
+            let filter = ListFilter { location_id: by_location, active: None };
+            kept(providers::list(&state.db, org, &filter, &page_request(&params, &last_updated)?).await?, |_| true)
+        };
     let mut resources = Vec::new();
     for p in rows.iter().filter(|p| last_updated.contains(p.updated_at)) {
         for l in &p.location_ids {
-            let keep = by_location.is_none_or(|w| w == *l) && wanted.flatten().is_none_or(|(wp, wl)| wp == p.id && wl == *l);
+            let keep =
+                by_location.is_none_or(|w| w == *l) && wanted.flatten().is_none_or(|(wp, wl)| wp == p.id && wl == *l);
             if keep {
                 resources.push(schedule(p, *l));
             }
@@ -118,24 +129,39 @@ async fn free_slots(
     Ok(found.data.into_iter().filter(|s| s.starts_at >= from && s.starts_at < to).collect())
 }
 
-pub async fn read_slot(auth: Auth<ReadAppointments>, State(state): State<AppState>, Path(id): Path<String>) -> Result<Fhir, ApiError> {
+pub async fn read_slot(
+    auth: Auth<ReadAppointments>,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Fhir, ApiError> {
     let parts: Vec<Option<i64>> = id.split('-').map(super::canonical).collect();
     let [Some(p), Some(l), Some(start), Some(minutes)] = parts[..] else { return Err(ApiError::NotFound("Slot")) };
     let Some(start) = DateTime::from_timestamp(start, 0) else { return Err(ApiError::NotFound("Slot")) };
     let Some(prov) = provider(&state, auth.organization_id, p).await? else { return Err(ApiError::NotFound("Slot")) };
-    if !prov.location_ids.contains(&l) || !(availability::MIN_DURATION_MINUTES..=availability::MAX_DURATION_MINUTES).contains(&minutes) {
+    if !prov.location_ids.contains(&l)
+        || !(availability::MIN_DURATION_MINUTES..=availability::MAX_DURATION_MINUTES).contains(&minutes)
+    {
         return Err(ApiError::NotFound("Slot"));
     }
-    let slots = free_slots(&state, auth.organization_id, p, l, start, start + Duration::seconds(1), Some(minutes)).await?;
+    let slots =
+        free_slots(&state, auth.organization_id, p, l, start, start + Duration::seconds(1), Some(minutes)).await?;
     let s = slots.into_iter().find(|s| s.starts_at == start).ok_or(ApiError::NotFound("Slot"))?;
     Ok(Fhir::plain(slot(p, &s, Utc::now())))
 }
 
-pub async fn search_slots(auth: Auth<ReadAppointments>, State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Result<Fhir, ApiError> {
+pub async fn search_slots(
+    auth: Auth<ReadAppointments>,
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Result<Fhir, ApiError> {
     let params = Params::parse(uri.query(), &headers, &super::supported("Slot"))?;
-    let schedule = params
-        .one("schedule")?
-        .ok_or_else(|| ApiError::validation("schedule", "is required: the Schedule whose free slots to list (Schedule/{providerId}-{locationId})"))?;
+    let schedule = params.one("schedule")?.ok_or_else(|| {
+        ApiError::validation(
+            "schedule",
+            "is required: the Schedule whose free slots to list (Schedule/{providerId}-{locationId})",
+        )
+    })?;
     let start = date_range("start", &params.all("start"))?;
     let now = Utc::now();
     let from = start.from.unwrap_or(now).max(now - Duration::days(1));

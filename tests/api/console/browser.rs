@@ -74,8 +74,13 @@ impl Browser {
     }
 
     pub async fn get(&mut self, path: &str) -> Page {
-        let response =
-            self.client.get(format!("{}{path}", self.base)).header("Cookie", self.cookie_header()).send().await.unwrap();
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header("Cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
         self.read(response).await
     }
 

@@ -27,7 +27,12 @@ async fn a_key_made_in_the_console_works_until_revoked_and_every_step_is_audited
         .submit(
             "/console/keys/new",
             "/console/keys",
-            &[("name", "EHR sync"), ("permissions", "READ_PATIENTS"), ("permissions", "READ_APPOINTMENTS"), ("rate_limit", "120")],
+            &[
+                ("name", "EHR sync"),
+                ("permissions", "READ_PATIENTS"),
+                ("permissions", "READ_APPOINTMENTS"),
+                ("rate_limit", "120"),
+            ],
         )
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -163,19 +168,25 @@ async fn webhooks_follow_the_apis_rules_and_deliver() {
     let app = TestApp::spawn_with(|c| c.webhook_allow_private = false).await;
     let (mut browser, _, _) = signed_in(&app, app.org_id, Role::Admin).await;
     let page = browser
-        .submit("/console/webhooks/new", "/console/webhooks", &[("url", "http://127.0.0.1:9/hook"), ("events", "patient.created")])
+        .submit(
+            "/console/webhooks/new",
+            "/console/webhooks",
+            &[("url", "http://127.0.0.1:9/hook"), ("events", "patient.created")],
+        )
         .await;
     assert_eq!(page.status, 400);
     // The API's own message for the same URL.
     let api = expect_error(
-        app.post("/webhooks", &serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["patient.created"]})).await,
+        app.post("/webhooks", &serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["patient.created"]}))
+            .await,
         400,
         "invalid_webhook_url",
     )
     .await;
     let message = api["message"].as_str().unwrap().replace('\'', "&#x27;").replace('"', "&quot;");
     assert!(page.body.contains(&message), "{message} not in {}", page.body);
-    let page = browser.submit("/console/webhooks/new", "/console/webhooks", &[("url", "https://example.com/hook")]).await;
+    let page =
+        browser.submit("/console/webhooks/new", "/console/webhooks", &[("url", "https://example.com/hook")]).await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("events: must list at least one event type"), "{}", page.body);
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_subscriptions").fetch_one(&app.db).await.unwrap();
@@ -186,7 +197,8 @@ async fn webhooks_follow_the_apis_rules_and_deliver() {
 async fn no_console_page_shows_phi() {
     let app = TestApp::spawn().await;
     let hook = expect_json(
-        app.post("/webhooks", &serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["patient.created"]})).await,
+        app.post("/webhooks", &serde_json::json!({"url": "http://127.0.0.1:9/hook", "events": ["patient.created"]}))
+            .await,
         201,
     )
     .await;
@@ -234,5 +246,9 @@ async fn no_console_page_shows_phi() {
             assert!(!page.body.contains(phi), "{path} shows {phi}");
         }
     }
-    assert!(browser.get("/console/audit?resourceType=patient").await.body.contains(&format!("patient {}", patient["id"])));
+    assert!(browser
+        .get("/console/audit?resourceType=patient")
+        .await
+        .body
+        .contains(&format!("patient {}", patient["id"])));
 }

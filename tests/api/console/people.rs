@@ -8,7 +8,9 @@ use klinivo::domain::accounts::users::Role;
 async fn owners_invite_and_disable_admins_and_admins_cannot() {
     let app = TestApp::spawn().await;
     let (mut owner, owner_id, _) = signed_in(&app, app.org_id, Role::Owner).await;
-    let page = owner.submit("/console/users", "/console/users", &[("email", "new.admin@northside.test"), ("role", "admin")]).await;
+    let page = owner
+        .submit("/console/users", "/console/users", &[("email", "new.admin@northside.test"), ("role", "admin")])
+        .await;
     assert_eq!(page.status, 200, "{}", page.body);
     let link = page.text_of("link");
     let path = link.split_once("/console/").map(|(_, p)| format!("/console/{p}")).unwrap();
@@ -18,7 +20,9 @@ async fn owners_invite_and_disable_admins_and_admins_cannot() {
     assert_eq!(invited.sign_in("new.admin@northside.test", PASSWORD).await.status, 303);
 
     // The same address twice: refused with a message, nothing created.
-    let page = owner.submit("/console/users", "/console/users", &[("email", "NEW.admin@northside.test"), ("role", "owner")]).await;
+    let page = owner
+        .submit("/console/users", "/console/users", &[("email", "NEW.admin@northside.test"), ("role", "owner")])
+        .await;
     assert_eq!(page.status, 400);
     assert!(page.body.contains("already has a console account"));
 
@@ -26,7 +30,8 @@ async fn owners_invite_and_disable_admins_and_admins_cannot() {
     assert_eq!(invited.get("/console/users").await.status, 403);
     assert!(!invited.get("/console/keys").await.body.contains("href=\"/console/users\""));
     let csrf = invited.get("/console/keys").await.csrf();
-    let page = invited.post("/console/users", &[("csrf", &csrf), ("email", "x@northside.test"), ("role", "owner")]).await;
+    let page =
+        invited.post("/console/users", &[("csrf", &csrf), ("email", "x@northside.test"), ("role", "owner")]).await;
     assert_eq!(page.status, 403);
     let page = invited.post(&format!("/console/users/{owner_id}/disable"), &[("csrf", &csrf)]).await;
     assert_eq!(page.status, 403);

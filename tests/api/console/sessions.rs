@@ -43,11 +43,12 @@ async fn pages_need_a_session_and_sign_in_gives_a_strict_http_only_cookie() {
         .await
         .unwrap();
     assert_eq!(stored, 1);
-    let plain: i64 = sqlx::query_scalar("SELECT count(*) FROM console_sessions WHERE encode(token_hash, 'escape') = $1")
-        .bind(&token)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let plain: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM console_sessions WHERE encode(token_hash, 'escape') = $1")
+            .bind(&token)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(plain, 0);
 
     // Sign-out ends the session on the server, not only in the browser.
@@ -227,10 +228,16 @@ async fn guesses_sent_at_the_same_moment_are_throttled_like_any_others() {
     let cookie = format!("klinivo_console_form={}", browser.cookies["klinivo_console_form"]);
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     let guesses = (0..30).map(|i| {
-        let (client, cookie, csrf, url, origin) = (client.clone(), cookie.clone(), csrf.clone(), app.url("/console/sign-in"), app.url(""));
+        let (client, cookie, csrf, url, origin) =
+            (client.clone(), cookie.clone(), csrf.clone(), app.url("/console/sign-in"), app.url(""));
         let password = if i == 29 { PASSWORD.to_string() } else { format!("guess number {i:04}") };
         async move {
-            let body = serde_urlencoded::to_string([("csrf", csrf.as_str()), ("email", email), ("password", password.as_str())]).unwrap();
+            let body = serde_urlencoded::to_string([
+                ("csrf", csrf.as_str()),
+                ("email", email),
+                ("password", password.as_str()),
+            ])
+            .unwrap();
             client
                 .post(url)
                 .header("Cookie", cookie)
@@ -260,7 +267,11 @@ async fn a_wrong_current_password_is_throttled_and_audited() {
             .submit(
                 "/console/account",
                 "/console/account/password",
-                &[("current", "not the password"), ("password", "another long passphrase"), ("repeat", "another long passphrase")],
+                &[
+                    ("current", "not the password"),
+                    ("password", "another long passphrase"),
+                    ("repeat", "another long passphrase"),
+                ],
             )
             .await;
         statuses.push(page.status);
@@ -281,11 +292,19 @@ async fn a_wrong_current_password_is_throttled_and_audited() {
 async fn nul_bytes_unknown_methods_and_bad_ids_get_the_consoles_pages() {
     let app = TestApp::spawn().await;
     let mut stranger = Browser::new(&app);
-    let page = stranger.submit("/console/sign-in", "/console/sign-in", &[("email", "a\0b@x.test"), ("password", "whatever whatever")]).await;
+    let page = stranger
+        .submit("/console/sign-in", "/console/sign-in", &[("email", "a\0b@x.test"), ("password", "whatever whatever")])
+        .await;
     assert_eq!(page.status, 400, "{}", page.body);
     let (mut browser, _, _) = signed_in(&app, app.org_id, Role::Owner).await;
     assert_eq!(browser.get("/console/audit?keyPrefix=%00").await.status, 400);
-    assert_eq!(browser.submit("/console/keys/new", "/console/keys", &[("name", "\0"), ("permissions", "READ_PATIENTS")]).await.status, 400);
+    assert_eq!(
+        browser
+            .submit("/console/keys/new", "/console/keys", &[("name", "\0"), ("permissions", "READ_PATIENTS")])
+            .await
+            .status,
+        400
+    );
     for path in ["/console/keys/abc/revoke", "/console/webhooks/99999999999999999999"] {
         let page = browser.get(path).await;
         assert_eq!(page.status, 404, "{path}");
@@ -302,7 +321,9 @@ async fn a_null_origin_counts_only_with_the_browsers_same_origin_fetch_metadata(
     let app = TestApp::spawn().await;
     let (mut browser, _, _) = signed_in(&app, app.org_id, Role::Admin).await;
     let csrf = browser.get("/console/keys/new").await.csrf();
-    let body = serde_urlencoded::to_string([("csrf", csrf.as_str()), ("name", "Scribe"), ("permissions", "READ_PATIENTS")]).unwrap();
+    let body =
+        serde_urlencoded::to_string([("csrf", csrf.as_str()), ("name", "Scribe"), ("permissions", "READ_PATIENTS")])
+            .unwrap();
     let cookie = browser.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ");
     let post = |site: &'static str| {
         app.client

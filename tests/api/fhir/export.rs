@@ -68,11 +68,27 @@ async fn a_system_export_holds_every_record_and_an_increment_holds_what_changed_
     let first = run_export(&app, &app.key, "/$export?_outputFormat=application/fhir%2Bndjson").await;
     assert_eq!(first["requiresAccessToken"], true);
     let types: Vec<&str> = first["output"].as_array().unwrap().iter().map(|f| f["type"].as_str().unwrap()).collect();
-    for t in ["Patient", "Practitioner", "PractitionerRole", "Location", "Organization", "Appointment", "Schedule", "Encounter",
-              "DocumentReference", "MedicationRequest", "QuestionnaireResponse"] {
+    for t in [
+        "Patient",
+        "Practitioner",
+        "PractitionerRole",
+        "Location",
+        "Organization",
+        "Appointment",
+        "Schedule",
+        "Encounter",
+        "DocumentReference",
+        "MedicationRequest",
+        "QuestionnaireResponse",
+    ] {
         assert!(types.contains(&t), "{t} missing from {types:?}");
     }
-    for (t, table) in [("Patient", "patients"), ("Appointment", "appointments"), ("Encounter", "consultations"), ("MedicationRequest", "prescriptions")] {
+    for (t, table) in [
+        ("Patient", "patients"),
+        ("Appointment", "appointments"),
+        ("Encounter", "consultations"),
+        ("MedicationRequest", "prescriptions"),
+    ] {
         let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE organization_id = $1"))
             .bind(app.org_id)
             .fetch_one(&app.db)
@@ -105,8 +121,14 @@ async fn a_system_export_holds_every_record_and_an_increment_holds_what_changed_
         .unwrap();
     expect_json(app.patch(&format!("/patients/{changed}"), &json!({"phone": "+14155550999"})).await, 200).await;
     let new = expect_json(app.post("/patients", &json!({"firstName": "New", "lastName": "Patient"})).await, 201).await;
-    let increment = run_export(&app, &app.key, &format!("/Patient/$export?_type=Patient&_since={}", since.replace('+', "%2B"))).await;
-    let mut ids: Vec<String> = resources(&app, &app.key, &increment, "Patient").await.iter().map(|p| p["id"].as_str().unwrap().to_string()).collect();
+    let increment =
+        run_export(&app, &app.key, &format!("/Patient/$export?_type=Patient&_since={}", since.replace('+', "%2B")))
+            .await;
+    let mut ids: Vec<String> = resources(&app, &app.key, &increment, "Patient")
+        .await
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
     ids.sort();
     let mut expected = vec![changed.to_string(), new["id"].as_i64().unwrap().to_string()];
     expected.sort();
@@ -149,7 +171,13 @@ async fn exports_are_the_keys_own_checked_and_cancellable() {
     let r = app.client.get(&file_url).header("X-API-Key", &other_org_key).send().await.unwrap();
     assert_eq!(r.status(), 404);
     // DELETE cancels: the status and the files are gone.
-    let r = app.client.request(Method::DELETE, local(&app, &status_url)).header("X-API-Key", &app.key).send().await.unwrap();
+    let r = app
+        .client
+        .request(Method::DELETE, local(&app, &status_url))
+        .header("X-API-Key", &app.key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let r = app.client.get(local(&app, &status_url)).header("X-API-Key", &app.key).send().await.unwrap();
     fhir_json(r, 404).await;

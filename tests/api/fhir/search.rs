@@ -22,7 +22,11 @@ async fn patients_read_and_search_as_us_core_patients_and_are_audited() {
     )
     .await;
     let id = created["id"].as_i64().unwrap();
-    expect_json(app.post("/patients", &json!({"firstName": "Ada", "lastName": "Lovelace", "sex": "female"})).await, 201).await;
+    expect_json(
+        app.post("/patients", &json!({"firstName": "Ada", "lastName": "Lovelace", "sex": "female"})).await,
+        201,
+    )
+    .await;
     let p = fhir_json(fhir(&app, &app.key, &format!("/Patient/{id}")).await, 200).await;
     assert_eq!(p["resourceType"], "Patient");
     assert_eq!(p["id"], id.to_string());
@@ -135,11 +139,12 @@ async fn paging_is_complete_and_references_resolve() {
     }
     // Statuses map both ways.
     let cancelled = search_all(&app, &app.key, "/Appointment?status=cancelled").await;
-    let in_db: i64 = sqlx::query_scalar("SELECT count(*) FROM appointments WHERE organization_id = $1 AND status = 'cancelled'")
-        .bind(app.org_id)
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
+    let in_db: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM appointments WHERE organization_id = $1 AND status = 'cancelled'")
+            .bind(app.org_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
     assert_eq!(cancelled.len() as i64, in_db);
     assert!(in_db > 0, "the demo has cancelled appointments");
     assert!(cancelled.iter().all(|a| a["status"] == "cancelled"));
@@ -173,7 +178,12 @@ async fn amended_notes_are_documents_with_their_earlier_versions() {
     assert_eq!(earlier["status"], "superseded");
     let text = |d: &Value| {
         use base64::Engine;
-        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(d["content"][0]["attachment"]["data"].as_str().unwrap()).unwrap()).unwrap()
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(d["content"][0]["attachment"]["data"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
     };
     assert!(text(&current).starts_with("Subjective:"));
     assert_ne!(text(&current), text(&earlier));
@@ -186,7 +196,8 @@ async fn amended_notes_are_documents_with_their_earlier_versions() {
     assert_eq!(by_id.len(), 1);
     assert_eq!(by_id[0]["status"], "superseded");
     // A page never holds more matches than asked for, whatever the versions.
-    let one = fhir_json(fhir(&app, &app.key, &format!("/DocumentReference?encounter={encounter}&_count=1")).await, 200).await;
+    let one =
+        fhir_json(fhir(&app, &app.key, &format!("/DocumentReference?encounter={encounter}&_count=1")).await, 200).await;
     assert_eq!(one["entry"].as_array().unwrap().len(), 1);
     // Drafts are preliminary.
     let draft: i64 = sqlx::query_scalar(
@@ -215,8 +226,17 @@ async fn slots_come_from_the_same_availability_as_the_api() {
         200,
     )
     .await;
-    let api_starts: Vec<String> = api["data"].as_array().unwrap().iter().map(|s| s["startsAt"].as_str().unwrap().to_string()).collect();
-    let slots = search_all(&app, &app.key, &format!("/Slot?schedule=Schedule/{id}&start=ge{from}T00:00:00Z&start=lt{}T00:00:00Z&_count=200", to + chrono::Duration::days(1))).await;
+    let api_starts: Vec<String> =
+        api["data"].as_array().unwrap().iter().map(|s| s["startsAt"].as_str().unwrap().to_string()).collect();
+    let slots = search_all(
+        &app,
+        &app.key,
+        &format!(
+            "/Slot?schedule=Schedule/{id}&start=ge{from}T00:00:00Z&start=lt{}T00:00:00Z&_count=200",
+            to + chrono::Duration::days(1)
+        ),
+    )
+    .await;
     let fhir_starts: Vec<String> = slots.iter().map(|s| s["start"].as_str().unwrap().replace(".000Z", "Z")).collect();
     // The API's local dates and the FHIR range in UTC overlap on the days in between.
     let inner: Vec<&String> = api_starts.iter().filter(|s| fhir_starts.contains(s)).collect();

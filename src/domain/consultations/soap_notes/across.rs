@@ -47,7 +47,12 @@ struct Row {
 
 /// One page of the organization's notes by ascending id, each with its earlier versions. Two
 /// statements: call it in one snapshot (a planned read) for a consistent answer.
-pub async fn list(conn: &mut PgConnection, org: Uuid, filter: &Filter, page: &PageRequest) -> Result<Page<PatientNote>> {
+pub async fn list(
+    conn: &mut PgConnection,
+    org: Uuid,
+    filter: &Filter,
+    page: &PageRequest,
+) -> Result<Page<PatientNote>> {
     let rows = sqlx::query_as!(
         Row,
         "SELECT c.patient_id, n.id, n.consultation_id, n.author_provider_id, v.subjective, v.objective, v.assessment,

@@ -36,8 +36,14 @@ pub fn classify(method: &Method, template: &str) -> Option<Target> {
         // Reads and searches only. A DocumentReference id may name an earlier version of a note
         // (`7-v1`): the note is found from the response, not the path.
         return match (method, fhir.split('/').collect::<Vec<_>>().as_slice()) {
-            (&Method::GET, [t]) => Some(Target { resource_type: RecordType::of_fhir_type(t)?, action: "list", id_from_path: false }),
-            (&Method::GET, [t, _]) => Some(Target { resource_type: RecordType::of_fhir_type(t)?, action: "read", id_from_path: *t != "DocumentReference" }),
+            (&Method::GET, [t]) => {
+                Some(Target { resource_type: RecordType::of_fhir_type(t)?, action: "list", id_from_path: false })
+            }
+            (&Method::GET, [t, _]) => Some(Target {
+                resource_type: RecordType::of_fhir_type(t)?,
+                action: "read",
+                id_from_path: *t != "DocumentReference",
+            }),
             _ => None,
         };
     }
