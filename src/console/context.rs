@@ -74,6 +74,12 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<i64
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 
+/// Whether text has the shape of a token of `secrets::token` (43 URL-safe characters): anything
+/// else cannot be one, and is not looked up.
+pub fn is_token(t: &str) -> bool {
+    t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// A signed-in person; without a live session, GET pages redirect to the sign-in page.
 pub struct SignedIn(pub Session);
 
@@ -87,8 +93,7 @@ impl FromRequestParts<AppState> for SignedIn {
 
 pub async fn session_of(headers: &HeaderMap, state: &AppState) -> Result<Option<Session>, PageError> {
     let Some(token) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
-    // A token is 43 URL-safe characters; anything else cannot be one, and is not looked up.
-    if token.len() != 43 || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !is_token(token) {
         return Ok(None);
     }
     Ok(sessions::find(&state.db, token).await?)

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use crate::audit::RecordType;
-use crate::console::context::{cookie, session_of, set_cookie, SignedIn, FORM_COOKIE, SESSION_COOKIE};
+use crate::console::context::{cookie, is_token, session_of, set_cookie, SignedIn, FORM_COOKIE, SESSION_COOKIE};
 use crate::console::error::PageError;
 use crate::console::forms::{Posted, PublicPost};
 use crate::console::render::{html, page, Chrome};
@@ -36,10 +36,6 @@ fn form_token(headers: &HeaderMap) -> (String, bool) {
         Some(t) if is_token(t) => (t.to_string(), false),
         _ => (secrets::token().0, true),
     }
-}
-
-pub fn is_token(t: &str) -> bool {
-    t.len() == 43 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn with_form_cookie(state: &AppState, mut response: Response, token: &str, new: bool) -> Response {

@@ -105,11 +105,7 @@ pub async fn search(
     } else if let Some(id) = params.id()? {
         let mut conn = state.db.acquire().await.map_err(crate::domain::Error::from)?;
         match id {
-            Some(id) => match appointments::get(&mut conn, org, id).await {
-                Ok(a) => (vec![a], None),
-                Err(crate::domain::Error::NotFound(_)) => (vec![], None),
-                Err(e) => return Err(e.into()),
-            },
+            Some(id) => (super::found(appointments::get(&mut conn, org, id).await)?.into_iter().collect(), None),
             None => (vec![], None),
         }
     } else {

@@ -32,14 +32,6 @@ fn reference_param(params: &Params, name: &str, resource_type: &str) -> Result<(
     })
 }
 
-fn not_found_is_none<T>(r: Result<T, crate::domain::Error>) -> Result<Option<T>, ApiError> {
-    match r {
-        Ok(v) => Ok(Some(v)),
-        Err(crate::domain::Error::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 // ---- Encounter -------------------------------------------------------------------------
 
 fn encounter_status(s: &str) -> &'static str {
@@ -349,7 +341,7 @@ pub async fn search_medication_requests(
         (vec![], None)
     } else if let Some(id) = params.id()? {
         match id {
-            Some(id) => (not_found_is_none(prescriptions::get(&state.db, org, id).await)?.into_iter().collect(), None),
+            Some(id) => (super::found(prescriptions::get(&state.db, org, id).await)?.into_iter().collect(), None),
             None => (vec![], None),
         }
     } else {
@@ -457,7 +449,7 @@ pub async fn search_questionnaire_responses(
         (vec![], None)
     } else if let Some(id) = params.id()? {
         match id {
-            Some(id) => (not_found_is_none(intake::get(&state.db, org, id).await)?.into_iter().collect(), None),
+            Some(id) => (super::found(intake::get(&state.db, org, id).await)?.into_iter().collect(), None),
             None => (vec![], None),
         }
     } else {

@@ -104,11 +104,7 @@ async fn providers_page(
 ) -> Result<(Vec<Provider>, Option<String>), ApiError> {
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let (rows, next) = match params.id()? {
-        Some(Some(id)) => match providers::get(&state.db, org, id).await {
-            Ok(p) => (vec![p], None),
-            Err(crate::domain::Error::NotFound(_)) => (vec![], None),
-            Err(e) => return Err(e.into()),
-        },
+        Some(Some(id)) => (super::found(providers::get(&state.db, org, id).await)?.into_iter().collect(), None),
         Some(None) => (vec![], None),
         None => kept(providers::list(&state.db, org, &filter, &page_request(params, &last_updated)?).await?, |_| true),
     };
@@ -168,11 +164,9 @@ pub async fn search_roles(
     let org = auth.organization_id;
     let (rows, next) = match (role_id, practitioner) {
         (Some(None), _) | (_, Some(None)) => (vec![], None),
-        (Some(Some((p, _))), _) | (None, Some(Some(p))) => match providers::get(&state.db, org, p).await {
-            Ok(p) => (vec![p], None),
-            Err(crate::domain::Error::NotFound(_)) => (vec![], None),
-            Err(e) => return Err(e.into()),
-        },
+        (Some(Some((p, _))), _) | (None, Some(Some(p))) => {
+            (super::found(providers::get(&state.db, org, p).await)?.into_iter().collect(), None)
+        }
         (None, None) => {
             let filter = ListFilter { location_id: location.flatten(), active: None };
             let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
@@ -223,11 +217,7 @@ pub async fn search_locations(
     let name = params.one("name")?.map(fold);
     let org = auth.organization_id;
     let (rows, next) = match params.id()? {
-        Some(Some(id)) => match locations::get(&state.db, org, id).await {
-            Ok(l) => (vec![l], None),
-            Err(crate::domain::Error::NotFound(_)) => (vec![], None),
-            Err(e) => return Err(e.into()),
-        },
+        Some(Some(id)) => (super::found(locations::get(&state.db, org, id).await)?.into_iter().collect(), None),
         Some(None) => (vec![], None),
         None => kept(locations::list(&state.db, org, &page_request(&params, &last_updated)?).await?, |_| true),
     };

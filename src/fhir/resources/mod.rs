@@ -122,6 +122,15 @@ pub fn canonical(text: &str) -> Option<i64> {
     text.parse::<i64>().ok().filter(|n| *n > 0 && n.to_string() == text)
 }
 
+/// A record that may not exist: a search by id finds it or nothing; any other error stays one.
+pub fn found<T>(r: Result<T, crate::domain::Error>) -> Result<Option<T>, ApiError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(crate::domain::Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// The absolute base of the facade, for `fullUrl` and links.
 pub fn base(state: &AppState) -> String {
     format!("{}{}", state.config.public_origin(), super::BASE)

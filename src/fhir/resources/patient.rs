@@ -125,13 +125,7 @@ pub async fn search(
     let org = auth.organization_id;
     let get = |id: i64| {
         let db = state.db.clone();
-        async move {
-            match patients::get(&db, org, id).await {
-                Ok(p) => Ok(Some(p)),
-                Err(crate::domain::Error::NotFound(_)) => Ok(None),
-                Err(e) => Err(ApiError::from(e)),
-            }
-        }
+        async move { super::found(patients::get(&db, org, id).await) }
     };
     let patients = if let Some(id) = params.id()?.or(id_value) {
         (

@@ -36,11 +36,7 @@ fn pair(id: &str) -> Option<(i64, i64)> {
 }
 
 async fn provider(state: &AppState, org: uuid::Uuid, id: i64) -> Result<Option<Provider>, ApiError> {
-    match providers::get(&state.db, org, id).await {
-        Ok(p) => Ok(Some(p)),
-        Err(crate::domain::Error::NotFound(_)) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    super::found(providers::get(&state.db, org, id).await)
 }
 
 pub async fn read_schedule(
