@@ -23,6 +23,7 @@ pub fn spawn(state: AppState, stop: CancellationToken) -> Vec<JoinHandle<()>> {
         tokio::spawn(state.wake.clone().run_notifier(state.db.clone(), stop.clone())),
         tokio::spawn(crate::domain::search_text::run(state.db.clone(), stop.clone())),
         tokio::spawn(crate::fhir::export::runner::run(state.clone(), stop.clone())),
+        tokio::spawn(audit_partitions_loop(state.clone(), stop.clone())),
     ];
     // The dispatcher and the event log's retention.
     tasks.extend(crate::delivery::spawn(&state.db, &state.config, &state.metrics, &state.wake.local, stop));
@@ -59,6 +60,33 @@ async fn purge_loop(state: AppState, stop: CancellationToken) {
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Counts the audit-log partitions [`audit_partitions_loop`] dropped.
+pub const AUDIT_PARTITIONS_DROPPED: &str = "klinivo_retention_audit_partitions_dropped_total";
+
+/// At start and then hourly: the audit log's partitions and retention (`audit::partitions`).
+async fn audit_partitions_loop(state: AppState, stop: CancellationToken) {
+    loop {
+        match crate::audit::partitions::maintain(&state.db, chrono::Utc::now(), state.config.audit_retention).await {
+            Ok(m) => {
+                state.metrics.incr(AUDIT_PARTITIONS_DROPPED, m.dropped.len() as u64);
+                if !m.prepared.is_empty() || m.opened.is_some() || !m.dropped.is_empty() {
+                    tracing::info!(
+                        prepared = ?m.prepared,
+                        opened = ?m.opened,
+                        dropped = ?m.dropped,
+                        "audit log partitions maintained"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "audit log partition maintenance failed; will retry"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

@@ -65,6 +65,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// `KLINIVO_FHIR_EXPORT_TTL_HOURS`, default 24: how long a Bulk Data export's files are kept.
     pub fhir_export_ttl: chrono::Duration,
+    /// `KLINIVO_AUDIT_RETENTION_DAYS`, default 2192 (six years): entries older than this go, a
+    /// month's partition at a time, once its newest entry is that old (`audit::partitions`).
+    pub audit_retention: chrono::Duration,
 }
 
 impl Config {
@@ -110,6 +113,7 @@ impl Default for Config {
             trusted_proxies: TrustedProxies::default(),
             public_url: None,
             fhir_export_ttl: chrono::Duration::hours(24),
+            audit_retention: chrono::Duration::days(crate::audit::partitions::DEFAULT_RETENTION_DAYS.into()),
         }
     }
 }
@@ -176,6 +180,10 @@ impl Config {
         if let Some(v) = get("KLINIVO_FHIR_EXPORT_TTL_HOURS") {
             config.fhir_export_ttl =
                 chrono::Duration::hours(positive("KLINIVO_FHIR_EXPORT_TTL_HOURS", &v, 720)? as i64);
+        }
+        if let Some(v) = get("KLINIVO_AUDIT_RETENTION_DAYS") {
+            config.audit_retention =
+                chrono::Duration::days(positive("KLINIVO_AUDIT_RETENTION_DAYS", &v, 36_500)? as i64);
         }
         if let Some(v) = get("RUST_LOG") {
             if tracing_subscriber::EnvFilter::try_new(&v).is_err() {

@@ -31,22 +31,27 @@ pub const COUNTERS: &[(&str, &str)] = &[
     ("klinivo_retention_events_deleted_total", "Expired events deleted by retention."),
     ("klinivo_retention_deliveries_deleted_total", "Succeeded deliveries deleted with their expired events."),
     ("klinivo_retention_idempotency_keys_deleted_total", "Expired stored idempotent responses deleted."),
+    ("klinivo_retention_audit_partitions_dropped_total", "Audit log partitions dropped by retention."),
     ("klinivo_auth_throttled_total", "Requests refused by the failed-authentication throttle."),
 ];
 
-type RouteKey = (String, &'static str);
+/// What one route template has seen: counts by method and status, latency by method. Looked up
+/// by the borrowed template, so observing a request allocates nothing once its route is known.
+#[derive(Default)]
+struct RouteStats {
+    requests: Vec<(&'static str, u16, u64)>,
+    latency: Vec<(&'static str, Histogram)>,
+}
 
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, &'static str, u16), u64>>,
-    latency: Mutex<HashMap<RouteKey, Histogram>>,
+    routes: Mutex<HashMap<String, RouteStats>>,
     counters: Mutex<HashMap<&'static str, u64>>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Metrics {
-            requests: Mutex::default(),
-            latency: Mutex::default(),
+            routes: Mutex::default(),
             counters: Mutex::new(COUNTERS.iter().map(|(name, _)| (*name, 0)).collect()),
         }
     }
@@ -54,12 +59,22 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn observe(&self, route: &str, method: &'static str, status: u16, seconds: f64) {
-        {
-            let mut r = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            *r.entry((route.to_string(), method, status)).or_insert(0) += 1;
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let stats = match routes.get_mut(route) {
+            Some(stats) => stats,
+            None => routes.entry(route.to_string()).or_default(),
+        };
+        match stats.requests.iter_mut().find(|(m, s, _)| *m == method && *s == status) {
+            Some((_, _, n)) => *n += 1,
+            None => stats.requests.push((method, status, 1)),
         }
-        let mut l = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let h = l.entry((route.to_string(), method)).or_default();
+        let h = match stats.latency.iter().position(|(m, _)| *m == method) {
+            Some(i) => &mut stats.latency[i].1,
+            None => {
+                stats.latency.push((method, Histogram::default()));
+                &mut stats.latency.last_mut().expect("just pushed").1
+            }
+        };
         for (i, bound) in BUCKETS.iter().enumerate() {
             if seconds <= *bound {
                 h.counts[i] += 1;
@@ -80,22 +95,24 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP klinivo_http_requests_total HTTP requests by matched route, method and status.\n");
         out.push_str("# TYPE klinivo_http_requests_total counter\n");
-        let requests = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rows: Vec<_> = requests.iter().collect();
+        let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows: Vec<_> = routes
+            .iter()
+            .flat_map(|(route, stats)| stats.requests.iter().map(move |(m, s, n)| (route, *m, *s, *n)))
+            .collect();
         rows.sort();
-        for ((route, method, status), n) in rows {
+        for (route, method, status, n) in rows {
             let _ = writeln!(
                 out,
                 "klinivo_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {n}"
             );
         }
-        drop(requests);
         out.push_str("# HELP klinivo_http_request_duration_seconds Request latency by matched route and method.\n");
         out.push_str("# TYPE klinivo_http_request_duration_seconds histogram\n");
-        let latency = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let mut rows: Vec<_> = latency.iter().collect();
-        rows.sort_by(|a, b| a.0.cmp(b.0));
-        for ((route, method), h) in rows {
+        let mut rows: Vec<_> =
+            routes.iter().flat_map(|(route, stats)| stats.latency.iter().map(move |(m, h)| (route, *m, h))).collect();
+        rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        for (route, method, h) in rows {
             let labels = format!("route=\"{route}\",method=\"{method}\"");
             for (i, bound) in BUCKETS.iter().enumerate() {
                 let _ = writeln!(
@@ -108,7 +125,7 @@ impl Metrics {
             let _ = writeln!(out, "klinivo_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
             let _ = writeln!(out, "klinivo_http_request_duration_seconds_count{{{labels}}} {}", h.count);
         }
-        drop(latency);
+        drop(routes);
         let counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
         let mut rows: Vec<_> = counters.iter().collect();
         rows.sort();

@@ -1,8 +1,14 @@
 //! A long history before the measurements (`bench/run --history N`): N access-audit entries
-//! spread over the past year and N events over the event log's 30 days, for the benchmark's
-//! organization, so that what a request costs can be compared between an empty log and a
-//! large one (the audit log is append-only and grows by a row or more per request).
+//! over the twelve months before this one and N events over the event log's 30 days, for the
+//! benchmark's organization, so that what a request costs can be compared between an empty log
+//! and a large one (the audit log is append-only and grows by a row or more per request).
+//!
+//! The entries are laid out as a year of use leaves them: each month's in its own partition,
+//! with ids from that month's range in the order of their times, and the partition recorded as
+//! opened at the month's start (`klinivo::audit::partitions`).
 
+use chrono::Utc;
+use klinivo::audit::partitions::{self, SPAN};
 use sqlx::PgPool;
 
 use crate::datagen::Seeded;
@@ -11,33 +17,58 @@ use crate::BoxError;
 /// Rows inserted per statement: each is its own transaction, so a failure midway leaves what
 /// was written and the WAL of one statement stays bounded.
 const CHUNK: i64 = 500_000;
+/// Months of audit history before the current one.
+const MONTHS: i64 = 12;
 
 pub async fn seed(db: &PgPool, s: &Seeded, rows: i64) -> Result<f64, BoxError> {
     let started = std::time::Instant::now();
+    let current = partitions::month_of(Utc::now());
+    let mut conn = db.acquire().await?;
+    for k in 0..MONTHS {
+        let m = current - MONTHS + k;
+        partitions::prepare(&mut conn, m).await?;
+        sqlx::query("UPDATE audit_event_partitions SET opened_at = $2 WHERE name = $1")
+            .bind(partitions::partition_name(m))
+            .bind(partitions::month_start(m))
+            .execute(&mut *conn)
+            .await?;
+        let in_month = rows / MONTHS + i64::from(k < rows % MONTHS);
+        let (from, to) = (partitions::month_start(m), partitions::month_start(m + 1));
+        let mut done = 0;
+        while done < in_month {
+            let n = CHUNK.min(in_month - done);
+            // One entry in twenty is a list naming twenty records, as a page of search results is.
+            sqlx::query(
+                "INSERT INTO audit_events (id, organization_id, at, key_prefix, action, resource_type, resource_id,
+                                           status, request_id, client_address, resource_ids, route)
+                 SELECT $6 + i, $1, $7 + ($8 - $7) * (i::float8 / $9),
+                        'kv_bench000',
+                        CASE WHEN i % 20 = 0 THEN 'list' ELSE 'read' END, 'patient',
+                        CASE WHEN i % 20 = 0 THEN NULL ELSE $2 + (random() * ($3 - $2))::bigint END,
+                        200, md5(i::text), '10.0.0.1',
+                        CASE WHEN i % 20 = 0
+                             THEN ARRAY(SELECT $2 + (random() * ($3 - $2))::bigint + i * 0 FROM generate_series(1, 20))
+                        END,
+                        CASE WHEN i % 20 = 0 THEN 'GET /api/v1/patients' ELSE 'GET /api/v1/patients/{id}' END
+                 FROM generate_series($4::bigint, $5::bigint) i",
+            )
+            .bind(s.organization_id)
+            .bind(s.min_patient_id)
+            .bind(s.max_patient_id)
+            .bind(done + 1)
+            .bind(done + n)
+            .bind(m * SPAN)
+            .bind(from)
+            .bind(to)
+            .bind(in_month as f64 + 1.0)
+            .execute(&mut *conn)
+            .await?;
+            done += n;
+        }
+    }
     let mut done = 0;
     while done < rows {
         let n = CHUNK.min(rows - done);
-        // One entry in twenty is a list naming twenty records, as a page of search results is.
-        sqlx::query(
-            "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id,
-                                       status, request_id, client_address, resource_ids, route)
-             SELECT $1, now() - random() * interval '365 days', 'kv_bench000',
-                    CASE WHEN i % 20 = 0 THEN 'list' ELSE 'read' END, 'patient',
-                    CASE WHEN i % 20 = 0 THEN NULL ELSE $2 + (random() * ($3 - $2))::bigint END,
-                    200, md5(i::text), '10.0.0.1',
-                    CASE WHEN i % 20 = 0
-                         THEN ARRAY(SELECT $2 + (random() * ($3 - $2))::bigint + i * 0 FROM generate_series(1, 20))
-                    END,
-                    CASE WHEN i % 20 = 0 THEN 'GET /api/v1/patients' ELSE 'GET /api/v1/patients/{id}' END
-             FROM generate_series($4::bigint, $5::bigint) i",
-        )
-        .bind(s.organization_id)
-        .bind(s.min_patient_id)
-        .bind(s.max_patient_id)
-        .bind(done + 1)
-        .bind(done + n)
-        .execute(db)
-        .await?;
         sqlx::query(
             "INSERT INTO events (id, organization_id, type, data, created_at)
              SELECT gen_random_uuid(), $1, 'patient.updated',

@@ -124,6 +124,8 @@ pub struct Results {
     pub seed: Option<Seeded>,
     pub limits: Vec<Row>,
     pub klinivo: Vec<Row>,
+    /// With `--history`: the rows that grow with the log, measured on the empty log first.
+    pub empty_log: Vec<Row>,
     pub webhooks: Webhooks,
     pub plans: Vec<Plan>,
 }
@@ -238,6 +240,29 @@ pub fn table(res: &Results) -> String {
     for r in &res.klinivo {
         out.push_str(&row_line(r, true));
         out.push('\n');
+    }
+    if !res.empty_log.is_empty() {
+        out.push_str(&format!(
+            "\nCOST AS THE LOG GROWS (empty log, then {} audit entries and {} events){:<2} {:>9} {:>8} {:>8}   {:>9} {:>8} {:>8}  {:>8}\n",
+            res.config.history, res.config.history, "", "req/s", "p50 ms", "p99 ms", "req/s", "p50 ms", "p99 ms", "req/s"
+        ));
+        for before in &res.empty_log {
+            let Some(after) = res.klinivo.iter().find(|r| r.id == before.id && r.available) else { continue };
+            if !before.available {
+                continue;
+            }
+            out.push_str(&format!(
+                "  {:<62} {:>9} {:>8} {:>8}   {:>9} {:>8} {:>8}  {:>+7.0}%\n",
+                before.name,
+                num(before.rps),
+                num(before.p50_ms),
+                num(before.p99_ms),
+                num(after.rps),
+                num(after.p50_ms),
+                num(after.p99_ms),
+                (after.rps / before.rps - 1.0) * 100.0
+            ));
+        }
     }
     out.push_str("\nWEBHOOKS (commit → arrival at a local receiver that answers 200 at once)\n");
     if !res.webhooks.available {

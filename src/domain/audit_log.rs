@@ -89,40 +89,82 @@ impl ListFilter {
     }
 }
 
-/// The organization's entries, oldest first (by id). `conn` is best a read planned for its
-/// parameters (`db::planned_read`): every filter is optional.
+/// The organization's entries, oldest first (by id). `conn` is a read transaction planned for
+/// its parameters (`db::planned_read`): every filter is optional.
+///
+/// The log is partitioned by ranges of id, a month each (`audit::partitions`), and a statement
+/// over the whole log would be planned over every partition on every request (milliseconds with
+/// a year of them) and, for `resourceId`, would read every entry of the record in every month
+/// before cutting the page. So the page is read a window of partitions at a time, oldest first
+/// — one partition, then the next two, the next four — each statement planned for its window
+/// alone, until the page is full: a page costs what the months it shows cost, however long the
+/// log (bench/README.md, "Cost as the log grows").
 pub async fn list(
     conn: &mut PgConnection,
     org: Uuid,
     filter: &ListFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    let rows = sqlx::query_as!(
-        AuditEvent,
-        "SELECT id, at, key_prefix, user_id, action, resource_type, resource_id, resource_ids, status, request_id,
-                client_address, route
-         FROM audit_events
-         WHERE organization_id = $1 AND id > $2
-           AND ($3::text IS NULL OR resource_type = $3)
-           AND ($4::bigint IS NULL OR resource_id = $4 OR resource_ids @> ARRAY[$4::bigint])
-           AND ($5::text IS NULL OR key_prefix = $5)
-           AND ($6::timestamptz IS NULL OR at >= $6)
-           AND ($7::timestamptz IS NULL OR at < $7)
-           AND ($9::bigint IS NULL OR user_id = $9)
-         ORDER BY id LIMIT $8",
-        org,
-        page.after_id,
-        filter.resource_type.map(RecordType::as_str),
-        filter.resource_id,
-        filter.key_prefix,
-        filter.from,
-        filter.to,
-        page.fetch(),
-        filter.user_id,
-    )
-    .fetch_all(conn)
-    .await?;
+    let starts: Vec<i64> = sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut rows: Vec<AuditEvent> = Vec::new();
+    let mut after = page.after_id;
+    for (lo, hi) in windows(&starts, after) {
+        let want = page.fetch() - rows.len() as i64;
+        if want <= 0 {
+            break;
+        }
+        let found = sqlx::query_as!(
+            AuditEvent,
+            "SELECT id, at, key_prefix, user_id, action, resource_type, resource_id, resource_ids, status, request_id,
+                    client_address, route
+             FROM audit_events
+             WHERE organization_id = $1 AND id > $2 AND id >= $10 AND id < $11
+               AND ($3::text IS NULL OR resource_type = $3)
+               AND ($4::bigint IS NULL OR resource_id = $4 OR resource_ids @> ARRAY[$4::bigint])
+               AND ($5::text IS NULL OR key_prefix = $5)
+               AND ($6::timestamptz IS NULL OR at >= $6)
+               AND ($7::timestamptz IS NULL OR at < $7)
+               AND ($9::bigint IS NULL OR user_id = $9)
+             ORDER BY id LIMIT $8",
+            org,
+            after,
+            filter.resource_type.map(RecordType::as_str),
+            filter.resource_id,
+            filter.key_prefix,
+            filter.from,
+            filter.to,
+            want,
+            filter.user_id,
+            lo,
+            hi,
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        if let Some(last) = found.last() {
+            after = last.id;
+        }
+        rows.extend(found);
+    }
     Ok(page.finish(rows, |e| (e.id, e.at)))
+}
+
+/// The id ranges to read, in order, for ids above `after`: the partitions starting at `starts`
+/// (ascending; each runs to the next one's start, the last to the end), one at first, then
+/// twice as many each time.
+fn windows(starts: &[i64], after: i64) -> Vec<(i64, i64)> {
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(i64::MAX));
+    let ranges: Vec<(i64, i64)> = starts.iter().copied().zip(ends).filter(|&(_, end)| end > after).collect();
+    let mut out = Vec::new();
+    let (mut i, mut width) = (0, 1);
+    while i < ranges.len() {
+        let j = (i + width).min(ranges.len());
+        out.push((ranges[i].0, ranges[j - 1].1));
+        i = j;
+        width *= 2;
+    }
+    out
 }
 
 /// A console action, as the audit log records it: the acting person by id, never by email.
@@ -160,4 +202,19 @@ pub async fn record_console_action(conn: &mut PgConnection, a: ConsoleAction<'_>
     .execute(conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::windows;
+
+    #[test]
+    fn windows_double_and_start_at_the_cursor() {
+        let starts = [i64::MIN, 100, 200, 300, 400, 500];
+        assert_eq!(windows(&starts, 0), vec![(i64::MIN, 100), (100, 300), (300, i64::MAX)]);
+        // A cursor inside the third partition skips the two before it.
+        assert_eq!(windows(&starts, 250), vec![(200, 300), (300, 500), (500, i64::MAX)]);
+        assert_eq!(windows(&starts, i64::MAX - 1), vec![(500, i64::MAX)]);
+        assert!(windows(&[], 0).is_empty());
+    }
 }

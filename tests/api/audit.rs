@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 mod every_route;
+mod partitions;
 mod routes;
 mod seed;
 

@@ -10,14 +10,12 @@ use axum::response::Response;
 use crate::state::AppState;
 
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    // The matched path is shared (`Arc<str>`): keeping it allocates nothing.
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let method = super::method::label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
-    state.metrics.observe(&route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    state.metrics.observe(route, method, response.status().as_u16(), started.elapsed().as_secs_f64());
     response
 }

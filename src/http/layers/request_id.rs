@@ -25,7 +25,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
     let id =
         req.headers().get(HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string());
+    let route = req.extensions().get::<MatchedPath>().cloned();
     // The span carries what every line of the request needs and is known now; what is known only
     // at the end (status, key) goes on the last line alone: a field recorded into a span later
     // makes the JSON formatter rewrite the span's fields.
@@ -33,7 +33,7 @@ pub async fn request_id(mut req: Request, next: Next) -> Response {
         "request",
         request_id = %id,
         method = super::method::label(req.method()),
-        route = route.as_deref().unwrap_or("unmatched"),
+        route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
     );
     let started = std::time::Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;

@@ -1,0 +1,226 @@
+//! The audit log's partitions and its retention (migration 0082 explains the layout): each
+//! calendar month (UTC) writes its entries into its own range of ids, one partition each.
+//! [`maintain`] runs hourly in every `klinivo serve` (`crate::background`):
+//!
+//! 1. it prepares this month's and next month's partitions (created empty, then attached, which
+//!    takes no lock that stops reads or writes of the log);
+//! 2. once a month has begun, it moves the id sequence into that month's range;
+//! 3. it detaches and drops each partition whose every entry is older than the retention
+//!    (`KLINIVO_AUDIT_RETENTION_DAYS`): one whose range stopped being written before
+//!    `now − retention`. Detaching is `CONCURRENTLY` (readers and writers go on), so no row is
+//!    ever deleted and nothing is left to vacuum.
+//!
+//! Replicas take turns through an advisory lock; what one run leaves half done (a detach
+//! interrupted by a restart) the next one finishes.
+
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use sqlx::{PgConnection, PgPool};
+
+/// Ids per month: 2^40, so that (months since 1970) × 2^40 stays below 2^53 until the year 2652.
+pub const SPAN: i64 = 1 << 40;
+/// The default retention: six years, as HIPAA keeps its required documentation.
+pub const DEFAULT_RETENTION_DAYS: u32 = 2192;
+
+/// `pg_advisory_lock` key of the maintenance ("audit" in ASCII).
+const LOCK: i64 = 0x6175_6469_74;
+
+/// Months since January 1970 (UTC) of `t`.
+pub fn month_of(t: DateTime<Utc>) -> i64 {
+    (i64::from(t.year()) - 1970) * 12 + i64::from(t.month0())
+}
+
+/// The first instant of month `m`.
+pub fn month_start(m: i64) -> DateTime<Utc> {
+    let year = i32::try_from(1970 + m.div_euclid(12)).unwrap_or(9999);
+    let month = u32::try_from(m.rem_euclid(12) + 1).unwrap_or(1);
+    Utc.with_ymd_and_hms(year, month, 1, 0, 0, 0).single().unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// The partition of month `m`: `audit_events_2026_12`.
+pub fn partition_name(m: i64) -> String {
+    format!("audit_events_{:04}_{:02}", 1970 + m.div_euclid(12), m.rem_euclid(12) + 1)
+}
+
+/// What one [`maintain`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Maintained {
+    /// Partitions created and attached.
+    pub prepared: Vec<String>,
+    /// The partition the id sequence moved into, if it moved.
+    pub opened: Option<String>,
+    /// Partitions detached and dropped by retention.
+    pub dropped: Vec<String>,
+    /// False when another server held the maintenance lock and this run did nothing.
+    pub ran: bool,
+}
+
+/// Prepares, opens and retires partitions as of `now`, keeping `retention` of entries.
+pub async fn maintain(db: &PgPool, now: DateTime<Utc>, retention: Duration) -> Result<Maintained, sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    // A session lock: detaching concurrently cannot run inside a transaction.
+    if !sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "locked!""#, LOCK).fetch_one(&mut *conn).await? {
+        return Ok(Maintained::default());
+    }
+    let done = maintain_locked(&mut conn, now, retention).await;
+    let unlocked = sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", LOCK).fetch_one(&mut *conn).await;
+    if unlocked.is_err() {
+        // A connection that may still hold the lock must not go back to the pool.
+        conn.detach();
+    }
+    done
+}
+
+async fn maintain_locked(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    retention: Duration,
+) -> Result<Maintained, sqlx::Error> {
+    let mut done = Maintained { ran: true, ..Maintained::default() };
+    // DDL waits for its lock at most this long (and then fails, to be retried in an hour), so
+    // that it never holds up the log's writers queued behind it.
+    sqlx::query("SET lock_timeout = '5s'").execute(&mut *conn).await?;
+    let current = month_of(now);
+    for m in [current, current + 1] {
+        if prepare(conn, m).await? {
+            done.prepared.push(partition_name(m));
+        }
+    }
+    if open(conn, current, now).await? {
+        done.opened = Some(partition_name(current));
+    }
+    for name in expired(conn, now - retention).await? {
+        retire(conn, &name).await?;
+        done.dropped.push(name);
+    }
+    sqlx::query("RESET lock_timeout").execute(&mut *conn).await?;
+    Ok(done)
+}
+
+/// Creates and attaches month `m`'s partition unless it exists; true when it did. Created apart
+/// and then attached: `CREATE TABLE … PARTITION OF` would lock the whole log against reads and
+/// writes, `ATTACH PARTITION` takes a lock that lets both go on.
+pub async fn prepare(conn: &mut PgConnection, m: i64) -> Result<bool, sqlx::Error> {
+    let name = partition_name(m);
+    let known = sqlx::query_scalar!("SELECT 1 AS one FROM audit_event_partitions WHERE name = $1", name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some();
+    if known {
+        return Ok(false);
+    }
+    let first = m * SPAN;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {name} (LIKE audit_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "ALTER TABLE audit_events ATTACH PARTITION {name} FOR VALUES FROM ({first}) TO ({})",
+        first + SPAN
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!("INSERT INTO audit_event_partitions (name, first_id) VALUES ($1, $2)", name, first)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Moves the id sequence into month `m`'s range once, if it is behind it; true when it moved.
+/// Entries whose ids were drawn before the move still go to the month before, so that every
+/// entry of a partition is older than the moment the next one was opened.
+async fn open(conn: &mut PgConnection, m: i64, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    let name = partition_name(m);
+    let first = m * SPAN;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    let pending = sqlx::query_scalar!(
+        "SELECT 1 AS one FROM audit_event_partitions WHERE name = $1 AND opened_at IS NULL FOR UPDATE",
+        name
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    .is_some();
+    if !pending {
+        return Ok(false);
+    }
+    // `setval` is not transactional: should the commit below fail, the next run finds the
+    // sequence moved and only records it (later than it happened, which keeps entries longer,
+    // never shorter).
+    sqlx::query!(
+        "SELECT setval('audit_events_id_seq', $1, false) FROM audit_events_id_seq
+         WHERE last_value < $1",
+        first
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    sqlx::query!("UPDATE audit_event_partitions SET opened_at = $2 WHERE name = $1", name, now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Partitions whose entries are all older than `cutoff`: those whose successor was opened
+/// before it. The partition being written always has none, so it is never among them.
+async fn expired(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT p.name AS "name!" FROM audit_event_partitions p
+           WHERE (SELECT min(n.opened_at) FROM audit_event_partitions n WHERE n.first_id > p.first_id) < $1
+           ORDER BY p.first_id"#,
+        cutoff
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// Detaches and drops one partition, finishing a detach an earlier run began.
+async fn retire(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
+    let attached = sqlx::query!(
+        r#"SELECT i.inhdetachpending AS "pending!"
+           FROM pg_inherits i
+           JOIN pg_class c ON c.oid = i.inhrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+           WHERE c.relname = $1 AND i.inhparent = 'audit_events'::regclass"#,
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match attached {
+        Some(r) if r.pending => {
+            sqlx::query(&format!("ALTER TABLE audit_events DETACH PARTITION {name} FINALIZE"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        Some(_) => {
+            sqlx::query(&format!("ALTER TABLE audit_events DETACH PARTITION {name} CONCURRENTLY"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        None => {}
+    }
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(&mut *tx).await?;
+    sqlx::query!("DELETE FROM audit_event_partitions WHERE name = $1", name).execute(&mut *tx).await?;
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_name_their_partitions_and_ranges() {
+        let t = Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
+        assert_eq!(month_of(t), 683);
+        assert_eq!(partition_name(683), "audit_events_2026_12");
+        assert_eq!(partition_name(684), "audit_events_2027_01");
+        assert_eq!(month_start(684), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+        assert_eq!(month_of(month_start(684)), 684);
+        // What migration 0082 computed for its first partition.
+        assert_eq!(683 * SPAN, 750_966_441_771_008);
+        // Ids stay exact as JSON numbers (below 2^53) for six centuries.
+        assert!(month_of(Utc.with_ymd_and_hms(2600, 12, 1, 0, 0, 0).unwrap()) * SPAN + SPAN < 1 << 53);
+    }
+}

@@ -1,0 +1,165 @@
+//! The audit log's partitions: entries written before partitioning keep their place, each month
+//! writes into its own partition, and retention drops whole months once every entry in them is
+//! older than the retention — never a newer entry, never a row deleted one by one.
+
+use std::borrow::Cow;
+
+use chrono::{Duration, Utc};
+use klinivo::audit::partitions::{self, month_of, month_start, partition_name, SPAN};
+use klinivo::auth::Permission;
+use reqwest::Method;
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::helpers::*;
+
+async fn insert_entry(db: &PgPool, resource_id: i64) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO audit_events (at, action, resource_type, resource_id, status, request_id)
+         VALUES (now(), 'read', 'patient', $1, 200, 'test') RETURNING id",
+    )
+    .bind(resource_id)
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+async fn partitions_of(db: &PgPool) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'audit_events'::regclass ORDER BY 1",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap()
+}
+
+async fn table_exists(db: &PgPool, name: &str) -> bool {
+    sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL").bind(name).fetch_one(db).await.unwrap()
+}
+
+#[tokio::test]
+async fn entries_written_before_partitioning_keep_their_place_before_new_ones() {
+    let url = empty_database("").await;
+    let pool = PgPool::connect(&url).await.unwrap();
+    let before: Vec<_> = klinivo::db::MIGRATOR.iter().filter(|m| m.version < 82).cloned().collect();
+    let earlier = sqlx::migrate::Migrator { migrations: Cow::Owned(before), ..sqlx::migrate::Migrator::DEFAULT };
+    earlier.run(&pool).await.unwrap();
+    let org = klinivo::auth::store::create_organization(&pool, "Old Clinic", "UTC").await.unwrap();
+    for (patient, days) in [(11_i64, 400), (12, 40), (13, 1)] {
+        sqlx::query(
+            "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, status, request_id)
+             VALUES ($1, now() - make_interval(days => $3), 'kv_old00000', 'read', 'patient', $2, 200, 'old')",
+        )
+        .bind(org)
+        .bind(patient)
+        .bind(days)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    klinivo::db::migrate(&pool).await.unwrap();
+    let current = month_of(Utc::now());
+    assert_eq!(
+        partitions_of(&pool).await,
+        vec![partition_name(current), partition_name(current + 1), "audit_events_initial".to_string()]
+    );
+
+    // The server writes its entries into this month's range, after the old ones.
+    let app = TestApp::spawn_on(url, |_| {}).await;
+    let key = create_key_in(&app.db, org, &[Permission::ReadAuditLog, Permission::ReadPatients], None).await;
+    let r = app.request_as(&key, Method::GET, "/patients/999999").send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let written = eventually(std::time::Duration::from_secs(10), || async {
+        count(&app.db, "SELECT count(*) FROM audit_events").await >= 4
+    })
+    .await;
+    assert!(written, "the read was not audited");
+    let r = app.request_as(&key, Method::GET, "/audit-events?limit=2").send().await.unwrap();
+    let page: Value = r.json().await.unwrap();
+    let ids: Vec<i64> = page["data"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, vec![1, 2]);
+    let cursor = page["nextCursor"].as_str().unwrap().to_string();
+    let r = app.request_as(&key, Method::GET, &format!("/audit-events?cursor={cursor}")).send().await.unwrap();
+    let rest: Value = r.json().await.unwrap();
+    let rest = rest["data"].as_array().unwrap();
+    assert_eq!(rest[0]["id"], 3);
+    assert_eq!(rest[0]["resourceId"], 13);
+    let newest = rest.iter().map(|e| e["id"].as_i64().unwrap()).max().unwrap();
+    assert!((current * SPAN..(current + 1) * SPAN).contains(&newest), "{newest}");
+    let r = app.request_as(&key, Method::GET, "/audit-events?resourceId=12").send().await.unwrap();
+    let about: Value = r.json().await.unwrap();
+    assert_eq!(about["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn retention_drops_whole_months_once_all_their_entries_are_older_than_it() {
+    let db = PgPool::connect(&fresh_database().await).await.unwrap();
+    let retention = Duration::days(30);
+    let current = month_of(Utc::now());
+    let old_entry = insert_entry(&db, 1).await;
+    assert_eq!(old_entry, current * SPAN);
+
+    // Nothing to do now: the migration prepared this month and the next.
+    let now = partitions::maintain(&db, Utc::now(), retention).await.unwrap();
+    assert!(now.ran);
+    assert_eq!((now.prepared.len(), now.opened.clone(), now.dropped.len()), (0, None, 0), "{now:?}");
+
+    // An hour into next month: its partition opens and the one after is prepared.
+    let next_month = month_start(current + 1) + Duration::hours(1);
+    let m = partitions::maintain(&db, next_month, retention).await.unwrap();
+    assert_eq!(m.prepared, vec![partition_name(current + 2)]);
+    assert_eq!(m.opened, Some(partition_name(current + 1)));
+    assert!(m.dropped.is_empty());
+    let new_entry = insert_entry(&db, 2).await;
+    assert_eq!(new_entry, (current + 1) * SPAN);
+    // Running again changes nothing.
+    let again = partitions::maintain(&db, next_month, retention).await.unwrap();
+    assert_eq!((again.prepared.len(), again.opened, again.dropped.len()), (0, None, 0));
+
+    // Just short of the retention after this month's last entry, nothing goes.
+    let short = partitions::maintain(&db, next_month + retention - Duration::minutes(1), retention).await;
+    assert!(short.unwrap().dropped.is_empty());
+    assert_eq!(count(&db, "SELECT count(*) FROM audit_events").await, 2);
+
+    // Past it, this month's partition goes whole; next month's entry stays, and so do the
+    // partitions that are being written or prepared.
+    let later = next_month + retention + Duration::minutes(1);
+    let m = partitions::maintain(&db, later, retention).await.unwrap();
+    assert_eq!(m.dropped, vec![partition_name(current)]);
+    assert!(!table_exists(&db, &partition_name(current)).await);
+    let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM audit_events ORDER BY id").fetch_all(&db).await.unwrap();
+    assert_eq!(left, vec![new_entry]);
+    assert!(partitions_of(&db).await.contains(&partition_name(month_of(later))));
+    // What is left is as append-only as ever.
+    let err = sqlx::query("DELETE FROM audit_events").execute(&db).await.expect_err("append-only");
+    assert!(err.to_string().contains("append-only"), "{err}");
+}
+
+#[tokio::test]
+async fn one_server_maintains_at_a_time_and_an_interrupted_detach_is_finished() {
+    let db = PgPool::connect(&fresh_database().await).await.unwrap();
+    let current = month_of(Utc::now());
+    let next_month = month_start(current + 1) + Duration::hours(1);
+
+    // Another server holds the maintenance lock: this one leaves everything as it is.
+    let mut other = db.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(418581342580)").execute(&mut *other).await.unwrap();
+    let skipped = partitions::maintain(&db, next_month, Duration::days(30)).await.unwrap();
+    assert!(!skipped.ran);
+    sqlx::query("SELECT pg_advisory_unlock(418581342580)").execute(&mut *other).await.unwrap();
+    drop(other);
+    partitions::maintain(&db, next_month, Duration::days(30)).await.unwrap();
+
+    // A detach that a stopped server left behind (the partition is out of the log but still
+    // a table) is finished by the next run.
+    let name = partition_name(current);
+    sqlx::query(&format!("ALTER TABLE audit_events DETACH PARTITION {name}")).execute(&db).await.unwrap();
+    let m = partitions::maintain(&db, next_month + Duration::days(31), Duration::days(30)).await.unwrap();
+    assert_eq!(m.dropped, vec![name.clone()]);
+    assert!(!table_exists(&db, &name).await);
+}
+
+async fn count(db: &PgPool, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
+}
