@@ -238,6 +238,11 @@ mod tests {
         assert_eq!(c.rate_limit_per_minute, 600);
         assert_eq!(c.webhook_retry_unit, Duration::from_secs(60));
         assert!(c.database_url.is_none());
+        assert_eq!(c.audit_retention, chrono::Duration::days(2192));
+        assert_eq!(
+            with(&[("KLINIVO_AUDIT_RETENTION_DAYS", "400")]).unwrap().audit_retention,
+            chrono::Duration::days(400)
+        );
     }
 
     #[test]
@@ -254,6 +259,8 @@ mod tests {
             ("KLINIVO_PUBLIC_URL", "https://api.example.com/console"),
             ("KLINIVO_PUBLIC_URL", "ftp://api.example.com"),
             ("KLINIVO_FHIR_EXPORT_TTL_HOURS", "0"),
+            ("KLINIVO_AUDIT_RETENTION_DAYS", "0"),
+            ("KLINIVO_AUDIT_RETENTION_DAYS", "36501"),
             ("DATABASE_URL", "mysql://x"),
             ("RUST_LOG", "info,[[["),
         ] {
