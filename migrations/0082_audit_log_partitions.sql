@@ -10,7 +10,7 @@
 -- (`audit::partitions`) attaches its partition and moves the id sequence to the start of its
 -- range. `audit_event_partitions` records when each range began to be used: every entry of a
 -- partition was written before the next range began, which is what retention compares with.
--- Ids stay increasing, no longer consecutive.
+-- Ids increase, but are not consecutive.
 CREATE TABLE audit_event_partitions (
     name       text PRIMARY KEY,
     first_id   bigint NOT NULL UNIQUE,
