@@ -206,6 +206,33 @@ async fn retire(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> 
     tx.commit().await
 }
 
+/// The id ranges a read of the log above id `after` goes through, in order, a window of
+/// partitions at a time: one, then the next two, the next four. A read planned for one window
+/// is planned over its partitions alone (`domain::audit_log::list`).
+pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let starts: Vec<i64> = sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(windows(&starts, after))
+}
+
+/// The id ranges to read, in order, for ids above `after`: the partitions starting at `starts`
+/// (ascending; each runs to the next one's start, the last to the end), one at first, then
+/// twice as many each time.
+fn windows(starts: &[i64], after: i64) -> Vec<(i64, i64)> {
+    let ends = starts.iter().skip(1).copied().chain(std::iter::once(i64::MAX));
+    let ranges: Vec<(i64, i64)> = starts.iter().copied().zip(ends).filter(|&(_, end)| end > after).collect();
+    let mut out = Vec::new();
+    let (mut i, mut width) = (0, 1);
+    while i < ranges.len() {
+        let j = (i + width).min(ranges.len());
+        out.push((ranges[i].0, ranges[j - 1].1));
+        i = j;
+        width *= 2;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +249,15 @@ mod tests {
         assert_eq!(683 * SPAN, 750_966_441_771_008);
         // Ids stay exact as JSON numbers (below 2^53) for six centuries.
         assert!(month_of(Utc.with_ymd_and_hms(2600, 12, 1, 0, 0, 0).unwrap()) * SPAN + SPAN < 1 << 53);
+    }
+
+    #[test]
+    fn windows_double_and_start_at_the_cursor() {
+        let starts = [i64::MIN, 100, 200, 300, 400, 500];
+        assert_eq!(windows(&starts, 0), vec![(i64::MIN, 100), (100, 300), (300, i64::MAX)]);
+        // A cursor inside the third partition skips the two before it.
+        assert_eq!(windows(&starts, 250), vec![(200, 300), (300, 500), (500, i64::MAX)]);
+        assert_eq!(windows(&starts, i64::MAX - 1), vec![(500, i64::MAX)]);
+        assert!(windows(&[], 0).is_empty());
     }
 }

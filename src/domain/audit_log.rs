@@ -105,12 +105,10 @@ pub async fn list(
     filter: &ListFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    let starts: Vec<i64> = sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
-        .fetch_all(&mut *conn)
-        .await?;
+    let windows = crate::audit::partitions::read_windows(&mut *conn, page.after_id).await?;
     let mut rows: Vec<AuditEvent> = Vec::new();
     let mut after = page.after_id;
-    for (lo, hi) in windows(&starts, after) {
+    for (lo, hi) in windows {
         let want = page.fetch() - rows.len() as i64;
         if want <= 0 {
             break;
@@ -150,23 +148,6 @@ pub async fn list(
     Ok(page.finish(rows, |e| (e.id, e.at)))
 }
 
-/// The id ranges to read, in order, for ids above `after`: the partitions starting at `starts`
-/// (ascending; each runs to the next one's start, the last to the end), one at first, then
-/// twice as many each time.
-fn windows(starts: &[i64], after: i64) -> Vec<(i64, i64)> {
-    let ends = starts.iter().skip(1).copied().chain(std::iter::once(i64::MAX));
-    let ranges: Vec<(i64, i64)> = starts.iter().copied().zip(ends).filter(|&(_, end)| end > after).collect();
-    let mut out = Vec::new();
-    let (mut i, mut width) = (0, 1);
-    while i < ranges.len() {
-        let j = (i + width).min(ranges.len());
-        out.push((ranges[i].0, ranges[j - 1].1));
-        i = j;
-        width *= 2;
-    }
-    out
-}
-
 /// A console action, as the audit log records it: the acting person by id, never by email.
 #[derive(Debug, Clone)]
 pub struct ConsoleAction<'a> {
@@ -202,19 +183,4 @@ pub async fn record_console_action(conn: &mut PgConnection, a: ConsoleAction<'_>
     .execute(conn)
     .await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::windows;
-
-    #[test]
-    fn windows_double_and_start_at_the_cursor() {
-        let starts = [i64::MIN, 100, 200, 300, 400, 500];
-        assert_eq!(windows(&starts, 0), vec![(i64::MIN, 100), (100, 300), (300, i64::MAX)]);
-        // A cursor inside the third partition skips the two before it.
-        assert_eq!(windows(&starts, 250), vec![(200, 300), (300, 500), (500, i64::MAX)]);
-        assert_eq!(windows(&starts, i64::MAX - 1), vec![(500, i64::MAX)]);
-        assert!(windows(&[], 0).is_empty());
-    }
 }
