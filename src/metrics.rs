@@ -1,6 +1,6 @@
 //! The metrics registry, Prometheus text format: requests by matched route template, method and
 //! status, a latency histogram per route, and the named counters of [`COUNTERS`]. The HTTP layer
-//! (`http::layers::metrics`) observes requests; background tasks count into the counters.
+//! (`http::layers::request_id`) observes requests; background tasks count into the counters.
 //!
 //! Every label is drawn from a fixed set, so no client can make the metrics grow: routes are the
 //! router's templates (`/api/v1/patients/{id}`; anything unmatched is `unmatched`), methods are

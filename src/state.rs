@@ -7,6 +7,7 @@ use sqlx::PgPool;
 use crate::audit::AuditSink;
 use crate::auth::authenticator::Authenticator;
 use crate::config::Config;
+use crate::db::direct::DirectPool;
 use crate::db::health::DbHealth;
 use crate::events::wake::DeliveryWake;
 use crate::metrics::Metrics;
@@ -20,7 +21,9 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub db: PgPool,
     /// Reads on generic plans, outside transactions (`db::generic_reads`): patient search.
-    pub generic_reads: PgPool,
+    pub generic_reads: DirectPool,
+    /// Single-statement reads outside transactions (`db::single_reads`): a record by id.
+    pub reads: DirectPool,
     pub config: Arc<Config>,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
@@ -48,6 +51,7 @@ impl AppState {
             wake: DeliveryWake::default(),
             db_health: Arc::default(),
             generic_reads: crate::db::generic_reads(&db),
+            reads: crate::db::single_reads(&db, config.db_max_connections),
             db,
             config,
         }))

@@ -97,5 +97,5 @@ pub async fn get_event(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> ApiResult<Records<Event>> {
-    Ok(Records(event_log::get(&state.db, auth.organization_id, &id).await?))
+    Ok(Records(event_log::get(&state.reads, auth.organization_id, &id).await?))
 }

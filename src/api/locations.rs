@@ -62,5 +62,5 @@ async fn get_location(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Location>> {
-    Ok(Json(locations::get(&state.db, auth.organization_id, id).await?))
+    Ok(Json(locations::get(&state.reads, auth.organization_id, id).await?))
 }

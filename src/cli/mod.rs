@@ -76,7 +76,11 @@ pub fn main() -> ExitCode {
         }
     };
     crate::telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(crate::telemetry::flush_thread)
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("klinivo: cannot start the runtime: {e}");

@@ -1,6 +1,7 @@
 //! Storage: the pool, migrations, readiness, the embedded PostgreSQL, transactions, the sync
 //! horizon.
 
+pub mod direct;
 pub mod embedded;
 pub mod health;
 pub mod horizon;
@@ -77,12 +78,20 @@ pub const GENERIC_READ_CONNECTIONS: u32 = 6;
 /// needs no `BEGIN … SET LOCAL` and no `ROLLBACK` (one round trip of the two or three of a
 /// search). Each statement runs on a snapshot of its own. Few connections: these reads are
 /// CPU-bound, and more of them at once than there are cores only queue inside PostgreSQL.
-pub fn generic_reads(db: &PgPool) -> PgPool {
-    pool_like(
-        db,
-        &[("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on")],
-        GENERIC_READ_CONNECTIONS,
-    )
+/// Its connections go back without sqlx's release ping ([`direct`]).
+pub fn generic_reads(db: &PgPool) -> direct::DirectPool {
+    let settings = [("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on")];
+    let options = (*db.connect_options()).clone().options(settings);
+    direct::DirectPool::new(options, GENERIC_READ_CONNECTIONS)
+}
+
+/// The pool for single-statement reads outside transactions (a record by id), whose
+/// connections go back without sqlx's release ping ([`direct`]): half as many connections as
+/// the main pool, at least two. Its sessions are read-only, so a write sent there by mistake
+/// fails rather than commits outside the write layer's transaction.
+pub fn single_reads(db: &PgPool, main_connections: u32) -> direct::DirectPool {
+    let options = (*db.connect_options()).clone().options([("default_transaction_read_only", "on")]);
+    direct::DirectPool::new(options, main_connections.div_ceil(2).max(2))
 }
 
 /// A second pool to `db`'s database, whose sessions start with `settings`, connecting when

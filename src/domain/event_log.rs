@@ -3,7 +3,7 @@
 //! write that caused them.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Error, Page, PageRequest, Result};
@@ -88,7 +88,7 @@ pub async fn list(conn: &mut PgConnection, org: Uuid, filter: &ListFilter, page:
 }
 
 /// One event by its public id (`evt_<uuid>`); an id of another form is not found.
-pub async fn get(db: &PgPool, org: Uuid, public_id: &str) -> Result<Event> {
+pub async fn get(db: impl sqlx::PgExecutor<'_>, org: Uuid, public_id: &str) -> Result<Event> {
     let id = events::parse_public_id(public_id).ok_or(Error::NotFound("Event"))?;
     let row = sqlx::query_as!(
         EventRow,

@@ -108,7 +108,7 @@ pub async fn list(db: &PgPool, org: Uuid, page: &PageRequest) -> Result<Page<Loc
     Ok(page.finish(locations, |l| (l.id, l.updated_at)))
 }
 
-pub async fn get(db: &PgPool, org: Uuid, id: i64) -> Result<Location> {
+pub async fn get(db: impl sqlx::PgExecutor<'_>, org: Uuid, id: i64) -> Result<Location> {
     sqlx::query_as!(
         LocationRow,
         "SELECT id, name, timezone, phone, address_line1, address_line2, address_city, address_region,

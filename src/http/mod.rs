@@ -10,18 +10,16 @@ pub mod time;
 pub mod tx;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::api;
 use crate::state::AppState;
 use error::ApiError;
-use layers::{auth, client_address, db_gate, idempotency, method, metrics, request_id, timeout};
+use layers::{auth, front, idempotency, request_id, timeout};
 
 /// Puts routes behind authentication (with rate limiting) and the write-transaction layer.
 pub fn protect(routes: Router<AppState>, state: &AppState) -> Router {
@@ -76,21 +74,17 @@ async fn front_door_errors(req: axum::extract::Request, next: axum::middleware::
 }
 
 /// The layers every request passes through, around any set of routes (tests mount their own).
+/// Each is applied to every route and cloned, with all inside it, for every request: the stack
+/// is kept to a few layers (bench/README.md, "Layers").
 pub fn finish(routes: Router, state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(from_fn(timeout::timeout))
-        .layer(SetResponseHeaderLayer::overriding(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
-        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
         .layer(from_fn_with_state(state.clone(), layers::audit::audit))
-        .layer(from_fn_with_state(state.clone(), db_gate::gate))
-        .layer(from_fn_with_state(state.clone(), client_address::attach))
-        .layer(from_fn(method::known_only))
+        .layer(from_fn_with_state(state.clone(), front::front))
         .layer(from_fn(front_door_errors))
-        .layer(from_fn_with_state(state.clone(), metrics::track))
-        .layer(from_fn(request_id::request_id))
+        .layer(from_fn_with_state(state.clone(), request_id::request_id))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
 }

@@ -9,6 +9,7 @@ mod availability;
 mod clinic;
 mod console;
 mod consultations;
+mod direct_reads;
 mod fhir;
 mod foundation;
 mod holds;

@@ -5,6 +5,9 @@
 //!
 //!   GET  /plain                    static JSON (no database)
 //!   GET  /select/{id}              one SELECT of a patient by primary key, as JSON
+//!   GET  /select-direct/{id}       the same SELECT on connections kept outside sqlx's pool, so
+//!                                  that none is pinged when it is given back (Klinivo's reads by
+//!                                  id do the same: `db::direct`)
 //!   POST /insert                   one INSERT of the patient in the body, as JSON
 //!   GET  /auth-select/{id}         key lookup by hash, then the SELECT
 //!   GET  /auth-count-select/{id}   Klinivo's fused key lookup + rate-limit count, then the SELECT
@@ -33,6 +36,8 @@ use uuid::Uuid;
 #[derive(Clone)]
 struct App {
     db: PgPool,
+    /// The same number of connections as the pool, handed out without a ping on return.
+    direct: std::sync::Arc<Direct>,
     org: Uuid,
     key_id: i64,
 }
@@ -82,6 +87,60 @@ struct NewPatient {
     phone: Option<String>,
     #[serde(default)]
     address: Address,
+}
+
+struct Direct {
+    url: String,
+    idle: std::sync::Mutex<Vec<sqlx::PgConnection>>,
+    permits: tokio::sync::Semaphore,
+}
+
+/// A connection out of [`Direct`], back in it when dropped, even half-way through a statement
+/// (a client that went away): sqlx reads what is left before the connection's next statement.
+struct Lent<'a>(&'a Direct, Option<sqlx::PgConnection>);
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.1.take() {
+            self.0.idle.lock().unwrap().push(conn);
+        }
+    }
+}
+
+impl Direct {
+    async fn open(url: &str, size: usize) -> Result<Self, sqlx::Error> {
+        use sqlx::Connection;
+        let mut idle = Vec::with_capacity(size);
+        for _ in 0..size {
+            idle.push(sqlx::PgConnection::connect(url).await?);
+        }
+        Ok(Direct {
+            url: url.to_string(),
+            idle: std::sync::Mutex::new(idle),
+            permits: tokio::sync::Semaphore::new(size),
+        })
+    }
+
+    async fn select(&self, org: Uuid, id: i64) -> Reply {
+        use sqlx::Connection;
+        let _permit = self.permits.acquire().await.map_err(fail)?;
+        let conn = self.idle.lock().unwrap().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => sqlx::PgConnection::connect(&self.url).await.map_err(fail)?,
+        };
+        let mut lent = Lent(self, Some(conn));
+        let conn = lent.1.as_mut().expect("lent");
+        let row = sqlx::query_as::<_, Patient>(SELECT).bind(org).bind(id).fetch_optional(&mut *conn).await;
+        if row.is_err() {
+            // Not given back: the next select opens a fresh one.
+            lent.1 = None;
+        }
+        match row.map_err(fail)? {
+            Some(p) => Ok((StatusCode::OK, Json(serde_json::to_value(p).map_err(fail)?))),
+            None => Err((StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": "no such patient"})))),
+        }
+    }
 }
 
 macro_rules! columns {
@@ -248,11 +307,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(k) => k.parse()?,
         None => sqlx::query_scalar("SELECT coalesce(min(id), 0) FROM api_keys").fetch_one(&db).await?,
     };
+    let direct = std::sync::Arc::new(Direct::open(&url, pool_size as usize).await?);
     let app = Router::new()
         .route("/plain", get(|| async { Json(json!({"status": "ok"})) }))
         .route(
             "/select/{id}",
             get(|State(app): State<App>, Path(id): Path<i64>| async move { select(&app.db, app.org, id).await }),
+        )
+        .route(
+            "/select-direct/{id}",
+            get(|State(app): State<App>, Path(id): Path<i64>| async move { app.direct.select(app.org, id).await }),
         )
         .route(
             "/insert",
@@ -319,7 +383,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
         )
         .route("/same-sql/patients", post(same_sql_patients))
-        .with_state(App { db, org, key_id });
+        .with_state(App { db, org, key_id, direct });
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     eprintln!("bench-bare listening on {bind}");
     axum::serve(listener, app)

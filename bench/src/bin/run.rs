@@ -329,7 +329,7 @@ async fn limits(
     let (lo, hi) = (seeded.min_patient_id.to_string(), seeded.max_patient_id.to_string());
     let key = vec![("X-API-Key", seeded.key.clone())];
     let ids = |t: &str| vec!["ids".to_string(), t.to_string(), lo.clone(), hi.clone()];
-    let reads: [(&str, &str, Load); 4] = [
+    let reads: [(&str, &str, Load); 5] = [
         (
             "bare_plain",
             "bare GET /plain (static JSON)",
@@ -339,6 +339,11 @@ async fn limits(
             "bare_select",
             "bare GET /select/{id} (one SELECT)",
             Load { url: bare.url("/"), headers: vec![], args: ids("/select/{id}"), warmup: true },
+        ),
+        (
+            "bare_select_direct",
+            "bare GET /select-direct/{id} (no release ping)",
+            Load { url: bare.url("/"), headers: vec![], args: ids("/select-direct/{id}"), warmup: true },
         ),
         (
             "bare_auth_select",

@@ -92,5 +92,5 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Records<Prescription>> {
-    Ok(Records(prescriptions::get(&state.db, auth.organization_id, id).await?))
+    Ok(Records(prescriptions::get(&state.reads, auth.organization_id, id).await?))
 }

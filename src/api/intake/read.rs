@@ -72,5 +72,5 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Records<IntakeForm>> {
-    Ok(Records(intake::get(&state.db, auth.organization_id, id).await?))
+    Ok(Records(intake::get(&state.reads, auth.organization_id, id).await?))
 }

@@ -37,5 +37,5 @@ async fn get_patient(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Records<Patient>, ApiError> {
-    Ok(Records(patients::get(&state.db, auth.organization_id, id).await?))
+    Ok(Records(patients::get(&state.reads, auth.organization_id, id).await?))
 }

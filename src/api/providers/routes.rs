@@ -61,5 +61,5 @@ pub async fn get_provider(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Provider>> {
-    Ok(Json(providers::get(&state.db, auth.organization_id, id).await?))
+    Ok(Json(providers::get(&state.reads, auth.organization_id, id).await?))
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -229,7 +229,7 @@ pub async fn list(
 }
 
 /// One prescription, or [`Error::NotFound`].
-pub async fn get(db: &PgPool, org: Uuid, id: i64) -> Result<Prescription> {
+pub async fn get(db: impl sqlx::PgExecutor<'_>, org: Uuid, id: i64) -> Result<Prescription> {
     sqlx::query_as!(
         Prescription,
         "SELECT id, consultation_id, patient_id, provider_id, medication_name, dosage, route, frequency, quantity,

@@ -80,8 +80,10 @@ pub async fn list(db: &PgPool, org: Uuid, filter: &ListFilter, page: &PageReques
 }
 
 /// One intake form of the organization.
-pub async fn get(db: &PgPool, org: Uuid, id: i64) -> Result<IntakeForm> {
-    fetch(&mut *db.acquire().await?, org, id).await?.ok_or(Error::NotFound("Intake form"))
+pub async fn get(db: &crate::db::direct::DirectPool, org: Uuid, id: i64) -> Result<IntakeForm> {
+    let mut conn = db.acquire().await?;
+    let found = fetch(&mut conn, org, id).await;
+    conn.finish(found)?.ok_or(Error::NotFound("Intake form"))
 }
 
 /// One intake form of the organization (another organization's id is `None`).

@@ -88,7 +88,7 @@ impl Filters {
 /// filters given.
 pub async fn list(
     db: &PgPool,
-    generic_reads: &PgPool,
+    generic_reads: &crate::db::direct::DirectPool,
     org: Uuid,
     filter: &ListFilter,
     page: &PageRequest,
@@ -96,8 +96,8 @@ pub async fn list(
     let f = Filters::check(filter)?;
     if f.search.is_some() && page.updated_since.is_none() {
         let mut read = generic_reads.acquire().await?;
-        let rows = search::search(&mut read, org, &f, page).await?;
-        return Ok(finish(page, rows));
+        let rows = search::search(&mut read, org, &f, page).await;
+        return Ok(finish(page, read.finish(rows)?));
     }
     let mut read = crate::db::planned_read(db).await?;
     let rows = if let Some(since) = page.updated_since {

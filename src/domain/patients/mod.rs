@@ -8,7 +8,6 @@ mod search;
 mod validate;
 mod write;
 
-use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::domain::{Error, Result};
@@ -20,7 +19,7 @@ pub use model::{Patient, Sex};
 pub use write::{create, update};
 
 /// One patient of the organization.
-pub async fn get(db: &PgPool, org: Uuid, id: i64) -> Result<Patient> {
+pub async fn get(db: impl sqlx::PgExecutor<'_>, org: Uuid, id: i64) -> Result<Patient> {
     let row = sqlx::query_as!(
         PatientRow,
         "SELECT id, external_id, first_name, last_name, date_of_birth, sex, email, phone, address_line1,

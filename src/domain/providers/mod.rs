@@ -107,7 +107,7 @@ pub async fn list(db: &PgPool, org: Uuid, filter: &ListFilter, page: &PageReques
     Ok(page.finish(providers, |p| (p.id, p.updated_at)))
 }
 
-pub async fn get(db: &PgPool, org: Uuid, id: i64) -> Result<Provider> {
+pub async fn get(db: impl sqlx::PgExecutor<'_>, org: Uuid, id: i64) -> Result<Provider> {
     sqlx::query_as!(
         Provider,
         r#"SELECT p.id, p.first_name, p.last_name, p.title, p.specialty, p.email, p.active,

@@ -322,7 +322,7 @@ pub async fn read_medication_request(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Fhir, ApiError> {
-    let p = prescriptions::get(&state.db, auth.organization_id, numeric_id(&id, "MedicationRequest")?).await?;
+    let p = prescriptions::get(&state.reads, auth.organization_id, numeric_id(&id, "MedicationRequest")?).await?;
     Ok(Fhir::showing(medication_request(&p), RecordType::Prescription, &[p.id]))
 }
 
@@ -341,7 +341,7 @@ pub async fn search_medication_requests(
         (vec![], None)
     } else if let Some(id) = params.id()? {
         match id {
-            Some(id) => (super::found(prescriptions::get(&state.db, org, id).await)?.into_iter().collect(), None),
+            Some(id) => (super::found(prescriptions::get(&state.reads, org, id).await)?.into_iter().collect(), None),
             None => (vec![], None),
         }
     } else {
@@ -426,7 +426,7 @@ pub async fn read_questionnaire_response(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Fhir, ApiError> {
-    let f = intake::get(&state.db, auth.organization_id, numeric_id(&id, "QuestionnaireResponse")?).await?;
+    let f = intake::get(&state.reads, auth.organization_id, numeric_id(&id, "QuestionnaireResponse")?).await?;
     if !completed(&f) {
         return Err(ApiError::NotFound("QuestionnaireResponse"));
     }
@@ -449,7 +449,7 @@ pub async fn search_questionnaire_responses(
         (vec![], None)
     } else if let Some(id) = params.id()? {
         match id {
-            Some(id) => (super::found(intake::get(&state.db, org, id).await)?.into_iter().collect(), None),
+            Some(id) => (super::found(intake::get(&state.reads, org, id).await)?.into_iter().collect(), None),
             None => (vec![], None),
         }
     } else {

@@ -91,7 +91,7 @@ pub async fn read_practitioner(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Fhir, ApiError> {
-    let p = providers::get(&state.db, auth.organization_id, numeric_id(&id, "Practitioner")?).await?;
+    let p = providers::get(&state.reads, auth.organization_id, numeric_id(&id, "Practitioner")?).await?;
     Ok(Fhir::plain(practitioner(&p)))
 }
 
@@ -104,7 +104,7 @@ async fn providers_page(
 ) -> Result<(Vec<Provider>, Option<String>), ApiError> {
     let last_updated = date_range("_lastUpdated", &params.all("_lastUpdated"))?;
     let (rows, next) = match params.id()? {
-        Some(Some(id)) => (super::found(providers::get(&state.db, org, id).await)?.into_iter().collect(), None),
+        Some(Some(id)) => (super::found(providers::get(&state.reads, org, id).await)?.into_iter().collect(), None),
         Some(None) => (vec![], None),
         None => kept(providers::list(&state.db, org, &filter, &page_request(params, &last_updated)?).await?, |_| true),
     };
@@ -142,7 +142,7 @@ pub async fn read_role(
     Path(id): Path<String>,
 ) -> Result<Fhir, ApiError> {
     let (provider_id, location_id) = pair_id(&id).ok_or(ApiError::NotFound("PractitionerRole"))?;
-    let p = providers::get(&state.db, auth.organization_id, provider_id).await?;
+    let p = providers::get(&state.reads, auth.organization_id, provider_id).await?;
     if !p.location_ids.contains(&location_id) {
         return Err(ApiError::NotFound("PractitionerRole"));
     }
@@ -165,7 +165,7 @@ pub async fn search_roles(
     let (rows, next) = match (role_id, practitioner) {
         (Some(None), _) | (_, Some(None)) => (vec![], None),
         (Some(Some((p, _))), _) | (None, Some(Some(p))) => {
-            (super::found(providers::get(&state.db, org, p).await)?.into_iter().collect(), None)
+            (super::found(providers::get(&state.reads, org, p).await)?.into_iter().collect(), None)
         }
         (None, None) => {
             let filter = ListFilter { location_id: location.flatten(), active: None };
@@ -202,7 +202,7 @@ pub async fn read_location(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Fhir, ApiError> {
-    let l = locations::get(&state.db, auth.organization_id, numeric_id(&id, "Location")?).await?;
+    let l = locations::get(&state.reads, auth.organization_id, numeric_id(&id, "Location")?).await?;
     Ok(Fhir::plain(location(&l, &auth.organization_id)))
 }
 
@@ -217,7 +217,7 @@ pub async fn search_locations(
     let name = params.one("name")?.map(fold);
     let org = auth.organization_id;
     let (rows, next) = match params.id()? {
-        Some(Some(id)) => (super::found(locations::get(&state.db, org, id).await)?.into_iter().collect(), None),
+        Some(Some(id)) => (super::found(locations::get(&state.reads, org, id).await)?.into_iter().collect(), None),
         Some(None) => (vec![], None),
         None => kept(locations::list(&state.db, org, &page_request(&params, &last_updated)?).await?, |_| true),
     };

@@ -87,7 +87,7 @@ pub async fn read(
     Path(id): Path<String>,
 ) -> Result<Fhir, ApiError> {
     let id = numeric_id(&id, "Patient")?;
-    let p = patients::get(&state.db, auth.organization_id, id).await?;
+    let p = patients::get(&state.reads, auth.organization_id, id).await?;
     Ok(Fhir::showing(to_fhir(&p), RecordType::Patient, &[p.id]))
 }
 
@@ -124,8 +124,8 @@ pub async fn search(
     let bare = identifier.filter(|v| !v.contains('|')).and_then(super::canonical);
     let org = auth.organization_id;
     let get = |id: i64| {
-        let db = state.db.clone();
-        async move { super::found(patients::get(&db, org, id).await) }
+        let reads = state.reads.clone();
+        async move { super::found(patients::get(&reads, org, id).await) }
     };
     let patients = if let Some(id) = params.id()?.or(id_value) {
         (

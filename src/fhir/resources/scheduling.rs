@@ -36,7 +36,7 @@ fn pair(id: &str) -> Option<(i64, i64)> {
 }
 
 async fn provider(state: &AppState, org: uuid::Uuid, id: i64) -> Result<Option<Provider>, ApiError> {
-    super::found(providers::get(&state.db, org, id).await)
+    super::found(providers::get(&state.reads, org, id).await)
 }
 
 pub async fn read_schedule(

@@ -4,22 +4,20 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::{ConnectInfo, Request};
 
 use crate::state::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
 
-pub async fn attach(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Attaches the request's client address (`front` does, for every request).
+pub fn attach(state: &AppState, req: &mut Request) {
     if let Some(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()) {
         let forwarded = req.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
         let addr = crate::net::client_address(peer, forwarded, &state.config.trusted_proxies);
         req.extensions_mut().insert(ClientAddress(addr));
     }
-    next.run(req).await
 }
 
 /// The request's client address, if it came over a socket.

@@ -1,13 +1,8 @@
 //! The HTTP methods the server knows. Anything else is `405 method_not_allowed` before any other
-//! work, and is counted and logged as `other`: a method is client input of any length, so it
+//! work (`front`), and is counted and logged as `other`: a method is client input of any length, so it
 //! never becomes a metrics label or a log field as sent.
 
-use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::http::error::ApiError;
 
 /// The method as a bounded label: one of the methods served, or `other`.
 pub fn label(method: &Method) -> &'static str {
@@ -21,13 +16,6 @@ pub fn label(method: &Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
-}
-
-pub async fn known_only(req: Request, next: Next) -> Response {
-    if label(req.method()) == "other" {
-        return ApiError::MethodNotAllowed.into_response();
-    }
-    next.run(req).await
 }
 
 #[cfg(test)]
