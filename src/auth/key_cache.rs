@@ -45,6 +45,10 @@ struct Entry {
     leased: i32,
     /// Of our lease, how many requests are left.
     tokens: u32,
+    /// How many requests the last lease granted.
+    granted: u32,
+    /// The next lease is being asked for ahead of need.
+    refreshing: bool,
     window_start: i64,
 }
 
@@ -85,8 +89,10 @@ impl Drop for Turn<'_> {
 
 impl KeyCache {
     /// Serves one request from the cache: the key and its window, if the entry is fresh, the
-    /// key unexpired, the window current, and a leased request left.
-    pub fn take(&self, hash: &[u8; 32], now: DateTime<Utc>) -> Option<(AuthenticatedKey, Window)> {
+    /// key unexpired, the window current, and a leased request left. The flag says that the
+    /// caller should lease again now, ahead of need ([`KeyCache::store_ahead`]): half of a lease
+    /// of several requests is used, and no one is asking yet.
+    pub fn take(&self, hash: &[u8; 32], now: DateTime<Utc>) -> Option<(AuthenticatedKey, Window, bool)> {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let entry = entries.get_mut(hash)?;
         let fresh = entry.checked.elapsed() < KEY_TTL
@@ -96,8 +102,18 @@ impl KeyCache {
             return None;
         }
         entry.tokens -= 1;
+        let ahead = entry.granted > 1 && entry.tokens <= entry.granted / 2 && !entry.refreshing;
+        entry.refreshing |= ahead;
         let window = window_of(entry);
-        Some((entry.key.clone(), window))
+        Some((entry.key.clone(), window, ahead))
+    }
+
+    /// A lease asked for ahead of need failed: the next request that finds the lease half used
+    /// asks again (or, once it is all used, waits for its own).
+    pub fn ahead_failed(&self, hash: &[u8; 32]) {
+        if let Some(entry) = self.entries.lock().unwrap_or_else(|e| e.into_inner()).get_mut(hash) {
+            entry.refreshing = false;
+        }
     }
 
     /// Waits for this instance's turn to lease for `hash`. After it, `take` again first: the
@@ -111,8 +127,9 @@ impl KeyCache {
         Turn { cache: self, hash: *hash, guard: Some(guard) }
     }
 
-    /// Records a fresh lease (one request of which the caller is about to use). Requests left
-    /// of the previous lease in the same window are kept: the database counted them already.
+    /// Records a fresh lease (one request of which the caller is about to use, unless it was
+    /// asked for ahead of need: `ahead`). Requests left of the previous lease in the same
+    /// window are kept: the database counted them already.
     #[allow(clippy::too_many_arguments)]
     pub fn store(
         &self,
@@ -124,6 +141,7 @@ impl KeyCache {
         granted: i32,
         window_start: i64,
         generation: u64,
+        ahead: bool,
     ) -> Window {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let left = entries
@@ -136,7 +154,9 @@ impl KeyCache {
             expires_at,
             limit,
             leased,
-            tokens: (granted.max(1) as u32 - 1).saturating_add(left),
+            tokens: (granted.max(1) as u32 - u32::from(!ahead)).saturating_add(left),
+            granted: granted.max(1) as u32,
+            refreshing: false,
             window_start,
         };
         let window = window_of(&entry);
@@ -274,20 +294,52 @@ mod tests {
     }
 
     #[test]
+    fn the_next_lease_is_asked_for_once_half_of_one_is_used() {
+        let cache = KeyCache::default();
+        let now = Utc::now();
+        let window_start = now.timestamp() - now.timestamp() % 60;
+        let generation = cache.generation();
+        // A lease of 10: the request that asked uses one, 9 are left.
+        cache.store([1; 32], key(), None, 1000, 10, 10, window_start, generation, false);
+        let ahead: Vec<bool> = (0..6).map(|_| cache.take(&[1; 32], now).unwrap().2).collect();
+        assert_eq!(ahead, [false, false, false, true, false, false], "asked once, at 5 left");
+        // The lease asked ahead adds its 10 to the 3 left, none used by the asking.
+        cache.store([1; 32], key(), None, 1000, 20, 10, window_start, generation, true);
+        let left = (0..).take_while(|_| cache.take(&[1; 32], now).is_some()).count();
+        assert_eq!(left, 13);
+        // A failed lease ahead lets the next request ask again.
+        cache.store([1; 32], key(), None, 1000, 30, 8, window_start, generation, false);
+        let ahead: Vec<bool> = (0..4).map(|_| cache.take(&[1; 32], now).unwrap().2).collect();
+        assert_eq!(ahead, [false, false, true, false]);
+        cache.ahead_failed(&[1; 32]);
+        assert!(cache.take(&[1; 32], now).unwrap().2);
+    }
+
+    #[test]
+    fn a_key_limited_to_one_request_per_lease_never_leases_ahead() {
+        let cache = KeyCache::default();
+        let now = Utc::now();
+        let window_start = now.timestamp() - now.timestamp() % 60;
+        cache.store([1; 32], key(), None, 10, 1, 1, window_start, cache.generation(), true);
+        assert!(!cache.take(&[1; 32], now).unwrap().2);
+        assert!(cache.take(&[1; 32], now).is_none());
+    }
+
+    #[test]
     fn a_lease_that_straddles_a_key_change_is_not_stored() {
         let cache = KeyCache::default();
         let now = Utc::now();
         let window_start = now.timestamp() - now.timestamp() % 60;
         let generation = cache.generation();
         cache.clear(); // a revocation's notification arrives while the lease is under way
-        cache.store([1; 32], key(), None, 10, 5, 5, window_start, generation);
+        cache.store([1; 32], key(), None, 10, 5, 5, window_start, generation, false);
         assert!(cache.take(&[1; 32], now).is_none(), "a key cached from before the change");
         let over = Window { limit: 10, remaining: 0, reset: window_start + 60 };
         cache.remember_over_limit([1; 32], &over, generation);
         assert!(cache.over_limit(&[1; 32], now.timestamp()).is_none());
 
         let generation = cache.generation();
-        cache.store([1; 32], key(), None, 10, 5, 5, window_start, generation);
+        cache.store([1; 32], key(), None, 10, 5, 5, window_start, generation, false);
         assert!(cache.take(&[1; 32], now).is_some());
         cache.remember_over_limit([2; 32], &over, generation);
         assert!(cache.over_limit(&[2; 32], now.timestamp()).is_some());

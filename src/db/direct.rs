@@ -14,6 +14,7 @@
 //! Nothing here may hold a transaction open between uses: [`DirectPool`] is an executor for
 //! single statements, and [`DirectConn`] is for a run of them each on its own snapshot.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,6 +44,8 @@ struct Inner {
     options: PgConnectOptions,
     idle: Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
+    /// Connections open, idle or lent.
+    open: AtomicUsize,
 }
 
 /// At most `size` connections to one database, opened when first needed.
@@ -62,6 +65,7 @@ impl DirectPool {
             options,
             idle: Mutex::new(Vec::with_capacity(size)),
             permits: Arc::new(Semaphore::new(size)),
+            open: AtomicUsize::new(0),
         }))
     }
 
@@ -82,8 +86,10 @@ impl DirectPool {
                 return Ok(self.conn(idle.conn, idle.created, permit));
             }
             // Broken (the database restarted, the network dropped it): replaced below.
+            self.0.open.fetch_sub(1, Ordering::Relaxed);
         }
         let conn = PgConnection::connect_with(&self.0.options).await?;
+        self.0.open.fetch_add(1, Ordering::Relaxed);
         Ok(self.conn(conn, Instant::now(), permit))
     }
 
@@ -94,6 +100,11 @@ impl DirectPool {
     /// Connections open and idle now.
     pub fn idle(&self) -> usize {
         self.0.idle.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Connections open now, idle or in use.
+    pub fn open(&self) -> usize {
+        self.0.open.load(Ordering::Relaxed)
     }
 }
 
@@ -139,6 +150,7 @@ impl Drop for DirectConn {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
         if self.created.elapsed() >= MAX_LIFETIME {
+            self.pool.open.fetch_sub(1, Ordering::Relaxed);
             // Closed politely where a runtime is at hand; otherwise the socket just closes.
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
                 rt.spawn(async move {

@@ -37,10 +37,19 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.metrics.render();
     body.push_str(&format!(
-        "# TYPE klinivo_db_pool_connections gauge\nklinivo_db_pool_connections {}\nklinivo_db_pool_idle_connections {}\n\
+        "# TYPE klinivo_db_pool_connections gauge\nklinivo_db_pool_connections {}\n\
+         # TYPE klinivo_db_pool_idle_connections gauge\nklinivo_db_pool_idle_connections {}\n\
+         # TYPE klinivo_db_direct_connections gauge\n\
+         klinivo_db_direct_connections{{pool=\"reads\"}} {}\nklinivo_db_direct_connections{{pool=\"search\"}} {}\n\
+         # TYPE klinivo_db_direct_idle_connections gauge\n\
+         klinivo_db_direct_idle_connections{{pool=\"reads\"}} {}\nklinivo_db_direct_idle_connections{{pool=\"search\"}} {}\n\
          # TYPE klinivo_audit_queue_entries gauge\nklinivo_audit_queue_entries {}\n",
         state.db.size(),
         state.db.num_idle(),
+        state.reads.open(),
+        state.generic_reads.open(),
+        state.reads.idle(),
+        state.generic_reads.idle(),
         state.audit.queued()
     ));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)

@@ -30,7 +30,7 @@ async fn a_clean_read_gives_the_connection_back_for_the_next() {
     let rows = sqlx::query("SELECT g FROM generate_series(1, 300) g").fetch_all(&pool).await.unwrap();
     assert_eq!(rows.len(), 300);
     assert_eq!(rows[299].get::<i32, _>(0), 300);
-    assert_eq!(pool.idle(), 1);
+    assert_eq!((pool.open(), pool.idle()), (1, 1));
 }
 
 #[tokio::test]
@@ -58,6 +58,7 @@ async fn a_connection_the_database_dropped_is_replaced() {
     let second = backend_pid(&pool).await;
     assert_ne!(second, first);
     assert_eq!(backend_pid(&pool).await, second);
+    assert_eq!(pool.open(), 1, "the dropped connection is still counted");
 }
 
 async fn backend_pid_result(pool: &DirectPool) -> Result<i32, sqlx::Error> {
