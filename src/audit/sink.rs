@@ -93,9 +93,9 @@ impl AuditSink {
             let started = tokio::time::Instant::now();
             write_batch(&db, &mut buf, &shutdown).await;
             // At most one write per GATHER while entries keep coming, so that a busy server
-            // writes a few hundred entries per INSERT rather than a few: PostgreSQL's cost per
-            // entry falls by half (bench/README.md, "Audit batches"). The first entry after a
-            // quiet spell is written at once, and a writer that has fallen behind writes at once.
+            // writes a few hundred entries per INSERT rather than a score, at less of
+            // PostgreSQL's time per entry (bench/README.md, "Audit batches"). The first entry
+            // after a quiet spell is written at once, and so is a queue that has fallen behind.
             if rx.len() < BATCH / 2 {
                 tokio::time::sleep_until(started + GATHER).await;
             }
