@@ -30,7 +30,9 @@ pub async fn run(config: Config) -> Result<(), CliError> {
         crate::server::shutdown_signal().await;
         trigger.cancel();
     });
-    let result = crate::server::run(state, listener, shutdown).await;
+    let result = crate::server::run(state.clone(), listener, shutdown).await;
+    state.reads.close().await;
+    state.generic_reads.close().await;
     database.close().await;
     result.map_err(CliError::Serve)
 }

@@ -29,7 +29,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const IDLE_CHECK: Duration = Duration::from_secs(5);
 /// A connection this old is closed when it comes back (sqlx's default lifetime).
 pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
-/// How long a read waits for a connection, as the main pool's acquire timeout.
+/// How long a read waits for a connection (a free one, a new one, or a ping's answer), as the
+/// main pool's acquire timeout.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 struct Idle {
@@ -82,19 +83,32 @@ impl DirectPool {
             if !idle.suspect && idle.returned.elapsed() < IDLE_CHECK {
                 return Ok(self.conn(idle.conn, idle.created, permit));
             }
-            if idle.conn.ping().await.is_ok() {
+            // Bounded: a connection the network stopped answering must not hold its permit.
+            if let Ok(Ok(())) = tokio::time::timeout(ACQUIRE_TIMEOUT, idle.conn.ping()).await {
                 return Ok(self.conn(idle.conn, idle.created, permit));
             }
             // Broken (the database restarted, the network dropped it): replaced below.
             self.0.open.fetch_sub(1, Ordering::Relaxed);
         }
-        let conn = PgConnection::connect_with(&self.0.options).await?;
+        let conn = tokio::time::timeout(ACQUIRE_TIMEOUT, PgConnection::connect_with(&self.0.options))
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
         self.0.open.fetch_add(1, Ordering::Relaxed);
         Ok(self.conn(conn, Instant::now(), permit))
     }
 
     fn conn(&self, conn: PgConnection, created: Instant, permit: OwnedSemaphorePermit) -> DirectConn {
         DirectConn { conn: Some(conn), created, clean: false, pool: self.0.clone(), _permit: permit }
+    }
+
+    /// Closes the idle connections and refuses new uses (at shutdown, after the last request).
+    pub async fn close(&self) {
+        self.0.permits.close();
+        let idle = std::mem::take(&mut *self.0.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for idle in idle {
+            self.0.open.fetch_sub(1, Ordering::Relaxed);
+            let _ = tokio::time::timeout(Duration::from_secs(5), idle.conn.close()).await;
+        }
     }
 
     /// Connections open and idle now.
@@ -157,6 +171,10 @@ impl Drop for DirectConn {
                     let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
                 });
             }
+            return;
+        }
+        if self.pool.permits.is_closed() {
+            self.pool.open.fetch_sub(1, Ordering::Relaxed);
             return;
         }
         let idle = Idle { conn, created: self.created, returned: Instant::now(), suspect: !self.clean };

@@ -92,3 +92,22 @@ async fn its_sessions_refuse_writes() {
         .unwrap();
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn closing_closes_the_idle_connections_and_refuses_reads() {
+    let (pool, admin) = pool_of_one().await;
+    let pid = backend_pid(&pool).await;
+    pool.close().await;
+    assert_eq!((pool.open(), pool.idle()), (0, 0));
+    assert!(matches!(backend_pid_result(&pool).await, Err(sqlx::Error::PoolClosed)));
+    let gone = crate::helpers::eventually(Duration::from_secs(5), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE pid = $1")
+            .bind(pid)
+            .fetch_one(&admin)
+            .await
+            .unwrap();
+        n == 0
+    })
+    .await;
+    assert!(gone, "the connection is still open");
+}
