@@ -15,17 +15,19 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool, Postgres, Transaction};
 
-/// A pooled connection idle this long is pinged before it is handed out (see [`connect`]).
-const IDLE_CHECK: Duration = Duration::from_secs(5);
+// A pooled connection idle this long is pinged before it is handed out (see `connect`), on
+// either kind of pool.
+use direct::IDLE_CHECK;
 
 /// Opens the pool.
 ///
 /// sqlx pings a connection when it goes back to the pool and, by default, again when it is
 /// taken out: two extra round trips around every query on the pool, a third of the database
 /// round trips of a one-query request, and sending to PostgreSQL is the server's largest cost on
-/// reads (bench/README.md). The ping on return stays (sqlx always does it); the one on acquire
-/// is made only for a connection idle [`IDLE_CHECK`] or longer, since one used more recently
-/// was answered then. After a
+/// reads (bench/README.md). The ping on return stays on this pool (sqlx always does it; reads
+/// outside transactions avoid it on [`direct`] connections); the one on acquire is made only
+/// for a connection idle [`IDLE_CHECK`] or longer, since one used more recently was answered
+/// then. After a
 /// database restart, a request handed a connection the restart broke answers `503
 /// service_unavailable` (retryable) and the connection is dropped when it goes back.
 ///
