@@ -28,7 +28,7 @@ pub async fn front(State(state): State<AppState>, mut req: Request, next: Next) 
     with_headers(response)
 }
 
-/// Responses are never cached (they carry PHI and keys' views of it), never sniffed, and send
+/// Responses are never cached (they can carry patient data), never sniffed, and send
 /// no referrer; a page that chose its own referrer policy keeps it.
 fn with_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
