@@ -1,6 +1,6 @@
 //! Reading intake forms: one by id, and the filtered list.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::model::IntakeForm;
@@ -80,14 +80,12 @@ pub async fn list(db: &PgPool, org: Uuid, filter: &ListFilter, page: &PageReques
 }
 
 /// One intake form of the organization.
-pub async fn get(db: &crate::db::direct::DirectPool, org: Uuid, id: i64) -> Result<IntakeForm> {
-    let mut conn = db.acquire().await?;
-    let found = fetch(&mut conn, org, id).await;
-    conn.finish(found)?.ok_or(Error::NotFound("Intake form"))
+pub async fn get(db: impl sqlx::PgExecutor<'_>, org: Uuid, id: i64) -> Result<IntakeForm> {
+    fetch(db, org, id).await?.ok_or(Error::NotFound("Intake form"))
 }
 
 /// One intake form of the organization (another organization's id is `None`).
-pub(super) async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result<Option<IntakeForm>> {
+pub(super) async fn fetch(db: impl sqlx::PgExecutor<'_>, org: Uuid, id: i64) -> Result<Option<IntakeForm>> {
     Ok(sqlx::query_as!(
         IntakeForm,
         "SELECT id, patient_id, appointment_id, form_type, status, answers, started_at, completed_at, created_at,
@@ -96,6 +94,6 @@ pub(super) async fn fetch(conn: &mut PgConnection, org: Uuid, id: i64) -> Result
         org,
         id
     )
-    .fetch_optional(conn)
+    .fetch_optional(db)
     .await?)
 }

@@ -30,7 +30,8 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
         req.headers().get(HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
     // The matched path is shared (`Arc<str>`): keeping it allocates nothing.
-    let route = req.extensions().get::<MatchedPath>().cloned();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = super::method::label(req.method());
     // The span carries what every line of the request needs and is known now; what is known only
     // at the end (status, key) goes on the last line alone: a field recorded into a span later
@@ -39,12 +40,11 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
         "request",
         request_id = %id,
         method,
-        route = route.as_ref().map_or("unmatched", MatchedPath::as_str),
+        route,
     );
     let started = std::time::Instant::now();
     let mut response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     state.metrics.observe(route, method, response.status().as_u16(), elapsed.as_secs_f64());
     let key_prefix = response.extensions().get::<AuthenticatedKey>().map(|k| k.key_prefix.as_str());
     span.in_scope(|| {
