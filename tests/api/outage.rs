@@ -110,17 +110,19 @@ async fn postgres_stopped_and_started_under_a_running_server() {
     // the ones written after it.
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
-        let delivered: BTreeSet<i64> = receiver
-            .requests()
-            .iter()
-            .filter(|r| r.json()["type"] == "patient.created")
-            .map(|r| r.json()["data"]["id"].as_i64().unwrap())
-            .collect();
+        // The receiver records a request before it answers, and a delivery is marked succeeded
+        // only after the answer: read the count first, so every delivery it counts is recorded.
         let ok: i64 = sqlx::query_scalar("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
             .fetch_one(&app.db)
             .await
             .unwrap_or(0);
         if ok as usize == created.len() {
+            let delivered: BTreeSet<i64> = receiver
+                .requests()
+                .iter()
+                .filter(|r| r.json()["type"] == "patient.created")
+                .map(|r| r.json()["data"]["id"].as_i64().unwrap())
+                .collect();
             assert!(created.is_subset(&delivered));
             break;
         }
