@@ -12,6 +12,12 @@
 //! counter row. A request waits at most half a second for its turn (`http::layers::auth::TURN_WAIT`): when
 //! the database is slow to answer, requests ask on their own rather than in a queue.
 //!
+//! A lease is sized to the key's traffic on this instance ([`KeyCache::lease_size`]): about
+//! [`LEASE_SPAN`] of it, at least [`MIN_LEASE`] and at most [`MAX_LEASE`] requests (and never
+//! more than the statement allows: a twentieth of the limit). A quiet key keeps small leases, so
+//! instances sharing it hold little of its budget unused; a busy one asks a few times a second
+//! rather than every few milliseconds, when the round trip would outlast the lease.
+//!
 //! Keys over their limit are remembered here too, so that a flood over the limit is refused
 //! from memory; each is asked about again after [`KEY_TTL`] and dropped with the rest on a key
 //! change, so a revoked key's `429` becomes `401` at once. A lease that was under way when a key
@@ -35,6 +41,12 @@ pub const KEY_TTL: Duration = Duration::from_secs(1);
 pub const CHANNEL: &str = "klinivo_keys";
 const MAX_ENTRIES: usize = 100_000;
 const MAX_OVER_LIMIT: usize = 10_000;
+/// The smallest lease asked for (a key's limit may make it smaller).
+pub const MIN_LEASE: u32 = 100;
+/// The largest lease asked for.
+pub const MAX_LEASE: u32 = 5_000;
+/// How much of a key's traffic one lease should cover (bench/README.md, "Leasing ahead").
+pub const LEASE_SPAN: Duration = Duration::from_millis(250);
 
 struct Entry {
     key: AuthenticatedKey,
@@ -49,6 +61,8 @@ struct Entry {
     granted: u32,
     /// The next lease is being asked for ahead of need.
     refreshing: bool,
+    /// Requests served since `checked`, the last lease: the key's rate on this instance.
+    served: u32,
     window_start: i64,
 }
 
@@ -102,10 +116,24 @@ impl KeyCache {
             return None;
         }
         entry.tokens -= 1;
+        entry.served = entry.served.saturating_add(1);
         let ahead = entry.granted > 1 && entry.tokens <= entry.granted / 2 && !entry.refreshing;
         entry.refreshing |= ahead;
         let window = window_of(entry);
         Some((entry.key.clone(), window, ahead))
+    }
+
+    /// How many requests to ask for in the next lease of `hash`: what this instance served of
+    /// the key in the last [`LEASE_SPAN`], going by the rate since its last lease, within
+    /// [`MIN_LEASE`]..=[`MAX_LEASE`]. A key not cached starts at the smallest.
+    pub fn lease_size(&self, hash: &[u8; 32]) -> u32 {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries.get(hash) else {
+            return MIN_LEASE;
+        };
+        let elapsed = entry.checked.elapsed().max(Duration::from_millis(1));
+        let wanted = u128::from(entry.served) * LEASE_SPAN.as_micros() / elapsed.as_micros();
+        u32::try_from(wanted).unwrap_or(u32::MAX).clamp(MIN_LEASE, MAX_LEASE)
     }
 
     /// A lease asked for ahead of need failed: the next request that finds the lease half used
@@ -157,6 +185,7 @@ impl KeyCache {
             tokens: (granted.max(1) as u32 - u32::from(!ahead)).saturating_add(left),
             granted: granted.max(1) as u32,
             refreshing: false,
+            served: 0,
             window_start,
         };
         let window = window_of(&entry);
@@ -313,6 +342,25 @@ mod tests {
         assert_eq!(ahead, [false, false, true, false]);
         cache.ahead_failed(&[1; 32]);
         assert!(cache.take(&[1; 32], now).unwrap().2);
+    }
+
+    #[test]
+    fn leases_follow_the_keys_traffic() {
+        let cache = KeyCache::default();
+        let now = Utc::now();
+        let window_start = now.timestamp() - now.timestamp() % 60;
+        assert_eq!(cache.lease_size(&[1; 32]), MIN_LEASE, "a key not seen yet");
+        cache.store([1; 32], key(), None, 1_000_000, 100, 100, window_start, cache.generation(), false);
+        for _ in 0..50 {
+            cache.take(&[1; 32], now).unwrap();
+        }
+        // 50 requests within a few microseconds: far more than MAX_LEASE in a LEASE_SPAN.
+        assert_eq!(cache.lease_size(&[1; 32]), MAX_LEASE);
+        std::thread::sleep(LEASE_SPAN * 2);
+        // 50 requests in half a second: 25 a span, less than the smallest lease.
+        assert_eq!(cache.lease_size(&[1; 32]), MIN_LEASE);
+        cache.store([1; 32], key(), None, 1_000_000, 200, 100, window_start, cache.generation(), true);
+        assert_eq!(cache.lease_size(&[1; 32]), MIN_LEASE, "a new lease starts counting afresh");
     }
 
     #[test]

@@ -165,13 +165,13 @@ async fn failed_authentication_costs_no_budget_and_floods_are_throttled() {
 
 #[tokio::test]
 async fn concurrent_requests_share_one_lease() {
-    // A large limit is leased to an instance in chunks (a twentieth of the limit, at most
-    // 100 requests). Requests that find the lease used up at the same moment must wait for one
-    // new lease: had each taken its own, all but one would be forgotten, counted against the
-    // key's budget but never served (a key with a limit of 1,000 a minute would see 429 after a
-    // few hundred requests).
+    // A large limit is leased to an instance in chunks (here at most a twentieth of the limit:
+    // 200). Requests that find the lease used up at the same moment must wait for one new lease:
+    // had each taken its own, all but one would be forgotten, counted against the key's budget
+    // but never served, and the key would see 429 long before its 4,000.
     let app = TestApp::spawn().await;
-    let key = limited_key(&app, 100_000).await;
+    let limit = 4_000;
+    let key = limited_key(&app, limit).await;
     loop {
         if chrono::Utc::now().timestamp() % 60 < 45 {
             break; // room for the burst inside one window
@@ -204,10 +204,11 @@ async fn concurrent_requests_share_one_lease() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    // Served, plus at most what is left of the one lease in hand.
-    let lease = klinivo::http::layers::auth::MAX_LEASE;
+    // Served, plus at most what is left in hand: the last lease, and up to half of the one
+    // before it (the next is asked for once half of one is used).
+    let lease = limit / 20;
     assert!(
-        (requests..=requests + lease).contains(&counted),
+        (requests..=requests + lease * 3 / 2).contains(&counted),
         "{requests} requests served, {counted} counted against the key"
     );
 }

@@ -4,7 +4,8 @@
 //! that finds the live key *and* leases part of its one-minute window's budget
 //! (`auth::store::authenticate_and_lease`). The budget lives in one counter row shared by all
 //! instances, so together they never grant more than the limit; small limits lease one request
-//! at a time (an exact shared counter), large ones up to 100, sparing the round trip. A cached key
+//! at a time (an exact shared counter), large ones a share sized to the key's traffic
+//! (`KeyCache::lease_size`), sparing the round trip. A cached key
 //! is trusted for at most a second, and a key change (revocation, expiry) is pushed to every
 //! instance by NOTIFY as it commits (`key_cache`). A key over its limit is turned away from memory
 //! until its window resets, asking the database again at most once a second (so a revocation
@@ -34,8 +35,6 @@ use crate::auth::{keys, store, AuthenticatedKey, Permission};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
-/// The most requests one lease may take from a window's budget.
-pub const MAX_LEASE: i32 = 100;
 /// The longest a request waits for another request's lease of the same key.
 const TURN_WAIT: Duration = Duration::from_millis(500);
 
@@ -61,7 +60,8 @@ async fn lease(
     // cache, and then what this lease returns must not be cached (`KeyCache::generation`).
     let generation = state.auth.cache.generation();
     let default_limit = i32::try_from(state.auth.default_limit()).unwrap_or(i32::MAX);
-    let found = store::authenticate_and_lease(&state.db, &hash, default_limit, MAX_LEASE)
+    let size = i32::try_from(state.auth.cache.lease_size(&hash)).unwrap_or(i32::MAX);
+    let found = store::authenticate_and_lease(&state.db, &hash, default_limit, size)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let Some(found) = found else {
