@@ -63,7 +63,7 @@ impl AuditQuery {
 /// the console (keys, webhooks, users, sign-ins), with the acting console user's `userId`.
 #[utoipa::path(
     get,
-    path = "/audit-events",
+    path = "/api/v1/audit-events",
     operation_id = "listAuditEvents",
     tag = "Audit log",
     params(AuditQuery),

@@ -62,7 +62,7 @@ impl Disclose for Event {
 /// `id`). Events are immutable, so there is no `updatedSince`.
 #[utoipa::path(
     get,
-    path = "/events",
+    path = "/api/v1/events",
     tag = "Events",
     params(ListEventsQuery),
     responses(
@@ -84,7 +84,7 @@ pub async fn list_events(
 /// Get an event
 #[utoipa::path(
     get,
-    path = "/events/{id}",
+    path = "/api/v1/events/{id}",
     tag = "Events",
     params(("id" = String, Path, description = "Event id, `evt_<uuid>`")),
     responses(

@@ -31,7 +31,7 @@ pub struct HealthResponse {
 /// Any valid key; no permission needed. Returns the key's prefix, organization and permissions.
 #[utoipa::path(
     get,
-    path = "/health",
+    path = "/api/v1/health",
     tag = "Health",
     responses(
         (status = 200, description = "The key is valid", body = HealthResponse),

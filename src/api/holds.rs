@@ -34,7 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// webhook events are sent for holds.
 #[utoipa::path(
     post,
-    path = "/appointment-holds",
+    path = "/api/v1/appointment-holds",
     tag = "Appointments",
     request_body = NewAppointmentHold,
     responses(
@@ -60,7 +60,7 @@ pub async fn create_appointment_hold(
 /// (`released`) or past `expiresAt` (`expired`, read as of this request).
 #[utoipa::path(
     get,
-    path = "/appointment-holds/{id}",
+    path = "/api/v1/appointment-holds/{id}",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment hold id")),
     responses(
@@ -84,7 +84,7 @@ pub async fn get_appointment_hold(
 /// `expired`). A booked hold is `409 invalid_state_transition`: cancel its appointment instead.
 #[utoipa::path(
     delete,
-    path = "/appointment-holds/{id}",
+    path = "/api/v1/appointment-holds/{id}",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment hold id")),
     responses(

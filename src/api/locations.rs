@@ -29,7 +29,7 @@ list_query! {
 /// The organization's locations, by ascending id (or by `(updatedAt, id)` with `updatedSince`).
 #[utoipa::path(
     get,
-    path = "/locations",
+    path = "/api/v1/locations",
     tag = "Locations",
     params(ListLocationsQuery),
     responses(
@@ -49,7 +49,7 @@ async fn list_locations(
 /// Get a location
 #[utoipa::path(
     get,
-    path = "/locations/{id}",
+    path = "/api/v1/locations/{id}",
     tag = "Locations",
     params(("id" = i64, Path, description = "Location id")),
     responses(

@@ -31,9 +31,11 @@ use crate::state::AppState;
 // The description and the tags are added by `openapi::finish`.
 struct ApiDoc;
 
-/// Every `/api/v1` route with its OpenAPI description.
+/// Every `/api/v1` route with its OpenAPI description. Each route names its full path rather
+/// than being nested under `/api/v1`: a nested route strips the prefix from, and so rebuilds,
+/// every request's URI (bench/README.md, "Layers").
 pub fn router() -> OpenApiRouter<AppState> {
-    let v1 = OpenApiRouter::new()
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::router())
         .merge(patients::router())
         .merge(locations::router())
@@ -45,8 +47,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .merge(intake::router())
         .merge(webhooks::router())
         .merge(events::router())
-        .merge(audit_events::router());
-    OpenApiRouter::with_openapi(ApiDoc::openapi()).nest("/api/v1", v1)
+        .merge(audit_events::router())
 }
 
 /// The published OpenAPI document, as `GET /api/v1/openapi.json` serves it.

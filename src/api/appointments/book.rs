@@ -26,7 +26,7 @@ use crate::http::tx::Tx;
 /// another organization, or none: `404 not_found`.
 #[utoipa::path(
     post,
-    path = "/appointments",
+    path = "/api/v1/appointments",
     tag = "Appointments",
     request_body = NewAppointment,
     responses(

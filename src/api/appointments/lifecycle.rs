@@ -49,7 +49,7 @@ pub struct NoInput {}
 /// invalid_state_transition`, nothing changes. No body (or `{}`).
 #[utoipa::path(
     post,
-    path = "/appointments/{id}/confirm",
+    path = "/api/v1/appointments/{id}/confirm",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment id")),
     responses(
@@ -75,7 +75,7 @@ pub async fn confirm_appointment(
 /// other status: `409 invalid_state_transition`, nothing changes.
 #[utoipa::path(
     post,
-    path = "/appointments/{id}/cancel",
+    path = "/api/v1/appointments/{id}/cancel",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment id")),
     request_body(content = Option<CancelRequest>, description = "Optional"),
@@ -105,7 +105,7 @@ pub async fn cancel_appointment(
 /// cases nothing changes.
 #[utoipa::path(
     post,
-    path = "/appointments/{id}/reschedule",
+    path = "/api/v1/appointments/{id}/reschedule",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment id")),
     request_body = RescheduleRequest,
@@ -131,7 +131,7 @@ pub async fn reschedule_appointment(
 /// `409 invalid_state_transition`, nothing changes. No body (or `{}`).
 #[utoipa::path(
     post,
-    path = "/appointments/{id}/no-show",
+    path = "/api/v1/appointments/{id}/no-show",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment id")),
     responses(

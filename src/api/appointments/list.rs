@@ -107,7 +107,7 @@ fn parse_bound(value: &str, is_end: bool) -> Option<DateTime<Utc>> {
 /// Unknown query parameters are a `400`.
 #[utoipa::path(
     get,
-    path = "/appointments",
+    path = "/api/v1/appointments",
     tag = "Appointments",
     params(AppointmentListQuery),
     responses(

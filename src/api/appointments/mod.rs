@@ -29,7 +29,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Get an appointment
 #[utoipa::path(
     get,
-    path = "/appointments/{id}",
+    path = "/api/v1/appointments/{id}",
     tag = "Appointments",
     params(("id" = i64, Path, description = "Appointment id")),
     responses(

@@ -55,7 +55,7 @@ pub struct AvailabilityQuery {
 /// 5–480, or a `locationId` the provider does not work at are `400 validation_error`.
 #[utoipa::path(
     get,
-    path = "/providers/{id}/availability",
+    path = "/api/v1/providers/{id}/availability",
     tag = "Providers",
     params(("id" = i64, Path, description = "Provider id"), AvailabilityQuery),
     responses(

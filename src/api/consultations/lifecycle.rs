@@ -16,7 +16,7 @@ use crate::http::tx::Tx;
 /// win). Any other appointment status is `409 invalid_state_transition`. No body, or `{}`.
 #[utoipa::path(
     post,
-    path = "/appointments/{id}/consultation",
+    path = "/api/v1/appointments/{id}/consultation",
     operation_id = "startConsultation",
     tag = "Consultations",
     params(("id" = i64, Path, description = "The appointment's id")),
@@ -50,7 +50,7 @@ pub async fn start(
 /// consultation that has already ended is `409 invalid_state_transition`. No body, or `{}`.
 #[utoipa::path(
     post,
-    path = "/consultations/{id}/end",
+    path = "/api/v1/consultations/{id}/end",
     operation_id = "endConsultation",
     tag = "Consultations",
     params(("id" = i64, Path, description = "The consultation's id")),

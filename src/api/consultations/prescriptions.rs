@@ -28,7 +28,7 @@ list_query! {
 /// consultation's. No event is recorded.
 #[utoipa::path(
     post,
-    path = "/consultations/{id}/prescriptions",
+    path = "/api/v1/consultations/{id}/prescriptions",
     operation_id = "createPrescription",
     tag = "Prescriptions",
     params(("id" = i64, Path, description = "The consultation's id")),
@@ -55,7 +55,7 @@ pub async fn create(
 /// Ascending id; with `updatedSince`, ascending `(updatedAt, id)`.
 #[utoipa::path(
     get,
-    path = "/prescriptions",
+    path = "/api/v1/prescriptions",
     operation_id = "listPrescriptions",
     tag = "Prescriptions",
     params(ListPrescriptionsQuery),
@@ -78,7 +78,7 @@ pub async fn list(
 /// Get a prescription
 #[utoipa::path(
     get,
-    path = "/prescriptions/{id}",
+    path = "/api/v1/prescriptions/{id}",
     operation_id = "getPrescription",
     tag = "Prescriptions",
     params(("id" = i64, Path, description = "The prescription's id")),

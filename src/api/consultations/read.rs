@@ -32,7 +32,7 @@ list_query! {
 /// notes and prescriptions; the single view does.
 #[utoipa::path(
     get,
-    path = "/consultations",
+    path = "/api/v1/consultations",
     operation_id = "listConsultations",
     tag = "Consultations",
     params(ListConsultationsQuery),
@@ -64,7 +64,7 @@ pub async fn list(
 /// `versions`.
 #[utoipa::path(
     get,
-    path = "/consultations/{id}",
+    path = "/api/v1/consultations/{id}",
     operation_id = "getConsultation",
     tag = "Consultations",
     params(("id" = i64, Path, description = "The consultation's id")),

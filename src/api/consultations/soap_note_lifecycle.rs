@@ -19,7 +19,7 @@ use crate::http::tx::Tx;
 /// the clinical record).
 #[utoipa::path(
     patch,
-    path = "/consultations/{id}/soap-notes/{noteId}",
+    path = "/api/v1/consultations/{id}/soap-notes/{noteId}",
     operation_id = "updateSoapNote",
     tag = "Consultations",
     params(
@@ -54,7 +54,7 @@ pub async fn update(
 /// changes. Concurrent signatures of one note run one after the other: exactly one succeeds.
 #[utoipa::path(
     post,
-    path = "/consultations/{id}/soap-notes/{noteId}/sign",
+    path = "/api/v1/consultations/{id}/soap-notes/{noteId}/sign",
     operation_id = "signSoapNote",
     tag = "Consultations",
     params(
@@ -92,7 +92,7 @@ pub async fn sign(
 /// Concurrent amendments of one note run one after the other, each on the version before it.
 #[utoipa::path(
     post,
-    path = "/consultations/{id}/soap-notes/{noteId}/amendments",
+    path = "/api/v1/consultations/{id}/soap-notes/{noteId}/amendments",
     operation_id = "amendSoapNote",
     tag = "Consultations",
     params(

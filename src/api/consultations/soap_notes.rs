@@ -31,7 +31,7 @@ list_query! {
 /// organization is no provider here).
 #[utoipa::path(
     post,
-    path = "/consultations/{id}/soap-notes",
+    path = "/api/v1/consultations/{id}/soap-notes",
     operation_id = "createSoapNote",
     tag = "Consultations",
     params(("id" = i64, Path, description = "The consultation's id")),
@@ -61,7 +61,7 @@ pub async fn create(
 /// amendment each move a note's `updatedAt`.
 #[utoipa::path(
     get,
-    path = "/consultations/{id}/soap-notes",
+    path = "/api/v1/consultations/{id}/soap-notes",
     operation_id = "listSoapNotes",
     tag = "Consultations",
     params(("id" = i64, Path, description = "The consultation's id"), ListSoapNotesQuery),
@@ -87,7 +87,7 @@ pub async fn list(
 /// it was signed (empty while the note has one version).
 #[utoipa::path(
     get,
-    path = "/consultations/{id}/soap-notes/{noteId}",
+    path = "/api/v1/consultations/{id}/soap-notes/{noteId}",
     operation_id = "getSoapNote",
     tag = "Consultations",
     params(

@@ -32,7 +32,7 @@ list_query! {
 /// Ascending id; with `updatedSince`, ascending `(updatedAt, id)`.
 #[utoipa::path(
     get,
-    path = "/intake-forms",
+    path = "/api/v1/intake-forms",
     operation_id = "listIntakeForms",
     tag = "Intake forms",
     params(IntakeFormFilters),
@@ -58,7 +58,7 @@ pub async fn list(
 /// Get an intake form
 #[utoipa::path(
     get,
-    path = "/intake-forms/{id}",
+    path = "/api/v1/intake-forms/{id}",
     operation_id = "getIntakeForm",
     tag = "Intake forms",
     params(("id" = i64, Path, description = "The intake form's id")),

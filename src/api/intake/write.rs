@@ -15,7 +15,7 @@ use crate::http::tx::Tx;
 /// is `400 validation_error` naming the field.
 #[utoipa::path(
     post,
-    path = "/intake-forms",
+    path = "/api/v1/intake-forms",
     operation_id = "createIntakeForm",
     tag = "Intake forms",
     request_body = NewIntakeForm,
@@ -40,7 +40,7 @@ pub async fn create(
 /// `409 invalid_state_transition`, and nothing changes. No body, or `{}`.
 #[utoipa::path(
     post,
-    path = "/intake-forms/{id}/start",
+    path = "/api/v1/intake-forms/{id}/start",
     operation_id = "startIntakeForm",
     tag = "Intake forms",
     params(("id" = i64, Path, description = "The intake form's id")),
@@ -67,7 +67,7 @@ pub async fn start(
 /// is `409 invalid_state_transition`, and nothing changes.
 #[utoipa::path(
     post,
-    path = "/intake-forms/{id}/complete",
+    path = "/api/v1/intake-forms/{id}/complete",
     operation_id = "completeIntakeForm",
     tag = "Intake forms",
     params(("id" = i64, Path, description = "The intake form's id")),

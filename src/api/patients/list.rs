@@ -55,7 +55,7 @@ impl PatientListQuery {
 /// Unknown query parameters are a `400`.
 #[utoipa::path(
     get,
-    path = "/patients",
+    path = "/api/v1/patients",
     tag = "Patients",
     params(PatientListQuery),
     responses(

@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Get a patient
 #[utoipa::path(
     get,
-    path = "/patients/{id}",
+    path = "/api/v1/patients/{id}",
     tag = "Patients",
     params(("id" = i64, Path, description = "Patient id")),
     responses(

@@ -13,7 +13,7 @@ use crate::http::tx::Tx;
 /// `patient.created`. An `externalId` already used in the organization is `409 conflict`.
 #[utoipa::path(
     post,
-    path = "/patients",
+    path = "/api/v1/patients",
     tag = "Patients",
     request_body = NewPatient,
     responses(
@@ -41,7 +41,7 @@ pub async fn create_patient(
 /// leaves `updatedAt` alone.
 #[utoipa::path(
     patch,
-    path = "/patients/{id}",
+    path = "/api/v1/patients/{id}",
     tag = "Patients",
     params(("id" = i64, Path, description = "Patient id")),
     request_body = PatientPatch,

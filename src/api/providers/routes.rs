@@ -27,7 +27,7 @@ list_query! {
 /// A provider's `updatedAt` also moves when its locations or working hours change.
 #[utoipa::path(
     get,
-    path = "/providers",
+    path = "/api/v1/providers",
     tag = "Providers",
     params(ListProvidersQuery),
     responses(
@@ -48,7 +48,7 @@ pub async fn list_providers(
 /// Get a provider
 #[utoipa::path(
     get,
-    path = "/providers/{id}",
+    path = "/api/v1/providers/{id}",
     tag = "Providers",
     params(("id" = i64, Path, description = "Provider id")),
     responses(

@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// location's time zone (so 09:00–17:00 stays 09:00–17:00 local across daylight-saving changes).
 #[utoipa::path(
     get,
-    path = "/providers/{id}/schedule",
+    path = "/api/v1/providers/{id}/schedule",
     tag = "Providers",
     params(("id" = i64, Path, description = "Provider id")),
     responses(

@@ -38,7 +38,7 @@ impl ListDeliveriesQuery {
 /// By ascending id (or by `(updatedAt, id)` with `updatedSince`), optionally of one status.
 #[utoipa::path(
     get,
-    path = "/webhooks/{id}/deliveries",
+    path = "/api/v1/webhooks/{id}/deliveries",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id"), ListDeliveriesQuery),
     responses(
@@ -62,7 +62,7 @@ pub async fn list_deliveries(
 /// Get a delivery with its attempt log
 #[utoipa::path(
     get,
-    path = "/webhooks/{id}/deliveries/{deliveryId}",
+    path = "/api/v1/webhooks/{id}/deliveries/{deliveryId}",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id"), ("deliveryId" = i64, Path, description = "Delivery id")),
     responses(
@@ -84,7 +84,7 @@ pub async fn get_delivery(
 /// then the usual retries). A pending one is already queued: `409 invalid_state_transition`.
 #[utoipa::path(
     post,
-    path = "/webhooks/{id}/deliveries/{deliveryId}/redeliver",
+    path = "/api/v1/webhooks/{id}/deliveries/{deliveryId}/redeliver",
     operation_id = "redeliverDelivery",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id"), ("deliveryId" = i64, Path, description = "Delivery id")),
@@ -129,7 +129,7 @@ pub struct RecoverResult {
 /// Pending and succeeded deliveries are left alone.
 #[utoipa::path(
     post,
-    path = "/webhooks/{id}/recover",
+    path = "/api/v1/webhooks/{id}/recover",
     operation_id = "recoverWebhookEvents",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),

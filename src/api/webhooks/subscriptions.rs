@@ -33,7 +33,7 @@ fn url_policy(state: &AppState) -> UrlPolicy {
 /// internal address (`invalid_webhook_url`).
 #[utoipa::path(
     post,
-    path = "/webhooks",
+    path = "/api/v1/webhooks",
     tag = "Webhooks",
     request_body = CreateWebhook,
     responses(
@@ -56,7 +56,7 @@ pub async fn create_webhook(
 /// The organization's subscriptions, by ascending id (or by `(updatedAt, id)` with `updatedSince`).
 #[utoipa::path(
     get,
-    path = "/webhooks",
+    path = "/api/v1/webhooks",
     tag = "Webhooks",
     params(ListWebhooksQuery),
     responses(
@@ -76,7 +76,7 @@ pub async fn list_webhooks(
 /// Get a webhook subscription
 #[utoipa::path(
     get,
-    path = "/webhooks/{id}",
+    path = "/api/v1/webhooks/{id}",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
@@ -99,7 +99,7 @@ pub async fn get_webhook(
 /// pending deliveries wait; enabling resumes them.
 #[utoipa::path(
     patch,
-    path = "/webhooks/{id}",
+    path = "/api/v1/webhooks/{id}",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
     request_body = UpdateWebhook,
@@ -124,7 +124,7 @@ pub async fn update_webhook(
 /// The subscription and its deliveries are deleted; nothing more is sent to it.
 #[utoipa::path(
     delete,
-    path = "/webhooks/{id}",
+    path = "/api/v1/webhooks/{id}",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
     responses(
@@ -144,7 +144,7 @@ pub async fn delete_webhook(auth: Auth<ManageWebhooks>, mut tx: Tx, Path(id): Pa
 /// carries exactly one `v1`).
 #[utoipa::path(
     post,
-    path = "/webhooks/{id}/rotate-secret",
+    path = "/api/v1/webhooks/{id}/rotate-secret",
     operation_id = "rotateWebhookSecret",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
@@ -168,7 +168,7 @@ pub async fn rotate_secret(
 /// deliveries endpoints. A disabled subscription is `409 conflict`.
 #[utoipa::path(
     post,
-    path = "/webhooks/{id}/test",
+    path = "/api/v1/webhooks/{id}/test",
     operation_id = "sendWebhookTest",
     tag = "Webhooks",
     params(("id" = i64, Path, description = "Webhook id")),
