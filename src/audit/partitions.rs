@@ -206,31 +206,59 @@ async fn retire(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> 
     tx.commit().await
 }
 
-/// The id ranges a read of the log above id `after` goes through, in order, a window of
-/// partitions at a time: one, then the next two, the next four. A read planned for one window
-/// is planned over its partitions alone (`domain::audit_log::list`).
-pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+/// The partitions a read of the log above id `after` goes through, oldest first, to be read a
+/// window at a time ([`Windows`]). A read planned for one window is planned over its partitions
+/// alone (`domain::audit_log::list`).
+pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Windows, sqlx::Error> {
     let starts: Vec<i64> = sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
         .fetch_all(&mut *conn)
         .await?;
-    Ok(windows(&starts, after))
+    Ok(Windows::new(&starts, after))
 }
 
-/// The id ranges to read, in order, for ids above `after`: the partitions starting at `starts`
-/// (ascending; each runs to the next one's start, the last to the end), one at first, then
-/// twice as many each time.
-fn windows(starts: &[i64], after: i64) -> Vec<(i64, i64)> {
-    let ends = starts.iter().skip(1).copied().chain(std::iter::once(i64::MAX));
-    let ranges: Vec<(i64, i64)> = starts.iter().copied().zip(ends).filter(|&(_, end)| end > after).collect();
-    let mut out = Vec::new();
-    let (mut i, mut width) = (0, 1);
-    while i < ranges.len() {
-        let j = (i + width).min(ranges.len());
-        out.push((ranges[i].0, ranges[j - 1].1));
-        i = j;
-        width *= 2;
+/// The id ranges of a read, a window of partitions at a time: one partition at first; then, each
+/// time, as many as the page still needs at the rate the partitions read so far held rows, but
+/// at least twice and at most four times as many as the last window. A record named in every month fills a page of 50
+/// in two statements rather than three (bench/README.md, "Cost as the log grows"); a record
+/// found nowhere yet reaches the whole log in a few.
+pub struct Windows {
+    /// Each partition's id range, from the one holding `after` on.
+    ranges: Vec<(i64, i64)>,
+    next: usize,
+    width: usize,
+    found: usize,
+}
+
+impl Windows {
+    /// For the partitions starting at `starts` (ascending; each runs to the next one's start, the
+    /// last to the end) and ids above `after`.
+    pub fn new(starts: &[i64], after: i64) -> Self {
+        let ends = starts.iter().skip(1).copied().chain(std::iter::once(i64::MAX));
+        let ranges = starts.iter().copied().zip(ends).filter(|&(_, end)| end > after).collect();
+        Windows { ranges, next: 0, width: 0, found: 0 }
     }
-    out
+
+    /// The next window's id range, for a page that still wants `wanted` rows, after the last
+    /// window gave `found` of them; `None` once every partition is read.
+    pub fn next(&mut self, found: usize, wanted: usize) -> Option<(i64, i64)> {
+        if self.next >= self.ranges.len() {
+            return None;
+        }
+        self.found += found;
+        self.width = if self.width == 0 {
+            1
+        } else if self.found == 0 {
+            self.width * 2
+        } else {
+            // At most four times the last: a record the first months barely name may fill
+            // the later ones, and a window reads all of the record's entries in it.
+            wanted.saturating_mul(self.next).div_ceil(self.found).clamp(self.width * 2, self.width * 4)
+        };
+        let i = self.next;
+        let j = (i + self.width).min(self.ranges.len());
+        self.next = j;
+        Some((self.ranges[i].0, self.ranges[j - 1].1))
+    }
 }
 
 #[cfg(test)]
@@ -251,13 +279,41 @@ mod tests {
         assert!(month_of(Utc.with_ymd_and_hms(2600, 12, 1, 0, 0, 0).unwrap()) * SPAN + SPAN < 1 << 53);
     }
 
+    /// Every window of a read where each window gives `found(window)` rows and the page wants
+    /// `page` in all.
+    fn read(starts: &[i64], after: i64, page: usize, found: impl Fn((i64, i64)) -> usize) -> Vec<(i64, i64)> {
+        let mut windows = Windows::new(starts, after);
+        let (mut out, mut last, mut have) = (Vec::new(), 0, 0);
+        while have < page {
+            let Some(w) = windows.next(last, page - have) else { break };
+            out.push(w);
+            last = found(w).min(page - have);
+            have += last;
+        }
+        out
+    }
+
     #[test]
     fn windows_double_and_start_at_the_cursor() {
         let starts = [i64::MIN, 100, 200, 300, 400, 500];
-        assert_eq!(windows(&starts, 0), vec![(i64::MIN, 100), (100, 300), (300, i64::MAX)]);
+        assert_eq!(read(&starts, 0, 50, |_| 0), vec![(i64::MIN, 100), (100, 300), (300, i64::MAX)]);
         // A cursor inside the third partition skips the two before it.
-        assert_eq!(windows(&starts, 250), vec![(200, 300), (300, 500), (500, i64::MAX)]);
-        assert_eq!(windows(&starts, i64::MAX - 1), vec![(500, i64::MAX)]);
-        assert!(windows(&[], 0).is_empty());
+        assert_eq!(read(&starts, 250, 50, |_| 0), vec![(200, 300), (300, 500), (500, i64::MAX)]);
+        assert_eq!(read(&starts, i64::MAX - 1, 50, |_| 0), vec![(500, i64::MAX)]);
+        assert!(read(&[], 0, 50, |_| 0).is_empty());
+    }
+
+    #[test]
+    fn windows_grow_to_what_the_page_still_needs() {
+        let starts: Vec<i64> = (0..12).map(|m| m * 100).collect();
+        // 12 rows a month: the first month gives 12, and the next window takes the four months
+        // that hold the other 38 at that rate, not two.
+        let months = |(lo, hi): (i64, i64)| ((hi.min(1200) - lo) / 100) as usize * 12;
+        assert_eq!(read(&starts, -1, 50, months), vec![(0, 100), (100, 500)]);
+        // A page the first month fills is one statement.
+        assert_eq!(read(&starts, -1, 10, months), vec![(0, 100)]);
+        // Sparse: one row in the first month; windows of four, then the rest.
+        let sparse = |(lo, _): (i64, i64)| usize::from(lo == 0);
+        assert_eq!(read(&starts, -1, 50, sparse), vec![(0, 100), (100, 500), (500, i64::MAX)]);
     }
 }

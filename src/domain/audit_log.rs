@@ -96,8 +96,8 @@ impl ListFilter {
 /// over the whole log would be planned over every partition on every request (milliseconds with
 /// a year of them) and, for `resourceId`, would read every entry of the record in every month
 /// before cutting the page. So the page is read a window of partitions at a time, oldest first
-/// — one partition, then the next two, the next four — each statement planned for its window
-/// alone, until the page is full: a page costs what the months it shows cost, however long the
+/// — one partition, then windows growing with what the page still needs
+/// (`audit::partitions::Windows`) — each statement planned for its window alone, until the page is full: a page costs what the months it shows cost, however long the
 /// log (bench/README.md, "Cost as the log grows").
 pub async fn list(
     conn: &mut PgConnection,
@@ -105,14 +105,16 @@ pub async fn list(
     filter: &ListFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    let windows = crate::audit::partitions::read_windows(&mut *conn, page.after_id).await?;
+    let mut windows = crate::audit::partitions::read_windows(&mut *conn, page.after_id).await?;
     let mut rows: Vec<AuditEvent> = Vec::new();
     let mut after = page.after_id;
-    for (lo, hi) in windows {
+    let mut last_found = 0;
+    loop {
         let want = page.fetch() - rows.len() as i64;
         if want <= 0 {
             break;
         }
+        let Some((lo, hi)) = windows.next(last_found, want as usize) else { break };
         let found = sqlx::query_as!(
             AuditEvent,
             "SELECT id, at, key_prefix, user_id, action, resource_type, resource_id, resource_ids, status, request_id,
@@ -143,6 +145,7 @@ pub async fn list(
         if let Some(last) = found.last() {
             after = last.id;
         }
+        last_found = found.len();
         rows.extend(found);
     }
     Ok(page.finish(rows, |e| (e.id, e.at)))
