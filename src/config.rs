@@ -186,8 +186,9 @@ impl Config {
                 chrono::Duration::days(positive("KLINIVO_AUDIT_RETENTION_DAYS", &v, 36_500)? as i64);
         }
         if let Some(v) = get("RUST_LOG") {
-            if tracing_subscriber::EnvFilter::try_new(&v).is_err() {
-                return Err(err("RUST_LOG", "not a valid tracing filter directive"));
+            if !v.trim().is_empty() {
+                crate::telemetry::parse_filter(&v)
+                    .map_err(|e| err("RUST_LOG", &format!("expected comma-separated target=level directives ({e})")))?;
             }
         }
         Ok(config)
@@ -263,10 +264,21 @@ mod tests {
             ("KLINIVO_AUDIT_RETENTION_DAYS", "36501"),
             ("DATABASE_URL", "mysql://x"),
             ("RUST_LOG", "info,[[["),
+            ("RUST_LOG", "[request]=debug"),
+            ("RUST_LOG", "sqlx=loud"),
+            ("RUST_LOG", "info,info and more"),
+            ("RUST_LOG", ","),
         ] {
             let e = with(&[(var, value)]).unwrap_err();
             assert_eq!(e.var, var);
             assert!(e.to_string().starts_with(&format!("invalid {var}: ")));
+        }
+    }
+
+    #[test]
+    fn log_filters_are_levels_and_targets() {
+        for ok in ["info", "info,sqlx=warn", " warn , klinivo::delivery=debug ", "klinivo", "off"] {
+            assert!(with(&[("RUST_LOG", ok)]).is_ok(), "{ok:?}");
         }
     }
 

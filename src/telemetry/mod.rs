@@ -13,22 +13,69 @@
 use std::cell::RefCell;
 use std::io::Write;
 
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::fmt::format::JsonFields;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
+
+mod json;
+
+/// What is logged when `RUST_LOG` is unset.
+pub const DEFAULT_FILTER: &str = "info,sqlx=warn";
+
+/// `RUST_LOG`: comma-separated `target=level` directives and a bare default level
+/// (`info,sqlx=warn,klinivo::delivery=debug`). A static filter rather than one that also
+/// matches spans and fields: it is decided once per call site, where the dynamic one takes a
+/// lock on every entry into and exit from a span, several times per request.
+pub fn parse_filter(directives: &str) -> Result<Targets, String> {
+    let parts: Vec<&str> = directives.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+    if parts.is_empty() {
+        return Err("no directive".into());
+    }
+    // A bare word is a target to log at every level, so a misspelt level or a span filter
+    // (`[request]=debug`) would pass unnoticed: a target must look like a module path.
+    for directive in &parts {
+        let target = directive.split_once('=').map_or(*directive, |(target, _)| target);
+        if target.is_empty() || !target.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:-".contains(&b)) {
+            return Err(format!("{directive:?} is not target=level, a level or a target"));
+        }
+    }
+    parts.join(",").parse::<Targets>().map_err(|e| e.to_string())
+}
 
 /// A worker's buffered lines are written once they reach this many bytes.
 pub const THREAD_BUFFER: usize = 16 * 1024;
 
+/// Installs the global subscriber. `RUST_LOG` is checked by `config` before this runs; an
+/// unset, empty or (for callers that skip the check) invalid one gets [`DEFAULT_FILTER`].
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Stderr);
+    let directives = std::env::var("RUST_LOG").ok().filter(|v| !v.trim().is_empty());
+    let filter = directives
+        .and_then(|d| parse_filter(&d).ok())
+        .unwrap_or_else(|| parse_filter(DEFAULT_FILTER).expect("the default filter parses"));
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .fmt_fields(JsonFields::new())
+                    .event_format(json::JsonLines)
+                    .with_writer(Stderr),
+            )
+            .try_init(),
         LogFormat::Pretty => {
             use std::io::IsTerminal;
-            builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).try_init()
+            registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .with_target(false)
+                        .with_ansi(std::io::stderr().is_terminal())
+                        .with_writer(Stderr),
+                )
+                .try_init()
         }
     };
 }
