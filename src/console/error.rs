@@ -1,5 +1,7 @@
 //! What can go wrong on a console page, rendered as a page (never JSON, never a stack trace).
 
+use std::future::Future;
+
 use askama::Template;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -68,12 +70,15 @@ impl IntoResponse for PageError {
 
 /// Under `/console`: an error answered by a layer or fallback in the API's JSON (an unknown
 /// method, an outage) becomes the console's page, with the console's headers.
-pub async fn json_errors_as_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+pub async fn json_errors_as_pages<F: Future<Output = Response>>(
+    req: axum::extract::Request,
+    next: impl FnOnce(axum::extract::Request) -> F,
+) -> Response {
     let path = req.uri().path();
     if path != "/console" && !path.starts_with("/console/") {
-        return next.run(req).await;
+        return next(req).await;
     }
-    let response = next.run(req).await;
+    let response = next(req).await;
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -3,10 +3,11 @@
 //! OperationOutcome with the same status and headers, so authentication, permission, rate
 //! limit and validation errors read the same here as anywhere in FHIR.
 
+use std::future::Future;
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::{json, Value};
 
@@ -108,9 +109,12 @@ fn wanted(req: &Request) -> Wanted {
 /// Under `/fhir/`: negotiates the media type, and rewrites error responses of the contract's
 /// JSON into OperationOutcomes — the facade's own, and those of every layer and fallback the
 /// request passed (authentication, rate limit, an unknown route or method, an outage).
-pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
+pub async fn errors_as_outcomes<F: Future<Output = Response>>(
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     if !req.uri().path().starts_with("/fhir/") && req.uri().path() != "/fhir" {
-        return next.run(req).await;
+        return next(req).await;
     }
     let wanted = wanted(&req);
     if wanted == Wanted::Neither {
@@ -124,7 +128,7 @@ pub async fn errors_as_outcomes(req: Request, next: Next) -> Response {
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         return response;
     }
-    let mut response = next.run(req).await;
+    let mut response = next(req).await;
     if wanted == Wanted::Json {
         let fhir =
             response.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == CONTENT_TYPE.as_bytes());

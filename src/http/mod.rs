@@ -9,9 +9,11 @@ pub mod response;
 pub mod time;
 pub mod tx;
 
-use axum::extract::DefaultBodyLimit;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::response::IntoResponse;
+use std::future::Future;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{from_fn_with_state, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -23,10 +25,12 @@ use layers::{auth, front, idempotency, request_id, timeout};
 
 /// Puts routes behind authentication (with rate limiting) and the write-transaction layer.
 pub fn protect(routes: Router<AppState>, state: &AppState) -> Router {
-    routes
-        .route_layer(from_fn_with_state(state.clone(), idempotency::write_transaction))
-        .route_layer(from_fn_with_state(state.clone(), auth::authenticate))
-        .with_state(state.clone())
+    routes.route_layer(from_fn_with_state(state.clone(), protected)).with_state(state.clone())
+}
+
+/// Authentication and rate limiting, then the write layer: one layer ([`finish`] says why).
+async fn protected(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    auth::authenticate(&state, req, |req| idempotency::write_transaction(&state, req, |req| next.run(req))).await
 }
 
 /// Request bodies above this are `413 payload_too_large`.
@@ -62,29 +66,40 @@ pub fn app_routes(state: &AppState) -> Router {
 /// Errors in the API's JSON answered by any layer or fallback become the console's pages under
 /// `/console` and OperationOutcomes under `/fhir`; other requests pass untouched (one layer, one
 /// prefix test, for every API request).
-async fn front_door_errors(req: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+async fn front_door_errors<F: Future<Output = Response>>(req: Request, next: impl FnOnce(Request) -> F) -> Response {
     let path = req.uri().path();
     if path.starts_with("/fhir") {
         crate::fhir::outcome::errors_as_outcomes(req, next).await
     } else if path.starts_with("/console") {
         crate::console::error::json_errors_as_pages(req, next).await
     } else {
-        next.run(req).await
+        next(req).await
     }
 }
 
 /// The layers every request passes through, around any set of routes (tests mount their own).
-/// Each is applied to every route and cloned, with all inside it, for every request: the stack
-/// is kept to a few layers (bench/README.md, "Layers").
+/// A tower layer is applied to every route, and axum's `from_fn` layer clones all inside it
+/// and boxes its future for every request, so the steps are plain functions, each handed the
+/// rest of the stack, chained into one layer ([`outer`]; bench/README.md, "Layers").
 pub fn finish(routes: Router, state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::RouteNotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(from_fn(timeout::timeout))
-        .layer(from_fn_with_state(state.clone(), layers::audit::audit))
-        .layer(from_fn_with_state(state.clone(), front::front))
-        .layer(from_fn(front_door_errors))
-        .layer(from_fn_with_state(state.clone(), request_id::request_id))
+        .layer(from_fn_with_state(state, outer))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal("handler panicked").into_response()))
+}
+
+/// Every request's steps, outermost first: its id, span and metrics (`request_id`); errors in
+/// the console's and FHIR's own forms (`front_door_errors`); method, client address, database
+/// gate and common headers (`front`); the audit log (`audit`); the time limit (`timeout`).
+async fn outer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    request_id::request_id(&state, req, |req| {
+        front_door_errors(req, |req| {
+            front::front(&state, req, |req| {
+                layers::audit::audit(&state, req, |req| timeout::timeout(req, |req| next.run(req)))
+            })
+        })
+    })
+    .await
 }

@@ -20,11 +20,11 @@
 //! per IPv4 address or IPv6 /64. Every map here is capped: when the throttle's is full, an
 //! address it does not hold is throttled rather than let through uncounted.
 
+use std::future::Future;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 
@@ -112,7 +112,11 @@ fn lease_ahead(state: &AppState, hash: [u8; 32], now: i64, addr: Option<IpAddr>,
     });
 }
 
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn authenticate<F: Future<Output = Response>>(
+    state: &AppState,
+    mut req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let now = Utc::now().timestamp();
     let minute = now / 60;
     let addr = client_address::of(&req);
@@ -134,7 +138,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     let (key, window) = match state.auth.cache.take(&hash, Utc::now()) {
         Some((key, window, ahead)) => {
             if ahead {
-                lease_ahead(&state, hash, now, addr, minute);
+                lease_ahead(state, hash, now, addr, minute);
             }
             (key, window)
         }
@@ -145,7 +149,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
             let _turn = tokio::time::timeout(TURN_WAIT, state.auth.cache.turn(&hash)).await.ok();
             let found = match state.auth.cache.take(&hash, Utc::now()) {
                 Some((key, window, _)) => Ok((key, window)),
-                None => lease(&state, hash, now, addr, minute, false).await,
+                None => lease(state, hash, now, addr, minute, false).await,
             };
             match found {
                 Ok(found) => found,
@@ -155,7 +159,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
     };
     state.auth.touch(key.key_id);
     req.extensions_mut().insert(key.clone());
-    let mut response = next.run(req).await;
+    let mut response = next(req).await;
     rate_limit::set_headers(response.headers_mut(), &window);
     // For the layers outside this one (the audit log).
     response.extensions_mut().insert(key);

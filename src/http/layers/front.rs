@@ -2,29 +2,31 @@
 //! `405` at once (`method`); the client's address is attached (`client_address`); while the
 //! database is known to be down, a request that needs it is `503` at once (`db_gate`); and every
 //! response, these included, carries the headers every answer carries.
-//!
-//! One layer rather than one per step: each layer of the stack is cloned, with everything
-//! inside it, for every request (bench/README.md, "Layers").
 
-use axum::extract::{Request, State};
+use std::future::Future;
+
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::{client_address, db_gate, method};
 use crate::http::error::ApiError;
 use crate::state::AppState;
 
-pub async fn front(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn front<F: Future<Output = Response>>(
+    state: &AppState,
+    mut req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     if method::label(req.method()) == "other" {
         return with_headers(ApiError::MethodNotAllowed.into_response());
     }
-    client_address::attach(&state, &mut req);
-    if let Some(refused) = db_gate::refuse(&state, &req) {
+    client_address::attach(state, &mut req);
+    if let Some(refused) = db_gate::refuse(state, &req) {
         return with_headers(refused);
     }
-    let response = next.run(req).await;
-    db_gate::note(&state, &response);
+    let response = next(req).await;
+    db_gate::note(state, &response);
     with_headers(response)
 }
 

@@ -11,10 +11,11 @@
 //! events and the stored response commit together. A 4xx rolls back to the savepoint so only
 //! the response is kept; a 5xx rolls everything back and frees the key.
 
+use std::future::Future;
+
 use axum::body::{to_bytes, Body};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
@@ -28,13 +29,17 @@ pub const HEADER: &str = "idempotency-key";
 /// Stored responses are replayed for this long.
 pub const RETENTION_HOURS: i32 = 24;
 
-pub async fn write_transaction(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn write_transaction<F: Future<Output = Response>>(
+    state: &AppState,
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let method = req.method().clone();
     if !matches!(method, Method::POST | Method::PATCH | Method::PUT | Method::DELETE) {
-        return next.run(req).await;
+        return next(req).await;
     }
     let Some(key) = req.extensions().get::<AuthenticatedKey>().cloned() else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let idempotency_key = if matches!(method, Method::POST | Method::PATCH) {
         match req.headers().get(HEADER).map(validate_key) {
@@ -59,12 +64,12 @@ fn validate_key(value: &HeaderValue) -> Result<String, ApiError> {
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
-async fn run(
-    state: AppState,
+async fn run<F: Future<Output = Response>>(
+    state: &AppState,
     key: AuthenticatedKey,
     idempotency_key: Option<String>,
     req: Request,
-    next: Next,
+    next: impl FnOnce(Request) -> F,
 ) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, BODY_LIMIT).await.map_err(|_| ApiError::PayloadTooLarge)?;
@@ -72,7 +77,7 @@ async fn run(
     let tx = match &idempotency_key {
         Some(idem) => {
             request_hash = fingerprint(parts.method.as_str(), &parts.uri, &bytes);
-            match claim(&state, &key, idem, &request_hash).await? {
+            match claim(state, &key, idem, &request_hash).await? {
                 Claim::Run(tx) => tx,
                 Claim::Answered(response) => return Ok(response),
             }
@@ -83,7 +88,7 @@ async fn run(
     let slot = TxSlot::new(tx);
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(slot.clone());
-    let (response, queued) = crate::events::wake::noting_deliveries(next.run(req)).await;
+    let (response, queued) = crate::events::wake::noting_deliveries(next(req)).await;
     let Some(mut tx) = slot.take().await else {
         return Err(ApiError::internal("handler kept the transaction"));
     };

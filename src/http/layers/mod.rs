@@ -1,4 +1,7 @@
-//! The tower layers every request passes through.
+//! The steps every request passes through. Each is a plain async function handed the request
+//! and the rest of the stack (`next`, called once), and `http::finish` and `http::protect` chain
+//! them into one axum layer each: a layer per step would clone everything inside it and box its
+//! future on every request (bench/README.md, "Layers").
 
 pub mod audit;
 pub mod auth;

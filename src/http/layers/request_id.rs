@@ -1,13 +1,12 @@
 //! `X-Request-Id`: accepted when sane, generated otherwise, echoed in the response, and
 //! carried by the request's tracing span (with method and matched route — never raw paths,
-//! query strings or bodies, which can carry PHI). The same layer observes the request into the
-//! metrics registry (`crate::metrics`), labelled by route template and bounded method label:
-//! one layer rather than two, as every layer of the stack is cloned for every request
-//! (bench/README.md, "Layers").
+//! query strings or bodies, which can carry PHI). The same step observes the request into the
+//! metrics registry (`crate::metrics`), labelled by route template and bounded method label.
 
-use axum::extract::{MatchedPath, Request, State};
+use std::future::Future;
+
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
-use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
@@ -25,7 +24,11 @@ fn acceptable(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_string())
 }
 
-pub async fn request_id(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn request_id<F: Future<Output = Response>>(
+    state: &AppState,
+    mut req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let id =
         req.headers().get(HEADER).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
@@ -43,7 +46,7 @@ pub async fn request_id(State(state): State<AppState>, mut req: Request, next: N
         route,
     );
     let started = std::time::Instant::now();
-    let mut response = next.run(req).instrument(span.clone()).await;
+    let mut response = next(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
     state.metrics.observe(route, method, response.status().as_u16(), elapsed.as_secs_f64());
     let key_prefix = response.extensions().get::<AuthenticatedKey>().map(|k| k.key_prefix.as_str());

@@ -15,9 +15,10 @@
 //! `GET` handler and whose body is dropped before it is sent. A response made from stored
 //! bytes (an idempotent replay) has none and is read back from its JSON.
 
+use std::future::Future;
+
 use axum::body::{to_bytes, Body};
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::{MatchedPath, Request};
 use axum::response::Response;
 
 mod classify;
@@ -29,9 +30,13 @@ use crate::http::layers::request_id::RequestId;
 use crate::state::AppState;
 use classify::{classify, path_id, Target};
 
-pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn audit<F: Future<Output = Response>>(
+    state: &AppState,
+    req: Request,
+    next: impl FnOnce(Request) -> F,
+) -> Response {
     let Some(template) = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()) else {
-        return next.run(req).await;
+        return next(req).await;
     };
     let target = classify(req.method(), &template);
     let method = crate::http::layers::method::label(req.method());
@@ -43,7 +48,7 @@ pub async fn audit(State(state): State<AppState>, req: Request, next: Next) -> R
         None => (String::new(), None),
     };
 
-    let mut response = next.run(req).await;
+    let mut response = next(req).await;
     let disclosed = response.extensions_mut().remove::<Disclosure>();
     if target.is_none() && disclosed.is_none() {
         return response;
