@@ -14,6 +14,9 @@
 //! interrupted by a restart) the next one finishes.
 
 use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use sqlx::{PgConnection, PgPool};
 
 /// Ids per month: 2^40, so that (months since 1970) × 2^40 stays below 2^53 until the year 2652.
@@ -206,13 +209,35 @@ async fn retire(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> 
     tx.commit().await
 }
 
+/// How long a process uses the partitions' starts it read before reading them again.
+const STARTS_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The partitions' starts as this process last read them, and when.
+static STARTS: Mutex<Option<(Instant, Arc<[i64]>)>> = Mutex::new(None);
+
 /// The partitions a read of the log above id `after` goes through, oldest first, to be read a
 /// window at a time ([`Windows`]). A read planned for one window is planned over its partitions
 /// alone (`domain::audit_log::list`).
+///
+/// The starts are read once a minute per process, not for every page (a round trip of a page's
+/// three or four). Any list of starts reads the whole log in order, because the windows cover
+/// every id: the first begins at the lowest id there can be and the last ends at the highest.
+/// A list read before a month's partition was attached or dropped, or of another database,
+/// only sizes the windows less well.
 pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Windows, sqlx::Error> {
-    let starts: Vec<i64> = sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
-        .fetch_all(&mut *conn)
-        .await?;
+    let kept = STARTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let starts = match kept.filter(|(read, _)| read.elapsed() < STARTS_KEPT) {
+        Some((_, starts)) => starts,
+        None => {
+            let starts: Arc<[i64]> =
+                sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
+                    .fetch_all(&mut *conn)
+                    .await?
+                    .into();
+            *STARTS.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), starts.clone()));
+            starts
+        }
+    };
     Ok(Windows::new(&starts, after))
 }
 
@@ -230,11 +255,12 @@ pub struct Windows {
 }
 
 impl Windows {
-    /// For the partitions starting at `starts` (ascending; each runs to the next one's start, the
-    /// last to the end) and ids above `after`.
+    /// For the partitions starting at `starts` (ascending; the first runs from the lowest id,
+    /// each to the next one's start, the last to the highest id) and ids above `after`.
     pub fn new(starts: &[i64], after: i64) -> Self {
         let ends = starts.iter().skip(1).copied().chain(std::iter::once(i64::MAX));
-        let ranges = starts.iter().copied().zip(ends).filter(|&(_, end)| end > after).collect();
+        let starts = starts.iter().enumerate().map(|(i, &start)| if i == 0 { i64::MIN } else { start });
+        let ranges = starts.zip(ends).filter(|&(_, end)| end > after).collect();
         Windows { ranges, next: 0, width: 0, found: 0 }
     }
 
@@ -301,6 +327,8 @@ mod tests {
         assert_eq!(read(&starts, 250, 50, |_| 0), vec![(200, 300), (300, 500), (500, i64::MAX)]);
         assert_eq!(read(&starts, i64::MAX - 1, 50, |_| 0), vec![(500, i64::MAX)]);
         assert!(read(&[], 0, 50, |_| 0).is_empty());
+        // Starts read before older months were attached still reach every id.
+        assert_eq!(read(&[500], -1, 50, |_| 0), vec![(i64::MIN, i64::MAX)]);
     }
 
     #[test]
@@ -308,12 +336,12 @@ mod tests {
         let starts: Vec<i64> = (0..12).map(|m| m * 100).collect();
         // 12 rows a month: the first month gives 12, and the next window takes the four months
         // that hold the other 38 at that rate, not two.
-        let months = |(lo, hi): (i64, i64)| ((hi.min(1200) - lo) / 100) as usize * 12;
-        assert_eq!(read(&starts, -1, 50, months), vec![(0, 100), (100, 500)]);
+        let months = |(lo, hi): (i64, i64)| ((hi.min(1200) - lo.max(0)) / 100) as usize * 12;
+        assert_eq!(read(&starts, -1, 50, months), vec![(i64::MIN, 100), (100, 500)]);
         // A page the first month fills is one statement.
-        assert_eq!(read(&starts, -1, 10, months), vec![(0, 100)]);
+        assert_eq!(read(&starts, -1, 10, months), vec![(i64::MIN, 100)]);
         // Sparse: one row in the first month; windows of four, then the rest.
-        let sparse = |(lo, _): (i64, i64)| usize::from(lo == 0);
-        assert_eq!(read(&starts, -1, 50, sparse), vec![(0, 100), (100, 500), (500, i64::MAX)]);
+        let sparse = |(lo, _): (i64, i64)| usize::from(lo == i64::MIN);
+        assert_eq!(read(&starts, -1, 50, sparse), vec![(i64::MIN, 100), (100, 500), (500, i64::MAX)]);
     }
 }
