@@ -14,6 +14,37 @@ use sqlx::PgPool;
 use crate::datagen::Seeded;
 use crate::BoxError;
 
+/// Records given a trail of their own on the empty log ([`trails`]), and entries in each trail.
+pub const TRAIL_RECORDS: i64 = 1000;
+pub const TRAIL_ENTRIES: i64 = 60;
+
+/// The records [`trails`] gives a trail: every hundredth seeded patient.
+pub fn trail_records(s: &Seeded) -> impl Iterator<Item = i64> + '_ {
+    (0..TRAIL_RECORDS).map(move |i| s.min_patient_id + i * 100).take_while(move |id| *id <= s.max_patient_id)
+}
+
+/// Gives each of [`trail_records`] [`TRAIL_ENTRIES`] reads in the current month, interleaved
+/// as a busy month leaves them, so that a page of their trail is as long on the empty log as
+/// on the large one: the read is then compared page for page, and what differs is the log's
+/// size, not the page's.
+pub async fn trails(db: &PgPool, s: &Seeded) -> Result<(), BoxError> {
+    let records: Vec<i64> = trail_records(s).collect();
+    sqlx::query(
+        "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, status,
+                                   request_id, client_address, route)
+         SELECT $1, now(), 'kv_bench000', 'read', 'patient', r, 200, md5(n::text || r::text), '10.0.0.1',
+                'GET /api/v1/patients/{id}'
+         FROM generate_series(1, $3::bigint) n, unnest($2::bigint[]) r
+         ORDER BY n, r",
+    )
+    .bind(s.organization_id)
+    .bind(&records)
+    .bind(TRAIL_ENTRIES)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Rows inserted per statement: each is its own transaction, so a failure midway leaves what
 /// was written and the WAL of one statement stays bounded.
 const CHUNK: i64 = 500_000;

@@ -210,6 +210,8 @@ async fn pgbench_inner(url: &str, clients: u32, seconds: u64, scale: i64, work: 
 struct Inputs {
     search: PathBuf,
     audit: PathBuf,
+    /// The records given a full page of trail on the empty log (`--history`).
+    audit_trail: PathBuf,
     day: PathBuf,
     week: PathBuf,
     slots: PathBuf,
@@ -230,6 +232,12 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
             let id = s.min_patient_id + (i * 7919) % span;
             format!("/api/v1/audit-events?resourceType=patient&resourceId={id}&limit=50")
         }),
+    )?;
+    let audit_trail = load::write_lines(
+        work,
+        "audit_trail.txt",
+        klinivo_bench::history::trail_records(s)
+            .map(|id| format!("/api/v1/audit-events?resourceType=patient&resourceId={id}&limit=50")),
     )?;
     let days = datagen::provider_days(db, s, 2000).await?;
     let day = load::write_lines(
@@ -288,7 +296,7 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
                  "padding": "x".repeat(500)}});
     let body_1k = work.join("event_1k.json");
     std::fs::write(&body_1k, serde_json::to_vec(&event)?)?;
-    Ok(Inputs { search, audit, day, week, slots, keys, body_1k, spare_slot })
+    Ok(Inputs { search, audit, audit_trail, day, week, slots, keys, body_1k, spare_slot })
 }
 
 fn s(p: &Path) -> String {
@@ -626,6 +634,13 @@ async fn klinivo_rows(
         .await;
         rows.push(half.against(select).target(text, p99_under(ms)));
     }
+    if args.history > 0 {
+        // The records given a trail on the empty log: a page of 50 there and here.
+        analyze_audit_log(db).await;
+        let load =
+            Load { url: api.url("/"), headers: h(), args: vec!["paths".into(), s(&inputs.audit_trail)], warmup: true };
+        rows.push(measure(wrk, AUDIT_FULL_PAGE, AUDIT_FULL_PAGE_NAME, load, None).await.against(select));
+    }
 
     // POST /patients with a fresh Idempotency-Key each.
     let body = serde_json::json!({"firstName": "Ada", "lastName": "Benchmark", "dateOfBirth": "1980-02-29", "sex": "female",
@@ -823,6 +838,10 @@ async fn start_klinivo(args: &Args, pg_url: &str, work: &Path, log: &Path) -> Re
     Server::start("klinivo serve", &bin, &["serve"], &envs, port, "/readyz", log).await
 }
 
+/// The audit read of records whose page is full on the empty log too (`history::trails`).
+const AUDIT_FULL_PAGE: &str = "audit_full_page";
+const AUDIT_FULL_PAGE_NAME: &str = "GET /api/v1/audit-events?resourceId=… (a full page on both)";
+
 /// With `--history`: what grows with the log — a record's read (its audit entry), a record's
 /// audit trail, a create (its entry and its event) — measured on the empty log, before the
 /// history is stored, so that one run prints both figures.
@@ -856,6 +875,7 @@ async fn empty_log_rows(
             true,
             None,
         ),
+        (AUDIT_FULL_PAGE, AUDIT_FULL_PAGE_NAME, vec!["paths".into(), s(&inputs.audit_trail)], true, None),
         (
             "post_patient",
             "POST /api/v1/patients (Idempotency-Key each)",
@@ -866,7 +886,10 @@ async fn empty_log_rows(
     ];
     let mut rows = Vec::new();
     for (id, name, load_args, warmup, expect) in loads {
-        if id == "audit_by_record" {
+        if id == AUDIT_FULL_PAGE {
+            klinivo_bench::history::trails(db, seeded).await?;
+        }
+        if id == "audit_by_record" || id == AUDIT_FULL_PAGE {
             analyze_audit_log(db).await;
         }
         let load = Load { url: api.url("/"), headers: h.clone(), args: load_args, warmup };
