@@ -13,10 +13,10 @@
 //! Replicas take turns through an advisory lock; what one run leaves half done (a detach
 //! interrupted by a restart) the next one finishes.
 
-use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use sqlx::{PgConnection, PgPool};
 
 /// Ids per month: 2^40, so that (months since 1970) × 2^40 stays below 2^53 until the year 2652.
@@ -243,9 +243,9 @@ pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Windows
 
 /// The id ranges of a read, a window of partitions at a time: one partition at first; then, each
 /// time, as many as the page still needs at the rate the partitions read so far held rows, but
-/// at least twice and at most four times as many as the last window. A record named in every month fills a page of 50
-/// in two statements rather than three (bench/README.md, "Cost as the log grows"); a record
-/// found nowhere yet reaches the whole log in a few.
+/// at least twice and at most four times as many as the last window. A record named in every
+/// month fills a page of 50 in two statements rather than three (bench/README.md, "Cost as the
+/// log grows"); a record found nowhere yet reaches the whole log in a few.
 pub struct Windows {
     /// Each partition's id range, from the one holding `after` on.
     ranges: Vec<(i64, i64)>,

@@ -97,8 +97,9 @@ impl ListFilter {
 /// a year of them) and, for `resourceId`, would read every entry of the record in every month
 /// before cutting the page. So the page is read a window of partitions at a time, oldest first
 /// — one partition, then windows growing with what the page still needs
-/// (`audit::partitions::Windows`) — each statement planned for its window alone, until the page is full: a page costs what the months it shows cost, however long the
-/// log (bench/README.md, "Cost as the log grows").
+/// (`audit::partitions::Windows`) — each statement planned for its window alone, until the page
+/// is full: a page costs what the months it shows cost, however long the log (bench/README.md,
+/// "Cost as the log grows").
 pub async fn list(
     conn: &mut PgConnection,
     org: Uuid,

@@ -36,7 +36,7 @@ where
             now.minute(),
             now.second(),
             // A leap second's nanoseconds run past a second.
-            (now.timestamp_subsec_micros()).min(999_999),
+            now.timestamp_subsec_micros().min(999_999),
             meta.level(),
         )?;
         let mut fields = Fields { w: &mut w, first: true, result: Ok(()) };
