@@ -30,6 +30,13 @@
 //! - Not autovacuum and the other background processes: they write none of these rows, and a
 //!   long vacuum would hold the horizon back.
 //! - Not this connection: the list's own read writes nothing.
+//! - Not an idle session that PostgreSQL briefly wraps in a transaction of its own, to read the
+//!   notifications of a `LISTEN` or to catch up on cache invalidations: that transaction shows
+//!   the start of the session's last statement, which for a listener can be hours old, and would
+//!   drop the horizon that far for an instant and hide every newer row from the page. It writes
+//!   nothing, and it is told from a session starting a transaction of its own by its state:
+//!   still `idle`, since before that start. (A client's transaction shows `idle` for a moment too,
+//!   while its first `Bind` or `Describe` is read, but with a start after the state's change.)
 //!
 //! What it cannot see: a session whose details this database role may not read (another role's,
 //! without `pg_read_all_stats`); a prepared transaction (two-phase commit, which nothing here
@@ -51,7 +58,8 @@ pub async fn current(conn: &mut PgConnection) -> Result<DateTime<Utc>, sqlx::Err
         r#"SELECT least(statement_timestamp(), min(coalesce(xact_start, query_start))) AS "horizon!"
            FROM pg_stat_activity
            WHERE datname = current_database() AND backend_type = 'client backend'
-             AND pid <> pg_backend_pid() AND (xact_start IS NOT NULL OR state = 'active')"#
+             AND pid <> pg_backend_pid()
+             AND (state = 'active' OR (xact_start IS NOT NULL AND (state <> 'idle' OR xact_start >= state_change)))"#
     )
     .fetch_one(conn)
     .await

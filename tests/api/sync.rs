@@ -181,3 +181,35 @@ async fn an_open_transaction_holds_the_horizon_at_its_start_until_it_ends() {
     sqlx::query("COMMIT").execute(&mut idle).await.unwrap();
     assert!(klinivo::db::horizon::current(&mut reader).await.unwrap() > started);
 }
+
+#[tokio::test]
+async fn a_listening_session_receiving_notifications_does_not_hold_the_horizon_back() {
+    let app = TestApp::spawn().await;
+    // A session that listens and then stays idle, as the server's own listeners do: PostgreSQL
+    // reads each notification for it in a transaction stamped with its last statement's start.
+    let mut listener = sqlx::postgres::PgListener::connect(&app.db_url).await.unwrap();
+    listener.listen("horizon_probe").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let mut reader = PgConnection::connect(&app.db_url).await.unwrap();
+    let after: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut reader).await.unwrap();
+    let url = app.db_url.clone();
+    let notifier = tokio::spawn(async move {
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        for _ in 0..2000 {
+            sqlx::query("NOTIFY horizon_probe").execute(&mut conn).await.unwrap();
+        }
+    });
+    let drain = tokio::spawn(async move { while listener.recv().await.is_ok() {} });
+    let mut held_back = 0;
+    let mut samples = 0;
+    while !notifier.is_finished() {
+        samples += 1;
+        if klinivo::db::horizon::current(&mut reader).await.unwrap() < after {
+            held_back += 1;
+        }
+    }
+    notifier.await.unwrap();
+    drain.abort();
+    assert!(samples > 100, "only {samples} samples");
+    assert_eq!(held_back, 0, "{held_back} of {samples} horizons fell behind the listener's last statement");
+}
