@@ -27,6 +27,18 @@ pub fn load_average() -> String {
     read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
+/// `shared_buffers` for a PostgreSQL that has the machine to itself: a quarter of its memory,
+/// PostgreSQL's documented starting point for a dedicated server, at most 8 GiB and at least
+/// 128 MiB (initdb's default).
+pub fn dedicated_shared_buffers_mb() -> u32 {
+    let memory_kib: u64 = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    u32::try_from(memory_kib / 1024 / 4).unwrap_or(u32::MAX).clamp(128, 8192)
+}
+
 pub async fn describe(db: &PgPool, repo: &std::path::Path) -> Machine {
     let cpuinfo = read("/proc/cpuinfo");
     let cpu_model = cpuinfo

@@ -43,6 +43,9 @@ pub struct Options {
     pub ephemeral: bool,
     /// Listen on this port instead of a free one chosen at start.
     pub port: Option<u16>,
+    /// `shared_buffers` in MiB instead of initdb's default (the benchmark sizes it to the
+    /// machine, as a dedicated server would be).
+    pub shared_buffers_mb: Option<u32>,
 }
 
 /// A running private cluster; dropping it (or calling `stop`) shuts down what this process started.
@@ -339,6 +342,9 @@ fn spawn_postgres(
         .stderr(log2);
     if options.ephemeral {
         cmd.args(["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]);
+    }
+    if let Some(mb) = options.shared_buffers_mb {
+        cmd.args(["-c", &format!("shared_buffers={mb}MB")]);
     }
     // SAFETY: prctl is async-signal-safe; it runs in the child between fork and exec.
     unsafe {

@@ -73,7 +73,7 @@ async fn cluster() -> &'static TestCluster {
                     let tmp = std::env::temp_dir();
                     stale_dirs_cleanup(&tmp);
                     let dir: PathBuf = tmp.join(format!("klinivo-tests-{}", std::process::id()));
-                    let pg = EmbeddedPostgres::start(&dir, Options { ephemeral: true, port: None })
+                    let pg = EmbeddedPostgres::start(&dir, Options { ephemeral: true, ..Options::default() })
                         .await
                         .unwrap_or_else(|e| panic!("cannot start the test PostgreSQL: {e}"));
                     (pg.admin_url().to_string(), Some(pg))

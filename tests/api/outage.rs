@@ -15,7 +15,7 @@ use crate::webhooks::create_webhook;
 use crate::webhooks::receiver::{Receiver, Reply};
 
 async fn start_postgres(dir: &std::path::Path, port: u16) -> EmbeddedPostgres {
-    EmbeddedPostgres::start(dir, Options { ephemeral: true, port: Some(port) })
+    EmbeddedPostgres::start(dir, Options { ephemeral: true, port: Some(port), ..Options::default() })
         .await
         .unwrap_or_else(|e| panic!("cannot start PostgreSQL: {e}"))
 }

@@ -48,6 +48,11 @@ struct Args {
     /// software's cost rather than the disk's.
     #[arg(long)]
     durable: bool,
+    /// PostgreSQL's `shared_buffers` in MiB (default: a quarter of the machine's memory, at most
+    /// 8 GiB, as for a server of its own; initdb's default of 128 MiB would leave a large log's
+    /// pages to the operating system's cache).
+    #[arg(long)]
+    shared_buffers_mb: Option<u32>,
     /// Audit-log entries and events to store before measuring (e.g. 10000000): what a large,
     /// old log costs each request, against a run without.
     #[arg(long, default_value_t = 0)]
@@ -776,7 +781,17 @@ async fn run(args: Args) -> Result<(), BoxError> {
         .unwrap_or_else(|| std::env::temp_dir().join(format!("klinivo-bench-{}", std::process::id())));
     say(format!("starting PostgreSQL in {}", data_dir.display()));
     // CPU-bound by default: no commit waits for the disk (see `--durable`).
-    let mut pg = EmbeddedPostgres::start(&data_dir, Options { ephemeral: !args.durable, port: None }).await?;
+    let mut pg = EmbeddedPostgres::start(
+        &data_dir,
+        Options {
+            ephemeral: !args.durable,
+            port: None,
+            shared_buffers_mb: Some(
+                args.shared_buffers_mb.unwrap_or_else(klinivo_bench::machine::dedicated_shared_buffers_mb),
+            ),
+        },
+    )
+    .await?;
     let result = run_with_db(&args, &repo, &out, &work, &wrk, pg.url()).await;
     pg.stop();
     if temp && !args.keep_data {

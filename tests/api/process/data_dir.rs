@@ -49,7 +49,7 @@ async fn the_data_directory_and_its_secrets_are_the_owners_alone() {
     // Run as root, PostgreSQL runs as an unprivileged account that must reach the directory.
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     let data_dir = dir.path().join("data");
-    let options = Options { ephemeral: true, port: None };
+    let options = Options { ephemeral: true, ..Options::default() };
 
     let mut pg = EmbeddedPostgres::start(&data_dir, options).await.unwrap_or_else(|e| panic!("{e}"));
     assert_private(&data_dir);
