@@ -1,6 +1,5 @@
 //! The audit log's partitions and its retention (migration 0082 explains the layout): each
-//! calendar month (UTC) writes its entries into its own range of ids, one partition each, with a
-//! partition of `audit_event_records` over the same ids (migration 0084) that goes with it.
+//! calendar month (UTC) writes its entries into its own range of ids, one partition each.
 //! [`maintain`] runs hourly in every `klinivo serve` (`crate::background`):
 //!
 //! 1. it prepares this month's and next month's partitions (created empty, then attached, which
@@ -43,12 +42,6 @@ pub fn month_start(m: i64) -> DateTime<Utc> {
 /// The partition of month `m`: `audit_events_2026_12`.
 pub fn partition_name(m: i64) -> String {
     format!("audit_events_{:04}_{:02}", 1970 + m.div_euclid(12), m.rem_euclid(12) + 1)
-}
-
-/// The partition of `audit_event_records` over the same ids as the log's partition `name`
-/// (migration 0084): `audit_event_records_2026_12`.
-pub fn records_partition(name: &str) -> String {
-    format!("audit_event_records{}", name.strip_prefix("audit_events").unwrap_or(name))
 }
 
 /// What one [`maintain`] did.
@@ -106,10 +99,9 @@ async fn maintain_locked(
     Ok(done)
 }
 
-/// Creates and attaches month `m`'s partition unless it exists, with its partition of
-/// `audit_event_records`; true when it did. Created apart and then attached: `CREATE TABLE …
-/// PARTITION OF` would lock the whole log against reads and writes, `ATTACH PARTITION` takes a
-/// lock that lets both go on.
+/// Creates and attaches month `m`'s partition unless it exists; true when it did. Created apart
+/// and then attached: `CREATE TABLE … PARTITION OF` would lock the whole log against reads and
+/// writes, `ATTACH PARTITION` takes a lock that lets both go on.
 pub async fn prepare(conn: &mut PgConnection, m: i64) -> Result<bool, sqlx::Error> {
     let name = partition_name(m);
     let known = sqlx::query_scalar!("SELECT 1 AS one FROM audit_event_partitions WHERE name = $1", name)
@@ -121,19 +113,17 @@ pub async fn prepare(conn: &mut PgConnection, m: i64) -> Result<bool, sqlx::Erro
     }
     let first = m * SPAN;
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    for (parent, child) in [("audit_events", name.clone()), ("audit_event_records", records_partition(&name))] {
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {child} (LIKE {parent} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
-        ))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(&format!(
-            "ALTER TABLE {parent} ATTACH PARTITION {child} FOR VALUES FROM ({first}) TO ({})",
-            first + SPAN
-        ))
-        .execute(&mut *tx)
-        .await?;
-    }
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {name} (LIKE audit_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    ))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(&format!(
+        "ALTER TABLE audit_events ATTACH PARTITION {name} FOR VALUES FROM ({first}) TO ({})",
+        first + SPAN
+    ))
+    .execute(&mut *tx)
+    .await?;
     sqlx::query!("INSERT INTO audit_event_partitions (name, first_id) VALUES ($1, $2)", name, first)
         .execute(&mut *tx)
         .await?;
@@ -188,38 +178,33 @@ async fn expired(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> Result<Vec<S
     .await
 }
 
-/// Detaches and drops one partition and its partition of `audit_event_records`, finishing a
-/// detach an earlier run began.
+/// Detaches and drops one partition, finishing a detach an earlier run began.
 async fn retire(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> {
-    let records = records_partition(name);
-    for (parent, child) in [("audit_events", name), ("audit_event_records", records.as_str())] {
-        let attached = sqlx::query!(
-            r#"SELECT i.inhdetachpending AS "pending!"
-               FROM pg_inherits i
-               JOIN pg_class c ON c.oid = i.inhrelid
-               JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
-               WHERE c.relname = $1 AND i.inhparent = $2::text::regclass"#,
-            child,
-            parent,
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        match attached {
-            Some(r) if r.pending => {
-                sqlx::query(&format!("ALTER TABLE {parent} DETACH PARTITION {child} FINALIZE"))
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            Some(_) => {
-                sqlx::query(&format!("ALTER TABLE {parent} DETACH PARTITION {child} CONCURRENTLY"))
-                    .execute(&mut *conn)
-                    .await?;
-            }
-            None => {}
+    let attached = sqlx::query!(
+        r#"SELECT i.inhdetachpending AS "pending!"
+           FROM pg_inherits i
+           JOIN pg_class c ON c.oid = i.inhrelid
+           JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+           WHERE c.relname = $1 AND i.inhparent = 'audit_events'::regclass"#,
+        name
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match attached {
+        Some(r) if r.pending => {
+            sqlx::query(&format!("ALTER TABLE audit_events DETACH PARTITION {name} FINALIZE"))
+                .execute(&mut *conn)
+                .await?;
         }
+        Some(_) => {
+            sqlx::query(&format!("ALTER TABLE audit_events DETACH PARTITION {name} CONCURRENTLY"))
+                .execute(&mut *conn)
+                .await?;
+        }
+        None => {}
     }
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query(&format!("DROP TABLE IF EXISTS {name}, {records}")).execute(&mut *tx).await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {name}")).execute(&mut *tx).await?;
     sqlx::query!("DELETE FROM audit_event_partitions WHERE name = $1", name).execute(&mut *tx).await?;
     tx.commit().await
 }
@@ -258,9 +243,9 @@ pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Windows
 
 /// The id ranges of a read, a window of partitions at a time: one partition at first; then, each
 /// time, as many as the page still needs at the rate the partitions read so far held rows, but
-/// at least twice and at most four times as many as the last window. A filter matched in every
-/// month fills a page of 50 in two statements rather than three; one matched nowhere yet reaches
-/// the whole log in a few.
+/// at least twice and at most four times as many as the last window. A record named in every
+/// month fills a page of 50 in two statements rather than three (bench/README.md, "Cost as the
+/// log grows"); a record found nowhere yet reaches the whole log in a few.
 pub struct Windows {
     /// Each partition's id range, from the one holding `after` on.
     ranges: Vec<(i64, i64)>,
@@ -311,8 +296,6 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2026, 12, 7, 15, 0, 0).unwrap();
         assert_eq!(month_of(t), 683);
         assert_eq!(partition_name(683), "audit_events_2026_12");
-        assert_eq!(records_partition("audit_events_2026_12"), "audit_event_records_2026_12");
-        assert_eq!(records_partition("audit_events_initial"), "audit_event_records_initial");
         assert_eq!(partition_name(684), "audit_events_2027_01");
         assert_eq!(month_start(684), Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
         assert_eq!(month_of(month_start(684)), 684);

@@ -4,13 +4,12 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Error, Page, PageRequest, Result};
 use crate::audit::RecordType;
-use crate::db::direct::DirectPool;
 
 /// One access to a record: who (key prefix, or console user), what, when, from where, with which
 /// outcome.
@@ -90,97 +89,23 @@ impl ListFilter {
     }
 }
 
-/// The organization's entries, oldest first (by id); every filter is optional. A record's trail
-/// (`resourceId`) is read by [`trail`] on `generic_reads`, every other list by [`windowed`] on a
-/// planned read of `db`.
+/// The organization's entries, oldest first (by id). `conn` is a read transaction planned for
+/// its parameters (`db::planned_read`): every filter is optional.
+///
+/// The log is partitioned by ranges of id, a month each (`audit::partitions`), and a statement
+/// over the whole log would be planned over every partition on every request (milliseconds with
+/// a year of them) and, for `resourceId`, would read every entry of the record in every month
+/// before cutting the page. So the page is read a window of partitions at a time, oldest first
+/// — one partition, then windows growing with what the page still needs
+/// (`audit::partitions::Windows`) — each statement planned for its window alone, until the page
+/// is full: a page costs what the months it shows cost, however long the log (bench/README.md,
+/// "Cost as the log grows").
 pub async fn list(
-    db: &PgPool,
-    generic_reads: &DirectPool,
+    conn: &mut PgConnection,
     org: Uuid,
     filter: &ListFilter,
     page: &PageRequest,
 ) -> Result<Page<AuditEvent>> {
-    let rows = if let Some(record) = filter.resource_id {
-        let mut read = generic_reads.acquire().await?;
-        let rows = trail(&mut read, org, record, filter, page).await;
-        read.finish(rows)?
-    } else {
-        windowed(&mut *crate::db::planned_read(db).await?, org, filter, page).await?
-    };
-    Ok(page.finish(rows, |e| (e.id, e.at)))
-}
-
-/// The entries about one record, in one statement on its generic plan
-/// ([`crate::db::generic_reads`]): those naming it in `resource_id`, through the index
-/// `audit_events_record`, and those listing it in `resource_ids`, through the table
-/// `audit_event_records` (migration 0084). Both walk their btrees in id order, partition after
-/// partition from the cursor on, and stop when the page is full; neither depends on the other
-/// filters' values for its plan. So the page costs what its own entries cost, however many months
-/// the log holds and however long the record's trail (bench/README.md, "Cost as the log grows").
-/// An entry found both ways is shown once.
-async fn trail(
-    conn: &mut PgConnection,
-    org: Uuid,
-    record: i64,
-    filter: &ListFilter,
-    page: &PageRequest,
-) -> Result<Vec<AuditEvent>> {
-    Ok(sqlx::query_as!(
-        AuditEvent,
-        r#"SELECT DISTINCT ON (id) id AS "id!", at AS "at!", key_prefix, user_id, action AS "action!",
-                  resource_type AS "resource_type!", resource_id, resource_ids, status AS "status!",
-                  request_id AS "request_id!", client_address, route
-           FROM ((SELECT id, at, key_prefix, user_id, action, resource_type, resource_id, resource_ids, status,
-                         request_id, client_address, route
-                  FROM audit_events
-                  WHERE organization_id = $1 AND resource_id = $2 AND id > $3
-                    AND ($4::text IS NULL OR resource_type = $4)
-                    AND ($5::text IS NULL OR key_prefix = $5)
-                    AND ($6::timestamptz IS NULL OR at >= $6)
-                    AND ($7::timestamptz IS NULL OR at < $7)
-                    AND ($8::bigint IS NULL OR user_id = $8)
-                  ORDER BY id LIMIT $9)
-                 UNION ALL
-                 (SELECT e.id, e.at, e.key_prefix, e.user_id, e.action, e.resource_type, e.resource_id,
-                         e.resource_ids, e.status, e.request_id, e.client_address, e.route
-                  FROM audit_event_records r JOIN audit_events e ON e.id = r.entry_id
-                  WHERE r.organization_id = $1 AND r.record_id = $2 AND r.entry_id > $3 AND e.organization_id = $1
-                    AND ($4::text IS NULL OR e.resource_type = $4)
-                    AND ($5::text IS NULL OR e.key_prefix = $5)
-                    AND ($6::timestamptz IS NULL OR e.at >= $6)
-                    AND ($7::timestamptz IS NULL OR e.at < $7)
-                    AND ($8::bigint IS NULL OR e.user_id = $8)
-                  ORDER BY r.entry_id LIMIT $9)) hits
-           ORDER BY id LIMIT $9"#,
-        org,
-        record,
-        page.after_id,
-        filter.resource_type.map(RecordType::as_str),
-        filter.key_prefix,
-        filter.from,
-        filter.to,
-        filter.user_id,
-        page.fetch(),
-    )
-    .fetch_all(conn)
-    .await?)
-}
-
-/// The organization's entries by the other filters, on a read planned for its parameters
-/// (`db::planned_read`).
-///
-/// The log is partitioned by ranges of id, a month each (`audit::partitions`), and a statement
-/// over the whole log would be planned over every partition on every request (milliseconds with
-/// a year of them). So the page is read a window of partitions at a time, oldest first — one
-/// partition, then windows growing with what the page still needs
-/// (`audit::partitions::Windows`) — each statement planned for its window alone, until the page
-/// is full.
-async fn windowed(
-    conn: &mut PgConnection,
-    org: Uuid,
-    filter: &ListFilter,
-    page: &PageRequest,
-) -> Result<Vec<AuditEvent>> {
     let mut windows = crate::audit::partitions::read_windows(&mut *conn, page.after_id).await?;
     let mut rows: Vec<AuditEvent> = Vec::new();
     let mut after = page.after_id;
@@ -196,16 +121,18 @@ async fn windowed(
             "SELECT id, at, key_prefix, user_id, action, resource_type, resource_id, resource_ids, status, request_id,
                     client_address, route
              FROM audit_events
-             WHERE organization_id = $1 AND id > $2 AND id >= $9 AND id < $10
+             WHERE organization_id = $1 AND id > $2 AND id >= $10 AND id < $11
                AND ($3::text IS NULL OR resource_type = $3)
-               AND ($4::text IS NULL OR key_prefix = $4)
-               AND ($5::timestamptz IS NULL OR at >= $5)
-               AND ($6::timestamptz IS NULL OR at < $6)
-               AND ($8::bigint IS NULL OR user_id = $8)
-             ORDER BY id LIMIT $7",
+               AND ($4::bigint IS NULL OR resource_id = $4 OR resource_ids @> ARRAY[$4::bigint])
+               AND ($5::text IS NULL OR key_prefix = $5)
+               AND ($6::timestamptz IS NULL OR at >= $6)
+               AND ($7::timestamptz IS NULL OR at < $7)
+               AND ($9::bigint IS NULL OR user_id = $9)
+             ORDER BY id LIMIT $8",
             org,
             after,
             filter.resource_type.map(RecordType::as_str),
+            filter.resource_id,
             filter.key_prefix,
             filter.from,
             filter.to,
@@ -222,7 +149,7 @@ async fn windowed(
         last_found = found.len();
         rows.extend(found);
     }
-    Ok(rows)
+    Ok(page.finish(rows, |e| (e.id, e.at)))
 }
 
 /// A console action, as the audit log records it: the acting person by id, never by email.
