@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use crate::clinic::all_pages;
 use crate::helpers::*;
 
 async fn insert_entry(db: &PgPool, resource_id: i64) -> i64 {
@@ -176,4 +177,71 @@ async fn one_server_maintains_at_a_time_and_an_interrupted_detach_is_finished() 
 
 async fn count(db: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_records_trail_pages_through_reads_and_lists_across_months_in_order() {
+    let app = TestApp::spawn().await;
+    let current = month_of(Utc::now());
+    let mut conn = app.db.acquire().await.unwrap();
+    // Last month, before this one: a partition holding older entries, as a year of use leaves.
+    partitions::prepare(&mut conn, current - 1).await.unwrap();
+    drop(conn);
+    let other_org = klinivo::auth::store::create_organization(&app.db, "Other Clinic", "UTC").await.unwrap();
+    let (record, stranger) = (41_i64, 42_i64);
+    // (month, organization, resource_id, resource_ids): entries naming the record one way or
+    // the other, in both months, among entries that must not show.
+    let mut expected = Vec::new();
+    for (k, month) in [current - 1, current].into_iter().enumerate() {
+        for i in 0..6_i64 {
+            // Ids in the upper half of each month's range: the server's own entries take the lower.
+            let id = month * SPAN + SPAN / 2 + 10 * i + k as i64;
+            let (resource_id, list): (Option<i64>, Option<Vec<i64>>) = match i % 3 {
+                0 => (Some(record), None),
+                1 => (None, Some(vec![stranger, record])),
+                _ => (Some(stranger), Some(vec![record])),
+            };
+            for (org, shown) in [(app.org_id, true), (other_org, false)] {
+                let id = if shown { id } else { id + 5 };
+                sqlx::query(
+                    "INSERT INTO audit_events (id, organization_id, at, key_prefix, action, resource_type, resource_id,
+                                               resource_ids, status, request_id)
+                     VALUES ($1, $2, now(), 'kv_trail000', 'read', 'patient', $3, $4, 200, 'trail')",
+                )
+                .bind(id)
+                .bind(org)
+                .bind(resource_id)
+                .bind(&list)
+                .execute(&app.db)
+                .await
+                .unwrap();
+                if shown {
+                    expected.push(id);
+                }
+            }
+        }
+    }
+    // Entries about another record only.
+    insert_entry(&app.db, stranger).await;
+    let auditor = create_key_in(&app.db, app.org_id, &[Permission::ReadAuditLog], None).await;
+    for limit in [1, 2, 5, 200] {
+        let path = format!("/audit-events?resourceId={record}");
+        let seen: Vec<i64> =
+            all_pages(&app, &auditor, &path, limit).await.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+        assert_eq!(seen, expected, "limit {limit}");
+    }
+    // The other filters narrow the trail as they do the whole log.
+    let path = format!("/audit-events?resourceId={record}&keyPrefix=kv_nobody00");
+    assert!(all_pages(&app, &auditor, &path, 50).await.is_empty());
+    let path = format!("/audit-events?resourceId={record}&resourceType=appointment");
+    assert!(all_pages(&app, &auditor, &path, 50).await.is_empty());
+
+    // Retention drops both months, lists and all.
+    let retention = Duration::days(30);
+    let next_month = month_start(current + 1) + Duration::hours(1);
+    partitions::maintain(&app.db, next_month, retention).await.unwrap();
+    let m = partitions::maintain(&app.db, next_month + retention + Duration::minutes(1), retention).await.unwrap();
+    assert_eq!(m.dropped, vec![partition_name(current - 1), partition_name(current)]);
+    let path = format!("/audit-events?resourceId={record}");
+    assert!(all_pages(&app, &auditor, &path, 50).await.is_empty());
 }
