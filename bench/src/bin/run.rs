@@ -48,9 +48,8 @@ struct Args {
     /// software's cost rather than the disk's.
     #[arg(long)]
     durable: bool,
-    /// PostgreSQL's `shared_buffers` in MiB (default: a quarter of the machine's memory, at most
-    /// 8 GiB, as for a server of its own; initdb's default of 128 MiB would leave a large log's
-    /// pages to the operating system's cache).
+    /// PostgreSQL's `shared_buffers` in MiB (default: initdb's, 128–160 MiB). `0` gives it a
+    /// quarter of the machine's memory, at most 8 GiB, as a server of its own is sized.
     #[arg(long)]
     shared_buffers_mb: Option<u32>,
     /// Audit-log entries and events to store before measuring (e.g. 10000000): what a large,
@@ -786,9 +785,13 @@ async fn run(args: Args) -> Result<(), BoxError> {
         Options {
             ephemeral: !args.durable,
             port: None,
-            shared_buffers_mb: Some(
-                args.shared_buffers_mb.unwrap_or_else(klinivo_bench::machine::dedicated_shared_buffers_mb),
-            ),
+            shared_buffers_mb: args.shared_buffers_mb.map(|mb| {
+                if mb == 0 {
+                    klinivo_bench::machine::dedicated_shared_buffers_mb()
+                } else {
+                    mb
+                }
+            }),
         },
     )
     .await?;
