@@ -27,16 +27,23 @@ pub fn load_average() -> String {
     read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" ")
 }
 
-/// `shared_buffers` for a PostgreSQL that has the machine to itself: a quarter of its memory,
-/// PostgreSQL's documented starting point for a dedicated server, at most 8 GiB and at least
-/// 128 MiB (initdb's default).
-pub fn dedicated_shared_buffers_mb() -> u32 {
-    let memory_kib: u64 = read("/proc/meminfo")
+/// The machine's memory in KiB (`MemTotal`), 0 if unknown.
+fn memory_kib() -> u64 {
+    read("/proc/meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    u32::try_from(memory_kib / 1024 / 4).unwrap_or(u32::MAX).clamp(128, 8192)
+        .unwrap_or(0)
+}
+
+/// PostgreSQL's `shared_buffers` for `--shared-buffers-mb`: `mb` itself, or for 0 a quarter of
+/// the machine's memory, PostgreSQL's documented starting point for a server of its own, at
+/// most 8 GiB and at least 128 MiB (initdb's default).
+pub fn shared_buffers_mb(mb: u32) -> u32 {
+    if mb > 0 {
+        return mb;
+    }
+    u32::try_from(memory_kib() / 1024 / 4).unwrap_or(u32::MAX).clamp(128, 8192)
 }
 
 pub async fn describe(db: &PgPool, repo: &std::path::Path) -> Machine {
@@ -45,11 +52,7 @@ pub async fn describe(db: &PgPool, repo: &std::path::Path) -> Machine {
         .lines()
         .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
         .unwrap_or_else(|| "unknown".into());
-    let memory_kib: f64 = read("/proc/meminfo")
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
+    let memory_kib = memory_kib() as f64;
     let postgres: String = sqlx::query_scalar("SELECT version()").fetch_one(db).await.unwrap_or_default();
     let settings: Vec<(String, String)> = sqlx::query_as(
         "SELECT name, setting || coalesce(unit, '') FROM pg_settings

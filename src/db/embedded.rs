@@ -43,8 +43,8 @@ pub struct Options {
     pub ephemeral: bool,
     /// Listen on this port instead of a free one chosen at start.
     pub port: Option<u16>,
-    /// `shared_buffers` in MiB instead of initdb's default (the benchmark sizes it to the
-    /// machine, as a dedicated server would be).
+    /// `shared_buffers` in MiB instead of initdb's default (the benchmark's
+    /// `--shared-buffers-mb`).
     pub shared_buffers_mb: Option<u32>,
 }
 

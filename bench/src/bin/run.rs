@@ -224,6 +224,11 @@ struct Inputs {
     spare_slot: Option<datagen::Slot>,
 }
 
+/// The first page of a patient's audit trail.
+fn audit_page(id: i64) -> String {
+    format!("/api/v1/audit-events?resourceType=patient&resourceId={id}&limit=50")
+}
+
 async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inputs, BoxError> {
     let terms = datagen::search_terms(db, s, 2000).await?;
     let search =
@@ -234,15 +239,11 @@ async fn inputs(db: &PgPool, s: &Seeded, work: &Path, args: &Args) -> Result<Inp
         (0..2000).map(|i| {
             let span = (s.max_patient_id - s.min_patient_id).max(1);
             let id = s.min_patient_id + (i * 7919) % span;
-            format!("/api/v1/audit-events?resourceType=patient&resourceId={id}&limit=50")
+            audit_page(id)
         }),
     )?;
-    let audit_trail = load::write_lines(
-        work,
-        "audit_trail.txt",
-        klinivo_bench::history::trail_records(s)
-            .map(|id| format!("/api/v1/audit-events?resourceType=patient&resourceId={id}&limit=50")),
-    )?;
+    let audit_trail =
+        load::write_lines(work, "audit_trail.txt", klinivo_bench::history::trail_records(s).map(audit_page))?;
     let days = datagen::provider_days(db, s, 2000).await?;
     let day = load::write_lines(
         work,
@@ -785,13 +786,7 @@ async fn run(args: Args) -> Result<(), BoxError> {
         Options {
             ephemeral: !args.durable,
             port: None,
-            shared_buffers_mb: args.shared_buffers_mb.map(|mb| {
-                if mb == 0 {
-                    klinivo_bench::machine::dedicated_shared_buffers_mb()
-                } else {
-                    mb
-                }
-            }),
+            shared_buffers_mb: args.shared_buffers_mb.map(klinivo_bench::machine::shared_buffers_mb),
         },
     )
     .await?;
