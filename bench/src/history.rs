@@ -24,18 +24,29 @@ pub fn trail_records(s: &Seeded) -> impl Iterator<Item = i64> + '_ {
 }
 
 /// Gives each of [`trail_records`] [`TRAIL_ENTRIES`] reads in the current month, interleaved
-/// as a busy month leaves them, so that a page of their trail is as long on the empty log as
-/// on the large one: the read is then compared page for page, and what differs is the log's
+/// as a busy month leaves them, and as many mentions in lists (each list naming twenty of them,
+/// as a page of search results does), so that a page of their trail is as long, and of the same
+/// kinds of entries, on the empty log as on the large one (where lists name a record about as
+/// often as reads do): the read is then compared page for page, and what differs is the log's
 /// size, not the page's.
 pub async fn trails(db: &PgPool, s: &Seeded) -> Result<(), BoxError> {
     let records: Vec<i64> = trail_records(s).collect();
     sqlx::query(
-        "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, status,
-                                   request_id, client_address, route)
-         SELECT $1, now(), 'kv_bench000', 'read', 'patient', r, 200, md5(n::text || r::text), '10.0.0.1',
-                'GET /api/v1/patients/{id}'
-         FROM generate_series(1, $3::bigint) n, unnest($2::bigint[]) r
-         ORDER BY n, r",
+        "INSERT INTO audit_events (organization_id, at, key_prefix, action, resource_type, resource_id, resource_ids,
+                                   status, request_id, client_address, route)
+         SELECT $1, now(), 'kv_bench000', kind, 'patient', resource_id, resource_ids, 200, md5(n::text || k::text),
+                '10.0.0.1', route
+         FROM generate_series(1, $3::bigint) n,
+              LATERAL (SELECT k, 'read' AS kind, r AS resource_id, NULL::bigint[] AS resource_ids,
+                              'GET /api/v1/patients/{id}' AS route
+                       FROM unnest($2::bigint[]) WITH ORDINALITY AS t(r, k)
+                       UNION ALL
+                       SELECT -k, 'list', NULL,
+                              ARRAY(SELECT $2[1 + (k * 20 + j * 37 + n * 11) % cardinality($2)]
+                                    FROM generate_series(0, 19) j),
+                              'GET /api/v1/patients'
+                       FROM generate_series(1, cardinality($2) / 20) k) e
+         ORDER BY n, k",
     )
     .bind(s.organization_id)
     .bind(&records)

@@ -79,6 +79,5 @@ async fn list(
 ) -> ApiResult<Json<AuditEventList>> {
     let filter = q.filter()?;
     let page = q.page()?;
-    let mut read = crate::db::planned_read(&state.db).await?;
-    Ok(Json(audit_log::list(&mut read, auth.organization_id, &filter, &page).await?))
+    Ok(Json(audit_log::list(&state.db, &state.generic_reads, auth.organization_id, &filter, &page).await?))
 }

@@ -13,6 +13,7 @@
 //! Replicas take turns through an advisory lock; what one run leaves half done (a detach
 //! interrupted by a restart) the next one finishes.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -209,36 +210,105 @@ async fn retire(conn: &mut PgConnection, name: &str) -> Result<(), sqlx::Error> 
     tx.commit().await
 }
 
-/// How long a process uses the partitions' starts it read before reading them again.
-const STARTS_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a process uses the partitions it read before reading them again.
+const KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The partitions' starts as this process last read them, and when.
-static STARTS: Mutex<Option<(Instant, Arc<[i64]>)>> = Mutex::new(None);
+/// One partition of the log: its name and the first id of its range (the lowest id there is
+/// for the first partition).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub first_id: i64,
+    pub name: String,
+}
+
+/// Which database a process read the partitions of: the partitions are kept per database, as
+/// one process may serve several (the tests do), and a statement that names partitions must
+/// name its own database's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Log(String);
+
+impl Log {
+    pub fn of(db: &PgPool) -> Log {
+        let o = db.connect_options();
+        Log(format!("{}:{}/{}", o.get_host(), o.get_port(), o.get_database().unwrap_or_default()))
+    }
+}
+
+/// Databases whose partitions a process keeps at most; more, and it forgets them all.
+const LOGS_KEPT: usize = 64;
+
+/// The partitions as this process last read them, per database, and when.
+static KNOWN: Mutex<Option<HashMap<Log, (Instant, Arc<[Partition]>)>>> = Mutex::new(None);
+
+/// The partitions, oldest first, read once a minute per process rather than for every page
+/// (a round trip of a page's two or three); `fresh` reads them now.
+async fn partitions(conn: &mut PgConnection, log: &Log, fresh: bool) -> Result<Arc<[Partition]>, sqlx::Error> {
+    let kept = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_ref().and_then(|k| k.get(log).cloned());
+    if let Some((_, known)) = kept.filter(|(read, _)| !fresh && read.elapsed() < KEPT) {
+        return Ok(known);
+    }
+    let known: Arc<[Partition]> =
+        sqlx::query_as!(Partition, "SELECT first_id, name FROM audit_event_partitions ORDER BY first_id")
+            .fetch_all(&mut *conn)
+            .await?
+            .into();
+    let mut all = KNOWN.lock().unwrap_or_else(|e| e.into_inner());
+    let all = all.get_or_insert_with(HashMap::new);
+    if all.len() >= LOGS_KEPT {
+        all.clear();
+    }
+    all.insert(log.clone(), (Instant::now(), known.clone()));
+    Ok(known)
+}
+
+/// Forgets the partitions read, so that the next read of them asks the database: after a
+/// statement named one that retention has dropped since.
+pub fn forget(log: &Log) {
+    if let Some(all) = KNOWN.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        all.remove(log);
+    }
+}
 
 /// The partitions a read of the log above id `after` goes through, oldest first, to be read a
 /// window at a time ([`Windows`]). A read planned for one window is planned over its partitions
-/// alone (`domain::audit_log::list`).
+/// alone (`domain::audit_log`).
 ///
-/// The starts are read once a minute per process, not for every page (a round trip of a page's
-/// three or four). Any list of starts reads the whole log in order, because the windows cover
-/// every id: the first begins at the lowest id there can be and the last ends at the highest.
-/// A list read before a month's partition was attached or dropped, or of another database,
-/// only sizes the windows less well.
-pub async fn read_windows(conn: &mut PgConnection, after: i64) -> Result<Windows, sqlx::Error> {
-    let kept = STARTS.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let starts = match kept.filter(|(read, _)| read.elapsed() < STARTS_KEPT) {
-        Some((_, starts)) => starts,
-        None => {
-            let starts: Arc<[i64]> =
-                sqlx::query_scalar!("SELECT first_id FROM audit_event_partitions ORDER BY first_id")
-                    .fetch_all(&mut *conn)
-                    .await?
-                    .into();
-            *STARTS.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), starts.clone()));
-            starts
-        }
-    };
+/// Any list of partitions reads the whole log in order, because the windows cover every id: the
+/// first begins at the lowest id there can be and the last ends at the highest. A list read
+/// before a month's partition was attached or dropped, or of another database, only sizes the
+/// windows less well.
+pub async fn read_windows(conn: &mut PgConnection, log: &Log, after: i64) -> Result<Windows, sqlx::Error> {
+    let known = partitions(conn, log, false).await?;
+    let starts: Vec<i64> = known.iter().map(|p| p.first_id).collect();
     Ok(Windows::new(&starts, after))
+}
+
+/// The names of the partitions that hold the ids in `(after, last]`, oldest first, for a
+/// statement that names them rather than the log (`domain::audit_log`). `last` must be an id the
+/// log holds: it then lies in a partition that was attached when it was written, and a list
+/// whose newest partition could hold it (the one month without a successor in the list) is
+/// read again first, so that a month attached since is not missed. A partition dropped since
+/// the list was read makes the statement fail; [`forget`] then.
+pub async fn holding(conn: &mut PgConnection, log: &Log, after: i64, last: i64) -> Result<Vec<String>, sqlx::Error> {
+    let mut known = partitions(&mut *conn, log, false).await?;
+    if known.last().is_none_or(|p| p.first_id <= last) {
+        known = partitions(&mut *conn, log, true).await?;
+    }
+    Ok(ranges_holding(&known, after, last))
+}
+
+/// [`holding`] on a list of partitions.
+fn ranges_holding(known: &[Partition], after: i64, last: i64) -> Vec<String> {
+    if after >= last {
+        return Vec::new();
+    }
+    let ends = known.iter().skip(1).map(|p| p.first_id).chain(std::iter::once(i64::MAX));
+    known
+        .iter()
+        .zip(ends)
+        .filter(|(p, end)| *end > after.saturating_add(1) && p.first_id <= last)
+        .map(|(p, _)| p.name.clone())
+        .collect()
 }
 
 /// The id ranges of a read, a window of partitions at a time: one partition at first; then, each
@@ -317,6 +387,23 @@ mod tests {
             have += last;
         }
         out
+    }
+
+    #[test]
+    fn a_range_of_ids_is_held_by_the_partitions_it_overlaps() {
+        let known: Vec<Partition> = [(i64::MIN, "initial"), (100, "a"), (200, "b"), (300, "c")]
+            .into_iter()
+            .map(|(first_id, name)| Partition { first_id, name: name.into() })
+            .collect();
+        assert_eq!(ranges_holding(&known, 0, 150), vec!["initial", "a"]);
+        assert_eq!(ranges_holding(&known, 99, 150), vec!["a"]);
+        assert_eq!(ranges_holding(&known, 98, 100), vec!["initial", "a"]);
+        assert_eq!(ranges_holding(&known, 150, 250), vec!["a", "b"]);
+        assert_eq!(ranges_holding(&known, 150, 200), vec!["a", "b"]);
+        assert_eq!(ranges_holding(&known, 199, 250), vec!["b"]);
+        assert_eq!(ranges_holding(&known, 250, 5000), vec!["b", "c"]);
+        assert_eq!(ranges_holding(&known, i64::MIN, i64::MAX), vec!["initial", "a", "b", "c"]);
+        assert!(ranges_holding(&known, 150, 120).is_empty());
     }
 
     #[test]

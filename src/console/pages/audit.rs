@@ -156,8 +156,7 @@ pub async fn list(
             (filter(&q).unwrap_or_default(), PageRequest::new(Some(100), None, None)?)
         }
     };
-    let mut read = crate::db::planned_read(&state.db).await?;
-    let found = audit_log::list(&mut read, session.organization_id, &f, &request).await?;
+    let found = audit_log::list(&state.db, &state.generic_reads, session.organization_id, &f, &request).await?;
     view.next_href = found.next_cursor.as_deref().map(|c| next_href(&q, c));
     view.entries = found
         .data

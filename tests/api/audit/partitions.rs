@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::clinic::all_pages;
+use crate::clinic::{all_pages, ids};
 use crate::helpers::*;
 
 async fn insert_entry(db: &PgPool, resource_id: i64) -> i64 {
@@ -244,4 +244,139 @@ async fn a_records_trail_pages_through_reads_and_lists_across_months_in_order() 
     assert_eq!(m.dropped, vec![partition_name(current - 1), partition_name(current)]);
     let path = format!("/audit-events?resourceId={record}");
     assert!(all_pages(&app, &auditor, &path, 50).await.is_empty());
+}
+
+/// One entry of [`a_records_trail_is_the_same_at_every_page_size_and_with_every_filter`].
+struct Entry {
+    id: i64,
+    at: chrono::DateTime<Utc>,
+    key_prefix: &'static str,
+    resource_type: &'static str,
+    resource_id: Option<i64>,
+    resource_ids: Option<Vec<i64>>,
+}
+
+#[tokio::test]
+async fn a_records_trail_is_the_same_at_every_page_size_and_with_every_filter() {
+    let app = TestApp::spawn().await;
+    let current = month_of(Utc::now());
+    let mut conn = app.db.acquire().await.unwrap();
+    partitions::prepare(&mut conn, current - 1).await.unwrap();
+    drop(conn);
+    let (record, stranger) = (77_i64, 78_i64);
+    // Two months of entries: mostly the record's own (so that its own fill a page, whichever
+    // way it is read), lists naming it between them, entries of another type with the same id,
+    // one entry naming it both ways, and entries of another record.
+    let mut entries = Vec::new();
+    for month in [current - 1, current] {
+        for i in 0..40_i64 {
+            let (resource_type, resource_id, resource_ids) = match i % 8 {
+                0 | 1 | 4 | 6 => ("patient", Some(record), None),
+                2 => ("patient", None, Some(vec![stranger, record])),
+                3 => ("patient", Some(stranger), Some(vec![record])),
+                5 => ("appointment", Some(record), None),
+                _ if i == 15 => ("patient", Some(record), Some(vec![record])),
+                _ => ("patient", Some(stranger), None),
+            };
+            entries.push(Entry {
+                id: month * SPAN + SPAN / 2 + i,
+                at: month_start(month) + Duration::minutes(i),
+                key_prefix: if i % 3 == 0 { "kv_trailA00" } else { "kv_trailB00" },
+                resource_type,
+                resource_id,
+                resource_ids,
+            });
+        }
+    }
+    for e in &entries {
+        sqlx::query(
+            "INSERT INTO audit_events (id, organization_id, at, key_prefix, action, resource_type, resource_id,
+                                       resource_ids, status, request_id)
+             VALUES ($1, $2, $3, $4, 'read', $5, $6, $7, 200, 'trail')",
+        )
+        .bind(e.id)
+        .bind(app.org_id)
+        .bind(e.at)
+        .bind(e.key_prefix)
+        .bind(e.resource_type)
+        .bind(e.resource_id)
+        .bind(&e.resource_ids)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let auditor = create_key_in(&app.db, app.org_id, &[Permission::ReadAuditLog], None).await;
+    let names =
+        |e: &Entry| e.resource_id == Some(record) || e.resource_ids.as_ref().is_some_and(|l| l.contains(&record));
+    let from = month_start(current - 1) + Duration::minutes(9);
+    let to = month_start(current) + Duration::minutes(30);
+    let stamp = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let filters: Vec<(String, Box<dyn Fn(&Entry) -> bool>)> = vec![
+        (String::new(), Box::new(|_| true)),
+        ("&resourceType=patient".into(), Box::new(|e| e.resource_type == "patient")),
+        ("&keyPrefix=kv_trailA00".into(), Box::new(|e| e.key_prefix == "kv_trailA00")),
+        (format!("&from={}", stamp(from)), Box::new(move |e| e.at >= from)),
+        (
+            format!("&resourceType=patient&from={}&to={}", stamp(from), stamp(to)),
+            Box::new(move |e| e.resource_type == "patient" && e.at >= from && e.at < to),
+        ),
+    ];
+    for (query, keep) in &filters {
+        let expected: Vec<i64> = entries.iter().filter(|e| names(e) && keep(e)).map(|e| e.id).collect();
+        assert!(expected.len() > 10, "{query}");
+        for limit in [1, 3, 7, 50, 200] {
+            let path = format!("/audit-events?resourceId={record}{query}");
+            let seen: Vec<i64> =
+                all_pages(&app, &auditor, &path, limit).await.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+            assert_eq!(seen, expected, "{query}, limit {limit}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_trail_read_right_after_another_server_dropped_a_month_is_whole() {
+    let app = TestApp::spawn().await;
+    let current = month_of(Utc::now());
+    let mut conn = app.db.acquire().await.unwrap();
+    for m in [current - 2, current - 1] {
+        partitions::prepare(&mut conn, m).await.unwrap();
+    }
+    drop(conn);
+    let record = 91_i64;
+    let mut kept = Vec::new();
+    for (month, i, list) in [(current - 2, 0, false), (current - 1, 0, false), (current - 1, 1, true)]
+        .into_iter()
+        .chain((2..6).map(|i| (current - 1, i, false)))
+    {
+        let id = month * SPAN + SPAN / 2 + i;
+        let (resource_id, resource_ids) = if list { (None, Some(vec![record])) } else { (Some(record), None) };
+        sqlx::query(
+            "INSERT INTO audit_events (id, organization_id, at, action, resource_type, resource_id, resource_ids,
+                                       status, request_id)
+             VALUES ($1, $2, $3, 'read', 'patient', $4, $5, 200, 'dropped')",
+        )
+        .bind(id)
+        .bind(app.org_id)
+        .bind(month_start(month))
+        .bind(resource_id)
+        .bind(&resource_ids)
+        .execute(&app.db)
+        .await
+        .unwrap();
+        if month == current - 1 {
+            kept.push(id);
+        }
+    }
+    let auditor = create_key_in(&app.db, app.org_id, &[Permission::ReadAuditLog], None).await;
+    let path = format!("/audit-events?resourceId={record}");
+    // The server reads (and keeps) the partitions, the oldest month among them.
+    assert_eq!(ids(&all_pages(&app, &auditor, &path, 3).await).len(), kept.len() + 1);
+    // Another server's retention drops the oldest month.
+    let oldest = partition_name(current - 2);
+    sqlx::query(&format!("ALTER TABLE audit_events DETACH PARTITION {oldest}")).execute(&app.db).await.unwrap();
+    sqlx::query(&format!("DROP TABLE {oldest}")).execute(&app.db).await.unwrap();
+    sqlx::query("DELETE FROM audit_event_partitions WHERE name = $1").bind(&oldest).execute(&app.db).await.unwrap();
+    for limit in [3, 50] {
+        assert_eq!(ids(&all_pages(&app, &auditor, &path, limit).await), kept, "limit {limit}");
+    }
 }
