@@ -111,3 +111,18 @@ async fn closing_closes_the_idle_connections_and_refuses_reads() {
     .await;
     assert!(gone, "the connection is still open");
 }
+
+#[tokio::test]
+async fn generic_reads_are_read_only_sessions_on_generic_plans_without_jit() {
+    let db = sqlx::PgPool::connect(&fresh_database().await).await.unwrap();
+    let pool = klinivo::db::generic_reads(&db);
+    let mut conn = pool.acquire().await.unwrap();
+    for (setting, expected) in
+        [("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on"), ("jit", "off")]
+    {
+        let value: String =
+            sqlx::query_scalar("SELECT current_setting($1)").bind(setting).fetch_one(&mut *conn).await.unwrap();
+        assert_eq!(value, expected, "{setting}");
+    }
+    conn.release();
+}
