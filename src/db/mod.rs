@@ -82,10 +82,9 @@ pub const GENERIC_READ_CONNECTIONS: u32 = 6;
 /// CPU-bound, and more of them at once than there are cores only queue inside PostgreSQL.
 /// Its connections go back without sqlx's release ping ([`direct`]).
 ///
-/// JIT compilation is off in these sessions: a generic plan's cost is a guess (an array search
-/// counts as one row in two hundred), and a guess over many partitions passes `jit_above_cost`
-/// and compiles the statement at every execution, about 100 ms of a statement that runs in 2
-/// (bench/README.md, "Cost as the log grows").
+/// JIT compilation is off in these sessions: a generic plan's cost is a guess, and a guess over
+/// many partitions passes `jit_above_cost`, so that the statement is compiled at every
+/// execution, for far longer than it runs (bench/README.md, "Cost as the log grows").
 pub fn generic_reads(db: &PgPool) -> direct::DirectPool {
     let settings = [("plan_cache_mode", "force_generic_plan"), ("default_transaction_read_only", "on"), ("jit", "off")];
     let options = (*db.connect_options()).clone().options(settings);

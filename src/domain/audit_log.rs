@@ -206,10 +206,10 @@ const UNDEFINED_TABLE: &str = "42P01";
 /// index search in each, every match sorted, the first of them kept.
 ///
 /// It names the months rather than the log: over the log, a generic plan cannot tell how few
-/// entries name a record (it assumes one in two hundred), so it intersects the search with the
-/// primary key's range of ids above the cursor, reading the whole month's key for every page
-/// (25–45 ms a month at 10M entries). Named, each month is searched through its index alone, and
-/// the cursor (`id + 0`) only filters the few matches. Not checked at build time, as its text
+/// entries name a record, so it intersects the search with the primary key's range of ids above
+/// the cursor, reading the whole month's key for every page. Named, each month is searched
+/// through its index alone, and the cursor (`id + 0`) only filters the few matches
+/// (bench/README.md, "Cost as the log grows"). Not checked at build time, as its text
 /// depends on the months; its columns are the first statement's.
 fn listed_in(months: &[String]) -> String {
     let one = |name: &String| {
