@@ -179,14 +179,22 @@ async fn count(db: &PgPool, sql: &str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(db).await.unwrap()
 }
 
-#[tokio::test]
-async fn a_records_trail_pages_through_reads_and_lists_across_months_in_order() {
+/// A server over a fresh database whose log also has the partitions of `months` before this one.
+async fn spawn_with_past_months(months: &[i64]) -> (TestApp, i64) {
     let app = TestApp::spawn().await;
     let current = month_of(Utc::now());
     let mut conn = app.db.acquire().await.unwrap();
-    // Last month, before this one: a partition holding older entries, as a year of use leaves.
-    partitions::prepare(&mut conn, current - 1).await.unwrap();
+    for back in months {
+        partitions::prepare(&mut conn, current - back).await.unwrap();
+    }
     drop(conn);
+    (app, current)
+}
+
+#[tokio::test]
+async fn a_records_trail_pages_through_reads_and_lists_across_months_in_order() {
+    // Last month, before this one: a partition holding older entries, as a year of use leaves.
+    let (app, current) = spawn_with_past_months(&[1]).await;
     let other_org = klinivo::auth::store::create_organization(&app.db, "Other Clinic", "UTC").await.unwrap();
     let (record, stranger) = (41_i64, 42_i64);
     // (month, organization, resource_id, resource_ids): entries naming the record one way or
@@ -258,11 +266,7 @@ struct Entry {
 
 #[tokio::test]
 async fn a_records_trail_is_the_same_at_every_page_size_and_with_every_filter() {
-    let app = TestApp::spawn().await;
-    let current = month_of(Utc::now());
-    let mut conn = app.db.acquire().await.unwrap();
-    partitions::prepare(&mut conn, current - 1).await.unwrap();
-    drop(conn);
+    let (app, current) = spawn_with_past_months(&[1]).await;
     let (record, stranger) = (77_i64, 78_i64);
     // Two months of entries: mostly the record's own (so that its own fill a page, whichever
     // way it is read), lists naming it between them, entries of another type with the same id,
@@ -335,13 +339,7 @@ async fn a_records_trail_is_the_same_at_every_page_size_and_with_every_filter() 
 
 #[tokio::test]
 async fn a_trail_read_right_after_another_server_dropped_a_month_is_whole() {
-    let app = TestApp::spawn().await;
-    let current = month_of(Utc::now());
-    let mut conn = app.db.acquire().await.unwrap();
-    for m in [current - 2, current - 1] {
-        partitions::prepare(&mut conn, m).await.unwrap();
-    }
-    drop(conn);
+    let (app, current) = spawn_with_past_months(&[2, 1]).await;
     let record = 91_i64;
     let mut kept = Vec::new();
     for (month, i, list) in [(current - 2, 0, false), (current - 1, 0, false), (current - 1, 1, true)]
